@@ -1,0 +1,1 @@
+"""Building mail (templates) apart from sending it (outbox + SMTP)."""

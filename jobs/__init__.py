@@ -1,0 +1,1 @@
+"""APScheduler wiring; each job a plain async function, testable without the scheduler."""

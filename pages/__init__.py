@@ -1,0 +1,15 @@
+"""NiceGUI pages and components, one module per area; `setup()` registers them all."""
+
+from __future__ import annotations
+
+from settings import Settings
+
+
+def setup(settings: Settings) -> None:
+    """Register every page, the JSON API and the error pages on NiceGUI's app."""
+    from nicegui import app
+
+    from pages import api, errors, home, schools, support  # noqa: F401  (importing registers the pages)
+
+    app.include_router(api.build_router())
+    errors.install(app)

@@ -1,0 +1,184 @@
+"""One Settings object for Rentrée, read from the environment and an optional `.env` file.
+
+Every setting is declared once in SETTINGS with its environment name, default and help text;
+the README's settings table is checked against this list by a test.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Declaration of one setting: environment name, attribute, type, default and help."""
+
+    env: str
+    attr: str
+    kind: type
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("RENTREE_ENV", "env", str, "demo",
+            "`demo` (default: generated secret, demo data, local mail box) or `production`."),
+    Setting("RENTREE_DATA_DIR", "data_dir", Path, ROOT / "data",
+            "Folder of the SQLite file, the generated secret and exports."),
+    Setting("DATABASE_URL", "database_url", str, "",
+            "Empty: SQLite file `rentree.sqlite3` in the data folder. "
+            "`postgres://user:pass@host:5432/db` for PostgreSQL (asyncpg)."),
+    Setting("RENTREE_HOST", "host", str, "127.0.0.1", "Address the web server listens on."),
+    Setting("RENTREE_PORT", "port", int, 8080, "Port of the web server."),
+    Setting("STORAGE_SECRET", "storage_secret", str, "",
+            "Secret signing the session cookies. Required in production; the demo generates one "
+            "and keeps it in the data folder."),
+    Setting("RENTREE_TIMEZONE", "timezone", str, "Europe/Paris", "Time zone of dates and jobs."),
+    Setting("CAMPAIGN_YEAR", "campaign_year", int, 2024,
+            "Year of the current rentrée campaign (the livret's dates are its data)."),
+    Setting("SMTP_HOST", "smtp_host", str, "127.0.0.1", "SMTP server that sends the mail."),
+    Setting("SMTP_PORT", "smtp_port", int, 8025, "Port of the SMTP server."),
+    Setting("SMTP_TLS", "smtp_tls", str, "none", "`none`, `starttls` or `tls`."),
+    Setting("SMTP_USER", "smtp_user", str, "", "SMTP login, if the server asks for one."),
+    Setting("SMTP_PASSWORD", "smtp_password", str, "", "SMTP password."),
+    Setting("MAIL_FROM", "mail_from", str, "Rentrée <rentree-noreply@iledefrance.fr>",
+            "Sender of every mail."),
+    Setting("RSSI_EMAIL", "rssi_email", str, "rssi.lycees@iledefrance.fr",
+            "Where security incidents are reported (R-SEC-3)."),
+    Setting("DPO_EMAIL", "dpo_email", str, "dpo.lycees@iledefrance.fr",
+            "Where personal-data leaks are reported (R-SEC-3)."),
+    Setting("SEED_DEMO", "seed_demo", bool, True,
+            "Fill an empty database with demo data when the app starts (demo only)."),
+)
+
+_TRUE = {"1", "true", "yes", "oui", "on"}
+_FALSE = {"0", "false", "no", "non", "off", ""}
+
+
+def _convert(setting: Setting, raw: str) -> Any:
+    """Convert a raw string to the setting's type, with a French error on failure."""
+    try:
+        if setting.kind is bool:
+            low = raw.strip().lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError(raw)
+        if setting.kind is int:
+            return int(raw)
+        if setting.kind is Path:
+            return Path(raw).expanduser().resolve()
+        return raw
+    except ValueError:
+        raise SettingsError(
+            f"Réglage {setting.env} invalide : « {raw} » (attendu : {setting.kind.__name__})."
+        ) from None
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a `.env` file of KEY=VALUE lines (comments and blank lines ignored)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings in force for one process (or one test)."""
+
+    env: str = "demo"
+    data_dir: Path = ROOT / "data"
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    storage_secret: str = ""
+    timezone: str = "Europe/Paris"
+    campaign_year: int = 2024
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_tls: str = "none"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    mail_from: str = "Rentrée <rentree-noreply@iledefrance.fr>"
+    rssi_email: str = "rssi.lycees@iledefrance.fr"
+    dpo_email: str = "dpo.lycees@iledefrance.fr"
+    seed_demo: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_demo(self) -> bool:
+        """True when running the demo (generated secret, demo data)."""
+        return self.env == "demo"
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in force: DATABASE_URL or the SQLite file of the data folder."""
+        return self.database_url or f"sqlite://{self.data_dir / 'rentree.sqlite3'}"
+
+
+def load(environ: dict[str, str] | None = None, dotenv: Path | None = None) -> Settings:
+    """Build the settings from `.env` then the environment (the environment wins)."""
+    env = dict(read_dotenv(dotenv if dotenv is not None else ROOT / ".env"))
+    env.update(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        values[s.attr] = _convert(s, env[s.env]) if s.env in env else s.default
+    if values["env"] not in {"demo", "production"}:
+        raise SettingsError(f"RENTREE_ENV doit valoir « demo » ou « production », pas « {values['env']} ».")
+    if values["smtp_tls"] not in {"none", "starttls", "tls"}:
+        raise SettingsError(f"SMTP_TLS doit valoir none, starttls ou tls, pas « {values['smtp_tls']} ».")
+    if values["env"] == "production":
+        if len(values["storage_secret"]) < 32:
+            raise SettingsError(
+                "STORAGE_SECRET est obligatoire en production (au moins 32 caractères) : "
+                "générez-en un avec `python -c \"import secrets; print(secrets.token_urlsafe(48))\"`."
+            )
+        values["seed_demo"] = False
+    return Settings(**values)
+
+
+def ensure_storage_secret(settings: Settings) -> Settings:
+    """Return settings with a storage secret: the configured one, or the demo's kept in the data folder."""
+    if settings.storage_secret:
+        return settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "storage_secret.txt"
+    if not path.is_file():
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return replace(settings, storage_secret=path.read_text(encoding="utf-8").strip())
+
+
+_current: Settings | None = None
+
+
+def get() -> Settings:
+    """The settings of this process, loaded on first use."""
+    global _current
+    if _current is None:
+        _current = load()
+    return _current
+
+
+def set_current(settings: Settings | None) -> None:
+    """Replace the settings of this process (the CLI and tests use it)."""
+    global _current
+    _current = settings

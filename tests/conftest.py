@@ -1,0 +1,127 @@
+"""Shared fixtures: isolated settings per test, fresh SQLite or PostgreSQL databases, factories."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import settings as settings_module  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def shared_file(relative: str) -> Path:
+    """A file of ../shared, or skip the test with the reason when it is absent (a clone elsewhere)."""
+    path = SHARED / relative
+    if not path.is_file():
+        pytest.skip(f"{path} absent : ce test lit les données publiques de ../shared (clone hors de l'atelier).")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own data folder, SQLite file and settings; no demo seeding unless asked."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("RENTREE_ENV", "demo")
+    monkeypatch.setenv("RENTREE_DATA_DIR", str(data))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite://{data / 'test.sqlite3'}")
+    monkeypatch.setenv("STORAGE_SECRET", "test-" + "x" * 40)
+    monkeypatch.setenv("SEED_DEMO", "false")
+    settings_module.set_current(None)
+    yield data
+    settings_module.set_current(None)
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------------
+
+def _pg_reachable() -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(PG_ADMIN_URL)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database of this test session (created and dropped); skips where no server answers."""
+    if not _pg_reachable():
+        if IN_CI:
+            pytest.fail(f"PostgreSQL injoignable ({PG_ADMIN_URL}) alors que CI=true : ces tests ne doivent pas sauter.")
+        pytest.skip(f"PostgreSQL injoignable sur {PG_ADMIN_URL} (serveur absent sur ce poste).")
+    import asyncpg
+
+    name = f"rentree_test_{os.getpid()}_{secrets.token_hex(3)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _reset_pg(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, isolated_settings: Path) -> str:
+    """A fresh, empty database URL: an SQLite file, then PostgreSQL (both backends run the test)."""
+    if request.param == "sqlite":
+        return f"sqlite://{isolated_settings / 'param.sqlite3'}"
+    url = request.getfixturevalue("pg_database")
+    asyncio.run(_reset_pg(url))
+    return url
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[str]:
+    """Tortoise initialised on a fresh migrated database of each backend."""
+    from models import db as database
+
+    await database.init(db_url)
+    try:
+        yield db_url
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+async def sqlite_db(isolated_settings: Path) -> AsyncIterator[str]:
+    """Tortoise initialised on a fresh migrated SQLite file only (for tests about one backend's behaviour)."""
+    from models import db as database
+
+    url = f"sqlite://{isolated_settings / 'only.sqlite3'}"
+    await database.init(url)
+    try:
+        yield url
+    finally:
+        await database.close()

@@ -1,0 +1,284 @@
+"""Grid queries: AG Grid's block request (sort and filter models) → one whitelisted Tortoise query."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from sheets.declaration import Column, Sheet
+from sheets.values import CellError, fold, parse_value, to_json
+
+MAX_BLOCK = 1000
+
+
+class QueryError(ValueError):
+    """A sort or filter the sheet does not allow; the message is French."""
+
+
+@dataclass
+class BlockRequest:
+    """AG Grid's infinite-model request, plus our quick search."""
+
+    start_row: int = 0
+    end_row: int = 100
+    sort_model: list[dict[str, Any]] = field(default_factory=list)
+    filter_model: dict[str, Any] = field(default_factory=dict)
+    quick: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BlockRequest:
+        """Build from the JSON body the grid sends ({startRow, endRow, sortModel, filterModel, quick})."""
+        try:
+            start = max(0, int(data.get("startRow", 0)))
+            end = int(data.get("endRow", start + 100))
+        except (TypeError, ValueError):
+            raise QueryError("startRow et endRow doivent être des entiers.") from None
+        if end <= start:
+            raise QueryError("endRow doit être supérieur à startRow.")
+        end = min(end, start + MAX_BLOCK)
+        sort_model = data.get("sortModel") or []
+        filter_model = data.get("filterModel") or {}
+        if not isinstance(sort_model, list) or not isinstance(filter_model, dict):
+            raise QueryError("sortModel doit être une liste et filterModel un objet.")
+        return cls(start, end, sort_model, filter_model, str(data.get("quick") or ""))
+
+
+def _column(sheet: Sheet, col_id: str) -> Column:
+    if not sheet.has_column(str(col_id)):
+        raise QueryError(f"Colonne inconnue « {col_id} » dans la feuille {sheet.label}.")
+    return sheet.column(str(col_id))
+
+
+def _value(column: Column, raw: Any) -> Any:
+    """A filter operand converted to the column's type."""
+    if column.kind == "reference":
+        return str(raw).strip().upper() if raw is not None else None
+    probe = Column(column.field, column.label, kind=column.kind, choices=column.choices)
+    try:
+        return parse_value(probe, raw)
+    except CellError as exc:
+        raise QueryError(f"Filtre sur « {column.label} » : {exc}") from None
+
+
+def _date_operand(column: Column, raw: Any) -> Any:
+    if raw in (None, ""):
+        raise QueryError(f"Filtre sur « {column.label} » : date manquante.")
+    text = str(raw)[:10]
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise QueryError(f"Filtre sur « {column.label} » : date « {raw} » illisible (attendu aaaa-mm-jj).") from None
+    return day
+
+
+def _condition(column: Column, cond: dict[str, Any]) -> Q:
+    """One AG Grid filter condition on one column as a Q."""
+    path = column.db_field
+    kind = cond.get("filterType") or "text"
+    op = cond.get("type") or ("in" if kind == "set" else "equals")
+    if op == "blank":
+        return Q(**{f"{path}__isnull": True}) | Q(**{path: ""}) if column.kind in ("text",) else Q(
+            **{f"{path}__isnull": True})
+    if op == "notBlank":
+        q = Q(**{f"{path}__isnull": False})
+        return q & ~Q(**{path: ""}) if column.kind in ("text",) else q
+    if kind == "set":
+        values = cond.get("values")
+        if not isinstance(values, list):
+            raise QueryError(f"Filtre sur « {column.label} » : liste de valeurs attendue.")
+        return Q(**{f"{path}__in": [_value(column, v) for v in values]})
+    if kind == "boolean" or column.kind == "boolean":
+        return Q(**{path: _value(Column(column.field, column.label, kind="boolean"), cond.get("filter",
+                                                                                          cond.get("value")))})
+    if kind == "date" or column.kind in ("date", "datetime"):
+        start = _date_operand(column, cond.get("dateFrom", cond.get("filter")))
+        if column.kind == "datetime":
+            lo = dt.datetime.combine(start, dt.time())
+            hi = lo + dt.timedelta(days=1)
+            ops = {"equals": Q(**{f"{path}__gte": lo, f"{path}__lt": hi}),
+                   "notEqual": Q(**{f"{path}__lt": lo}) | Q(**{f"{path}__gte": hi}),
+                   "lessThan": Q(**{f"{path}__lt": lo}), "greaterThan": Q(**{f"{path}__gte": hi})}
+            if op == "inRange":
+                end = _date_operand(column, cond.get("dateTo"))
+                return Q(**{f"{path}__gte": lo, f"{path}__lt": dt.datetime.combine(end, dt.time()) +
+                            dt.timedelta(days=1)})
+        else:
+            ops = {"equals": Q(**{path: start}), "notEqual": ~Q(**{path: start}),
+                   "lessThan": Q(**{f"{path}__lt": start}), "greaterThan": Q(**{f"{path}__gt": start})}
+            if op == "inRange":
+                end = _date_operand(column, cond.get("dateTo"))
+                return Q(**{f"{path}__gte": start, f"{path}__lte": end})
+        if op not in ops:
+            raise QueryError(f"Filtre « {op} » non pris en charge pour une date.")
+        return ops[op]
+    if column.kind in ("integer", "decimal", "euro") or kind == "number":
+        value = _value(column, cond.get("filter"))
+        if op == "inRange":
+            return Q(**{f"{path}__gte": value, f"{path}__lte": _value(column, cond.get("filterTo"))})
+        ops = {"equals": "", "notEqual": None, "lessThan": "__lt", "lessThanOrEqual": "__lte",
+               "greaterThan": "__gt", "greaterThanOrEqual": "__gte"}
+        if op not in ops:
+            raise QueryError(f"Filtre « {op} » non pris en charge pour un nombre.")
+        suffix = ops[op]
+        return ~Q(**{path: value}) if suffix is None else Q(**{f"{path}{suffix}": value})
+    if column.kind == "choice":
+        text = str(cond.get("filter") or "")
+        matches = [code for code, label in column.choices
+                   if (op == "equals" and fold(text) in (fold(code), fold(label)))
+                   or (op == "contains" and (fold(text) in fold(label) or fold(text) in fold(code)))
+                   or (op == "startsWith"
+                       and (fold(label).startswith(fold(text)) or fold(code).startswith(fold(text))))]
+        if op == "notEqual":
+            return ~Q(**{path: _value(column, text)})
+        if op not in ("equals", "contains", "startsWith"):
+            raise QueryError(f"Filtre « {op} » non pris en charge pour une liste de choix.")
+        return Q(**{f"{path}__in": matches})
+    text = str(cond.get("filter") or "")
+    if column.kind == "reference":
+        text = text.strip()
+    ops_text = {"contains": "__icontains", "notContains": None, "equals": "__iexact", "notEqual": "!",
+                "startsWith": "__istartswith", "endsWith": "__iendswith"}
+    if op not in ops_text:
+        raise QueryError(f"Filtre « {op} » non pris en charge pour un texte.")
+    if op == "notContains":
+        return ~Q(**{f"{path}__icontains": text})
+    if op == "notEqual":
+        return ~Q(**{f"{path}__iexact": text})
+    return Q(**{f"{path}{ops_text[op]}": text})
+
+
+def filter_q(sheet: Sheet, filter_model: dict[str, Any], quick: str = "") -> Q:
+    """The whole filter model (and the quick search) as one Q; unknown columns are refused."""
+    q = Q()
+    for col_id, model in filter_model.items():
+        column = _column(sheet, col_id)
+        if not isinstance(model, dict):
+            raise QueryError(f"Filtre illisible sur « {column.label} ».")
+        conditions = model.get("conditions")
+        if conditions:
+            parts = [_condition(column, {**c, "filterType": c.get("filterType", model.get("filterType"))})
+                     for c in conditions]
+            combined = parts[0]
+            for part in parts[1:]:
+                combined = (combined | part) if str(model.get("operator", "AND")).upper() == "OR" else combined & part
+            q &= combined
+        else:
+            q &= _condition(column, model)
+    text = quick.strip()
+    if text:
+        search = Q()
+        for column in sheet.columns:
+            if column.is_searchable:
+                if column.kind == "choice":
+                    codes = [c for c, label in column.choices if fold(text) in fold(label)]
+                    if codes:
+                        search |= Q(**{f"{column.db_field}__in": codes})
+                else:
+                    search |= Q(**{f"{column.db_field}__icontains": text})
+        q &= search
+    return q
+
+
+def order_by(sheet: Sheet, sort_model: list[dict[str, Any]]) -> list[str]:
+    """ORDER BY terms of a sort model (whitelisted), with the id as the last tie-breaker."""
+    terms: list[str] = []
+    for item in sort_model:
+        if not isinstance(item, dict):
+            raise QueryError("sortModel illisible.")
+        column = _column(sheet, item.get("colId", ""))
+        direction = item.get("sort", "asc")
+        if direction not in ("asc", "desc"):
+            raise QueryError(f"Tri « {direction} » inconnu (asc ou desc).")
+        terms.append(("-" if direction == "desc" else "") + column.db_field)
+    if not terms:
+        terms = list(sheet.default_sort)
+    if not any(t.lstrip("-") == "id" for t in terms):
+        terms.append("-id" if terms and terms[-1].startswith("-") else "id")
+    return terms
+
+
+def base_query(sheet: Sheet, filter_model: dict[str, Any] | None = None, quick: str = "") -> QuerySet:
+    """The sheet's rows with a filter applied."""
+    return sheet.model.filter(filter_q(sheet, filter_model or {}, quick))
+
+
+def value_paths(sheet: Sheet) -> list[str]:
+    """The fields read for a row: id, version and each column's path."""
+    paths = ["id"] + (["version"] if sheet.versioned else [])
+    return paths + [c.db_field for c in sheet.columns if c.db_field not in paths]
+
+
+def to_row(sheet: Sheet, record: dict[str, Any]) -> dict[str, Any]:
+    """A database record (from .values) as a grid row keyed by column field."""
+    row = {"id": record["id"]}
+    if sheet.versioned:
+        row["version"] = record.get("version")
+    for c in sheet.columns:
+        row[c.field] = to_json(c, record.get(c.db_field))
+    return row
+
+
+class CountCache:
+    """Row counts per (sheet, filter) kept for a short time and forgotten when the sheet changes."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 512) -> None:
+        self.ttl, self.size = ttl, size
+        self._data: OrderedDict[str, tuple[float, int, int]] = OrderedDict()
+        self.generation: dict[str, int] = {}
+
+    def bump(self, sheet: str) -> None:
+        """Forget the counts of a sheet (called after each write)."""
+        self.generation[sheet] = self.generation.get(sheet, 0) + 1
+
+    async def count(self, sheet: Sheet, filter_model: dict[str, Any], quick: str) -> int:
+        """The number of rows matching a filter, cached."""
+        key = sheet.name + json.dumps([filter_model, quick], sort_keys=True, default=str)
+        gen = self.generation.get(sheet.name, 0)
+        hit = self._data.get(key)
+        if hit and hit[1] == gen and time.monotonic() - hit[0] < self.ttl:
+            self._data.move_to_end(key)
+            return hit[2]
+        n = await base_query(sheet, filter_model, quick).count()
+        self._data[key] = (time.monotonic(), gen, n)
+        while len(self._data) > self.size:
+            self._data.popitem(last=False)
+        return n
+
+
+COUNTS = CountCache()
+
+
+async def fetch_block(sheet: Sheet, request: BlockRequest) -> dict[str, Any]:
+    """One block of rows and the row count for AG Grid's infinite model ({rows, lastRow})."""
+    qs = base_query(sheet, request.filter_model, request.quick).order_by(*order_by(sheet, request.sort_model))
+    records = await qs.offset(request.start_row).limit(request.end_row - request.start_row).values(
+        *value_paths(sheet))
+    rows = [to_row(sheet, r) for r in records]
+    if len(rows) < request.end_row - request.start_row:
+        last_row = request.start_row + len(rows)
+    else:
+        last_row = await COUNTS.count(sheet, request.filter_model, request.quick)
+    return {"rows": rows, "lastRow": last_row}
+
+
+def cli_filters(sheet: Sheet, pairs: list[str]) -> dict[str, Any]:
+    """`col=value` pairs of the CLI and the export URL as a filter model (equals; choices by code or label)."""
+    model: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise QueryError(f"Filtre « {pair} » illisible : attendu colonne=valeur.")
+        name, _, value = pair.partition("=")
+        column = _column(sheet, name.strip())
+        kind = {"integer": "number", "decimal": "number", "euro": "number", "date": "date", "datetime": "date",
+                "boolean": "boolean"}.get(column.kind, "text")
+        cond: dict[str, Any] = {"filterType": kind, "type": "equals"}
+        cond["dateFrom" if kind == "date" else "filter"] = value
+        model[column.field] = cond
+    return model

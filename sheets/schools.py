@@ -1,0 +1,56 @@
+"""The schools sheet (R-SCH-1 … R-SCH-7)."""
+
+from __future__ import annotations
+
+from models.schools import (
+    ACADEMIE_LABELS,
+    MODE_LABELS,
+    SCHOOL_TYPE_LABELS,
+    InvalidUAI,
+    School,
+    normalize_uai,
+)
+from sheets.declaration import Column, Sheet, register
+
+
+def _uai(value: str) -> str:
+    try:
+        return normalize_uai(value)
+    except InvalidUAI as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _ssid(value: str) -> str:
+    if value and len(value) > 32:
+        raise ValueError(f"SSID « {value} » trop long : 32 caractères au plus.")
+    return value
+
+
+SCHOOLS = register(Sheet(
+    name="schools",
+    label="Établissements",
+    model=School,
+    key="uai",
+    default_sort=("uai",),
+    page_path="/ecoles",
+    description="Les lycées publics : identité, manuels, CSN, Wi-Fi dans le MDM.",
+    columns=(
+        Column("uai", "UAI", validator=_uai, width=110, aliases=("code uai", "rne", "numero uai", "numero_lycee")),
+        Column("name", "Nom", editable=True, required=True, width=320, aliases=("nom", "etablissement", "libelle")),
+        Column("type", "Type", kind="choice", editable=True, width=90,
+               choices=tuple((code, code) for code in SCHOOL_TYPE_LABELS)),
+        Column("commune", "Commune", editable=True, width=200),
+        Column("postal_code", "Code postal", editable=True, width=110, aliases=("cp",)),
+        Column("departement", "Département", width=110, aliases=("dep", "code departement")),
+        Column("academie", "Académie", kind="choice", width=120, choices=tuple(ACADEMIE_LABELS.items())),
+        Column("mode", "Manuels", kind="choice", editable=True, width=120, choices=tuple(MODE_LABELS.items())),
+        Column("track_generale", "Voie générale", kind="boolean", editable=True, width=110),
+        Column("track_technologique", "Voie technologique", kind="boolean", editable=True, width=110),
+        Column("track_professionnelle", "Voie professionnelle", kind="boolean", editable=True, width=110),
+        Column("csn_deployed", "CSN déployé", kind="boolean", editable=True, width=110),
+        Column("wifi_mdm_configured", "Wi-Fi dans le MDM", kind="boolean", editable=True, width=120),
+        Column("wifi_ssid", "SSID", editable=True, validator=_ssid, width=140),
+        Column("wifi_code_changed", "Code Wi-Fi changé", kind="boolean", editable=True, width=120),
+        Column("updated_at", "Modifié le", kind="datetime", width=150),
+    ),
+))

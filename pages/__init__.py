@@ -9,7 +9,9 @@ def setup(settings: Settings) -> None:
     """Register every page, the JSON API and the error pages on NiceGUI's app."""
     from nicegui import app
 
-    from pages import api, errors, home, schools, support  # noqa: F401  (importing registers the pages)
+    from pages import api, errors, home, schools, sheet_pages, support  # noqa: F401  (importing registers the pages)
+    from sheets import api as sheets_api
 
     app.include_router(api.build_router())
+    app.include_router(sheets_api.build_router())
     errors.install(app)

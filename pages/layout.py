@@ -25,7 +25,9 @@ class NavEntry:
 NAV: list[NavEntry] = [
     NavEntry("Accueil", "/", "home"),
     NavEntry("Établissements", "/ecoles", "school"),
+    NavEntry("Contacts", "/feuilles/contacts", "contacts"),
     NavEntry("Annuaire support", "/support", "support_agent"),
+    NavEntry("Journal des modifications", "/journal", "manage_history"),
     NavEntry("API (OpenAPI)", "/docs", "api"),
 ]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from nicegui import ui
 
 from models.schools import (
@@ -15,85 +13,22 @@ from models.schools import (
     TRACK_LABELS,
     Enrolment,
     InvalidUAI,
-    School,
     get_school,
     normalize_uai,
     school_contacts,
-    search_schools,
 )
 from pages.errors import not_found
 from pages.fmt import fr_number, yes_no
+from pages.grid import SheetGrid, caller_for_page
 from pages.layout import frame
-
-PAGE_SIZE = 50
-
-COLUMNS: list[dict[str, Any]] = [
-    {"name": "uai", "label": "UAI", "field": "uai", "sortable": True, "align": "left"},
-    {"name": "name", "label": "Nom", "field": "name", "sortable": True, "align": "left"},
-    {"name": "type", "label": "Type", "field": "type", "sortable": True, "align": "left"},
-    {"name": "commune", "label": "Commune", "field": "commune", "sortable": True, "align": "left"},
-    {"name": "departement", "label": "Dép.", "field": "departement", "sortable": True, "align": "left"},
-    {"name": "academie", "label": "Académie", "field": "academie", "sortable": True, "align": "left"},
-    {"name": "mode", "label": "Manuels", "field": "mode", "align": "left"},
-    {"name": "csn", "label": "CSN", "field": "csn", "align": "center"},
-    {"name": "wifi", "label": "Wi-Fi MDM", "field": "wifi", "align": "left"},
-]
-
-
-def school_row(s: School) -> dict[str, Any]:
-    """A school as a row of the list."""
-    return {
-        "uai": s.uai, "name": s.name, "type": s.type.value, "commune": s.commune,
-        "departement": s.departement, "academie": ACADEMIE_LABELS[s.academie.value],
-        "mode": MODE_LABELS[s.mode.value], "csn": yes_no(s.csn_deployed),
-        "wifi": ("À reconnecter" if s.wifi_code_changed else "Configuré") if s.wifi_mdm_configured
-        else "Non configuré",
-    }
+from sheets.schools import SCHOOLS
 
 
 @ui.page("/ecoles")
-async def schools_page(q: str = "") -> None:
-    """The schools list: server-side paging, sorting and a search box."""
+async def schools_page() -> None:
+    """The schools sheet: the engine's grid (filters, sort, edit, bulk, paste, undo, history)."""
     with frame("Établissements", active="/ecoles"):
-        state: dict[str, Any] = {"q": q}
-        with ui.row().classes("w-full items-center gap-4"):
-            search = ui.input("Rechercher (UAI, nom, commune)", value=q).props(
-                "clearable outlined dense debounce=300").classes("w-96")
-            count_label = ui.label().classes("text-grey-8")
-        table = ui.table(
-            columns=COLUMNS, rows=[], row_key="uai",
-            pagination={"rowsPerPage": PAGE_SIZE, "sortBy": "uai", "descending": False, "page": 1,
-                        "rowsNumber": 0},
-        ).props("flat bordered dense :rows-per-page-options=[25,50,100]").classes("w-full")
-        table.add_slot("body-cell-uai", r'''
-            <q-td :props="props">
-              <a :href="'/ecoles/' + props.value" class="text-primary font-mono">{{ props.value }}</a>
-            </q-td>''')
-        table.add_slot("body-cell-wifi", r'''
-            <q-td :props="props">
-              <q-badge :color="props.value === 'Configuré' ? 'green-7' : 'orange-8'">{{ props.value }}</q-badge>
-            </q-td>''')
-
-        async def load(pagination: dict[str, Any]) -> None:
-            per_page = int(pagination.get("rowsPerPage") or PAGE_SIZE)
-            page = max(1, int(pagination.get("page") or 1))
-            rows, total = await search_schools(
-                state["q"] or "", sort=pagination.get("sortBy") or "uai",
-                descending=bool(pagination.get("descending")), offset=(page - 1) * per_page, limit=per_page)
-            table.rows = [school_row(s) for s in rows]
-            table.pagination = {**pagination, "page": page, "rowsPerPage": per_page, "rowsNumber": total}
-            count_label.text = f"{fr_number(total)} établissement(s)"
-
-        async def on_request(e: Any) -> None:
-            await load(e.args["pagination"])
-
-        async def on_search(e: Any) -> None:
-            state["q"] = e.value or ""
-            await load({**table.pagination, "page": 1})
-
-        table.on("request", on_request)
-        search.on_value_change(on_search)
-        await load(table.pagination)
+        SheetGrid(SCHOOLS, caller_for_page())
 
 
 @ui.page("/ecoles/{uai}")

@@ -36,6 +36,7 @@ class Column:
     aliases: tuple[str, ...] = ()
     searchable: bool | None = None  # quick search; default: text, choice and reference columns
     help: str = ""
+    link: str = ""  # a page of the row, e.g. "/ecoles/{value}": the grid shows the value as a link
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -137,4 +138,4 @@ def all_sheets() -> list[Sheet]:
 
 def load_all() -> None:
     """Import the modules that declare sheets (one per business area)."""
-    from sheets import audit_sheet, schools  # noqa: F401
+    from sheets import audit_sheet, contacts, schools  # noqa: F401

@@ -261,7 +261,7 @@ async def fetch_block(sheet: Sheet, request: BlockRequest) -> dict[str, Any]:
     records = await qs.offset(request.start_row).limit(request.end_row - request.start_row).values(
         *value_paths(sheet))
     rows = [to_row(sheet, r) for r in records]
-    if len(rows) < request.end_row - request.start_row:
+    if len(rows) < request.end_row - request.start_row and (rows or request.start_row == 0):
         last_row = request.start_row + len(rows)
     else:
         last_row = await COUNTS.count(sheet, request.filter_model, request.quick)

@@ -35,7 +35,8 @@ SCHOOLS = register(Sheet(
     page_path="/ecoles",
     description="Les lycées publics : identité, manuels, CSN, Wi-Fi dans le MDM.",
     columns=(
-        Column("uai", "UAI", validator=_uai, width=110, aliases=("code uai", "rne", "numero uai", "numero_lycee")),
+        Column("uai", "UAI", validator=_uai, width=110, link="/ecoles/{value}",
+               aliases=("code uai", "rne", "numero uai", "numero_lycee")),
         Column("name", "Nom", editable=True, required=True, width=320, aliases=("nom", "etablissement", "libelle")),
         Column("type", "Type", kind="choice", editable=True, width=90,
                choices=tuple((code, code) for code in SCHOOL_TYPE_LABELS)),

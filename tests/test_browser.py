@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -12,24 +14,92 @@ from tests.browser import chromium, running_app
 pytestmark = pytest.mark.browser
 
 
-def test_schools_page_in_chromium_finds_a_seeded_school(tmp_path: Path) -> None:
+def _wait_text(driver: object, text: str, timeout: float = 20) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
+    WebDriverWait(driver, timeout).until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), text))
+
+
+def test_schools_grid_in_chromium_finds_a_seeded_school(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
     target = generate_schools()[123]
     with running_app(tmp_path / "data") as url, chromium() as driver:
         driver.get(url + "/ecoles")
-        wait = WebDriverWait(driver, 20)
-        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "470 établissement(s)"))
-        box = driver.find_element(By.CSS_SELECTOR, "input[aria-label], input")
+        _wait_text(driver, "470 ligne(s)")
+        box = driver.find_element(By.CSS_SELECTOR, "input[placeholder='Recherche rapide…']")
         box.send_keys(str(target["uai"]))
-        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "1 établissement(s)"))
-        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "tbody"), str(target["name"])))
+        _wait_text(driver, "1 ligne(s)")
+        _wait_text(driver, str(target["name"]))
         driver.save_screenshot(str(tmp_path / "ecoles.png"))
-        link = driver.find_element(By.LINK_TEXT, str(target["uai"]))
-        link.click()
-        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Adresse générique"))
+        driver.find_element(By.LINK_TEXT, str(target["uai"])).click()
+        _wait_text(driver, "Adresse générique")
         body = driver.find_element(By.TAG_NAME, "body").text
         assert f"ce.{str(target['uai']).lower()}@ac-" in body
         assert "Contacts (" in body
+
+
+def _scroll_to_end(driver: object) -> None:
+    """Scroll the grid's viewport to its last row, as a person dragging the scrollbar down."""
+    driver.execute_script(  # type: ignore[attr-defined]
+        "const v = document.querySelector('.ag-body-viewport'); v.scrollTop = v.scrollHeight;")
+
+
+def test_grid_scrolls_100000_rows_to_the_end_edits_and_keeps_the_value(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    data = tmp_path / "data"
+    with running_app(data) as url:
+        with sqlite3.connect(data / "app.sqlite3") as con:  # 100,000 more contacts, fast path
+            school_ids = [r[0] for r in con.execute("SELECT id FROM school ORDER BY id")]
+            con.executemany(
+                "INSERT INTO contact (school_id, full_name, email, version, created_at, updated_at) "
+                "VALUES (?, ?, ?, 1, datetime('now'), datetime('now'))",
+                ((school_ids[i % len(school_ids)], f"Zz Personne {i:06d}", f"p{i:06d}@ac-paris.fr")
+                 for i in range(100_000)))
+            total = con.execute("SELECT count(*) FROM contact").fetchone()[0]
+        assert total > 100_000
+        with chromium() as driver:
+            driver.get(url + "/feuilles/contacts")
+            _wait_text(driver, f"{total:,} ligne(s)".replace(",", "\u202f"), timeout=30)
+            # Sort by id so the last row is the last contact inserted.
+            header = driver.find_element(By.CSS_SELECTOR, ".ag-header-cell[col-id='id'] .ag-header-cell-label")
+            header.click()
+            time.sleep(0.5)
+            from selenium.common.exceptions import StaleElementReferenceException
+
+            wait = WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,))
+
+            def last_row_cell(drv: object) -> object:
+                _scroll_to_end(drv)
+                cells = drv.find_elements(  # type: ignore[attr-defined]
+                    By.CSS_SELECTOR, f".ag-row[row-index='{total - 1}'] .ag-cell[col-id='full_name']")
+                return cells[0] if cells and cells[0].text else False
+
+            cell = wait.until(last_row_cell)
+            assert cell.text == "Zz Personne 099999"
+            driver.save_screenshot(str(tmp_path / "grid-end.png"))
+            from selenium.webdriver.common.action_chains import ActionChains
+
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", cell)
+            ActionChains(driver).double_click(cell).perform()
+            editor = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".ag-cell-inline-editing input"))
+            editor.send_keys(Keys.CONTROL, "a")
+            editor.send_keys("Nom modifié au bout", Keys.ENTER)
+            _wait_text(driver, "Nom enregistré.")
+
+            driver.refresh()
+            _wait_text(driver, "ligne(s)", timeout=30)
+            header = driver.find_element(By.CSS_SELECTOR, ".ag-header-cell[col-id='id'] .ag-header-cell-label")
+            if driver.find_elements(By.CSS_SELECTOR, ".ag-header-cell[col-id='id'][aria-sort='ascending']") == []:
+                header.click()  # the sort is kept per user; click only if it was not restored
+            cell = wait.until(last_row_cell)
+            assert cell.text == "Nom modifié au bout"
+        with sqlite3.connect(data / "app.sqlite3") as con:
+            assert con.execute("SELECT full_name FROM contact ORDER BY id DESC LIMIT 1").fetchone()[0] == \
+                "Nom modifié au bout"
+            assert con.execute("SELECT count(*) FROM audit_entry WHERE sheet='contacts'").fetchone()[0] == 1

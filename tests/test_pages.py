@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -38,35 +37,68 @@ async def test_home_shows_figures(user: User) -> None:
     await user.should_see("Signaler un incident de sécurité")
 
 
-async def test_schools_list_pages_sorts_and_searches(user: User) -> None:
+async def test_schools_page_is_the_engine_grid(user: User) -> None:
+    await make_school(name="Lycée Alpha")
+    await user.open("/ecoles")
+    grids = list(user.find(ui.aggrid).elements)
+    assert len(grids) == 1
+    options = grids[0].options
+    assert options["rowModelType"] == "infinite"
+    assert "/api/sheets/schools/rows" in options[":datasource"]
+    assert "rowData" not in options  # the browser never receives the whole table
+    await user.should_see("Modifier en masse")
+
+
+async def test_sheet_rows_endpoint_pages_sorts_and_filters(client: httpx.AsyncClient) -> None:
     for i in range(60):
         await make_school(name=f"Lycée {i:02d}", commune="Meaux" if i == 7 else "Paris", departement="77")
-    await user.open("/ecoles")
-    await user.should_see("60 établissement(s)")
-    rows = table_rows(user)
-    assert len(rows) == 50
-    assert [r["uai"] for r in rows] == sorted(r["uai"] for r in rows)
-    user.find(ui.input).type("meaux")
-    await user.should_see("1 établissement(s)")
-    rows = table_rows(user)
-    assert [r["name"] for r in rows] == ["Lycée 07"]
-    assert rows[0]["academie"] == "Créteil"
+    body = {"startRow": 0, "endRow": 50, "sortModel": [{"colId": "name", "sort": "desc"}], "filterModel": {}}
+    page = (await client.post("/api/sheets/schools/rows", json=body)).json()
+    assert len(page["rows"]) == 50 and page["lastRow"] == 60
+    assert page["rows"][0]["name"] == "Lycée 59"
+    body["filterModel"] = {"commune": {"filterType": "text", "type": "equals", "filter": "meaux"}}
+    page = (await client.post("/api/sheets/schools/rows", json=body)).json()
+    assert [r["name"] for r in page["rows"]] == ["Lycée 07"] and page["lastRow"] == 1
+    assert page["rows"][0]["academie"] == "creteil"
+    bad = await client.post("/api/sheets/schools/rows", json={**body, "sortModel": [{"colId": "secret"}]})
+    assert bad.status_code == 400 and "Colonne inconnue" in bad.json()["detail"]
+    assert (await client.post("/api/sheets/nope/rows", json=body)).status_code == 404
+    not_json = await client.post("/api/sheets/schools/rows", content="startRow=0",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert not_json.status_code == 415
 
 
-async def test_schools_list_sort_request_from_the_table(user: User) -> None:
-    await make_school(name="Bêta")
-    await make_school(name="Alpha")
-    await user.open("/ecoles")
-    table = next(iter(user.find(ui.table).elements))
-    assert [r["name"] for r in table.rows] == ["Bêta", "Alpha"]  # by UAI, creation order
-    # What Quasar sends when a column header is clicked (server-side pagination).
-    user.find(ui.table).trigger("request", {"pagination": {**table.pagination, "sortBy": "name", "descending": False}})
-    for _ in range(40):
-        if [r["name"] for r in table.rows] == ["Alpha", "Bêta"]:
-            break
-        await asyncio.sleep(0.05)
-    assert [r["name"] for r in table.rows] == ["Alpha", "Bêta"]
-    assert table.pagination["sortBy"] == "name" and table.pagination["rowsNumber"] == 2
+async def test_sheet_cell_bulk_undo_history_endpoints(client: httpx.AsyncClient) -> None:
+    school = await make_school(commune="Paris", csn_deployed=False)
+    ok = await client.post("/api/sheets/schools/cells",
+                           json={"row_id": school.id, "field": "commune", "value": "Meaux", "version": 1})
+    assert ok.status_code == 200 and ok.json()["row"]["commune"] == "Meaux"
+    conflict = await client.post("/api/sheets/schools/cells",
+                                 json={"row_id": school.id, "field": "commune", "value": "Melun", "version": 1})
+    assert conflict.status_code == 409 and "Conflit" in conflict.json()["detail"]
+    bad = await client.post("/api/sheets/schools/cells",
+                            json={"row_id": school.id, "field": "csn_deployed", "value": "bof"})
+    assert bad.status_code == 422 and bad.json()["issues"][0]["column"] == "csn_deployed"
+    bulk = await client.post("/api/sheets/schools/bulk", json={
+        "field": "csn_deployed", "value": "oui", "expected_count": 1,
+        "filterModel": {"commune": {"filterType": "text", "type": "equals", "filter": "Meaux"}}})
+    assert bulk.status_code == 200 and bulk.json()["changed"] == 1
+    stale = await client.post("/api/sheets/schools/bulk", json={"field": "csn_deployed", "value": "non",
+                                                               "expected_count": 5, "filterModel": {}})
+    assert stale.status_code == 409
+    undo = await client.post("/api/sheets/undo")
+    assert undo.status_code == 200 and "1 modification(s)" in undo.json()["undone"]
+    history = (await client.get(f"/api/sheets/schools/rows/{school.id}/history")).json()
+    assert [h["source"] for h in history] == ["undo", "bulk", "api"]
+    meta = (await client.get("/api/sheets/schools")).json()
+    assert meta["key"] == "uai" and any(c["field"] == "mode" and c["choices"] for c in meta["columns"])
+
+
+async def test_journal_and_generic_sheet_pages(user: User) -> None:
+    await user.open("/journal")
+    await user.should_see("Journal des modifications")
+    await user.open("/feuilles/contacts")
+    await user.should_see("Contacts des établissements")
 
 
 async def test_school_page_shows_identity_and_contacts(user: User) -> None:

@@ -1,0 +1,416 @@
+"""The one grid component: any declared sheet as an AG Grid (infinite row model) with edit, bulk, paste, undo."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nicegui import app, ui
+
+from models.audit import SOURCE_LABELS, Source
+from pages.fmt import fr_date, fr_number
+from sheets.api import Caller, edit_cell, fetch_row, paste_block, rows_of_filter
+from sheets.declaration import Column, Sheet
+from sheets.query import QueryError
+from sheets.writes import WriteRefused, bulk_set, row_history, undo_last
+
+BLOCK = 100
+
+_FILTERS = {"text": "agTextColumnFilter", "integer": "agNumberColumnFilter", "decimal": "agNumberColumnFilter",
+            "euro": "agNumberColumnFilter", "date": "agDateColumnFilter", "datetime": "agDateColumnFilter",
+            "boolean": "agTextColumnFilter", "choice": "agTextColumnFilter", "reference": "agTextColumnFilter"}
+_TEXT_OPTIONS = ["contains", "equals", "startsWith", "notContains", "notEqual", "blank", "notBlank"]
+_NUMBER_OPTIONS = ["equals", "notEqual", "lessThan", "greaterThan", "inRange", "blank", "notBlank"]
+_DATE_OPTIONS = ["equals", "lessThan", "greaterThan", "inRange", "blank", "notBlank"]
+
+# AG Grid's own words, in French (filters, menus, overlays).
+LOCALE_FR = {
+    "contains": "Contient", "notContains": "Ne contient pas", "equals": "Égal à", "notEqual": "Différent de",
+    "startsWith": "Commence par", "endsWith": "Finit par", "blank": "Vide", "notBlank": "Non vide",
+    "lessThan": "Avant / inférieur à", "greaterThan": "Après / supérieur à", "inRange": "Entre",
+    "lessThanOrEqual": "Inférieur ou égal à", "greaterThanOrEqual": "Supérieur ou égal à",
+    "andCondition": "ET", "orCondition": "OU", "filterOoo": "Filtrer…", "inRangeStart": "De", "inRangeEnd": "À",
+    "loadingOoo": "Chargement…", "noRowsToShow": "Aucune ligne", "applyFilter": "Appliquer",
+    "resetFilter": "Réinitialiser", "clearFilter": "Effacer", "cancelFilter": "Annuler",
+    "dateFormatOoo": "jj/mm/aaaa", "page": "Page", "of": "sur", "to": "à",
+}
+
+
+def column_def(sheet: Sheet, column: Column, editable: bool) -> dict[str, Any]:
+    """AG Grid column definition of a declared column."""
+    d: dict[str, Any] = {
+        "field": column.field, "headerName": column.label, "colId": column.field,
+        "sortable": True, "resizable": True, "filter": _FILTERS[column.kind],
+        "editable": bool(editable and column.editable),
+        "filterParams": {"filterOptions": _TEXT_OPTIONS, "maxNumConditions": 1, "buttons": ["reset"]},
+    }
+    if column.width:
+        d["width"] = column.width
+    if column.help:
+        d["headerTooltip"] = column.help
+    if column.link:
+        prefix, _, suffix = column.link.partition("{value}")
+        d[":cellRenderer"] = (  # an element, never HTML from the data
+            "p => { if (p.value == null || p.value === '') return ''; const a = document.createElement('a'); "
+            f"a.href = {json.dumps(prefix)} + encodeURIComponent(p.value) + {json.dumps(suffix)}; "
+            "a.textContent = p.value; a.className = 'text-primary font-mono'; return a; }")
+    if column.kind in ("integer", "decimal", "euro"):
+        d["filterParams"] = {"filterOptions": _NUMBER_OPTIONS, "maxNumConditions": 1, "buttons": ["reset"]}
+        d["cellEditor"] = "agNumberCellEditor"
+        d["type"] = "rightAligned"
+        if column.kind == "euro":
+            d[":valueFormatter"] = ("p => p.value == null ? '' : new Intl.NumberFormat('fr-FR', "
+                                    "{style: 'currency', currency: 'EUR'}).format(p.value)")
+        else:
+            d[":valueFormatter"] = "p => p.value == null ? '' : new Intl.NumberFormat('fr-FR').format(p.value)"
+    elif column.kind == "date":
+        d["filterParams"] = {"filterOptions": _DATE_OPTIONS, "maxNumConditions": 1, "buttons": ["reset"]}
+        d["cellEditor"] = "agDateStringCellEditor"
+        d[":valueFormatter"] = "p => p.value ? p.value.split('-').reverse().join('/') : ''"
+    elif column.kind == "datetime":
+        d["filterParams"] = {"filterOptions": _DATE_OPTIONS, "maxNumConditions": 1, "buttons": ["reset"]}
+        d[":valueFormatter"] = ("p => p.value ? new Date(p.value).toLocaleString('fr-FR', {dateStyle: 'short', "
+                                "timeStyle: 'short', timeZone: 'Europe/Paris'}) : ''")
+    elif column.kind == "boolean":
+        d["filterParams"] = {"filterOptions": ["equals"], "maxNumConditions": 1, "buttons": ["reset"]}
+        d["cellEditor"] = "agSelectCellEditor"
+        d["cellEditorParams"] = {"values": [True, False]}
+        d[":valueFormatter"] = "p => p.value == null ? '' : (p.value ? 'Oui' : 'Non')"
+    elif column.kind == "choice":
+        labels = json.dumps(dict(column.choices), ensure_ascii=False)
+        d["filterParams"] = {"filterOptions": ["equals", "notEqual", "contains"], "maxNumConditions": 1,
+                             "buttons": ["reset"]}
+        d["cellEditor"] = "agSelectCellEditor"
+        d["cellEditorParams"] = {"values": [code for code, _ in column.choices]}
+        d[":valueFormatter"] = f"p => (({labels})[p.value] ?? p.value ?? '')"
+    return d
+
+
+def _datasource_js(sheet: Sheet, grid_id: str) -> str:
+    """The infinite model's datasource: POST the block request to the sheet's endpoint."""
+    return f"""{{
+      getRows: (p) => {{
+        const quick = (window.rentreeQuick || {{}})['{grid_id}'] || '';
+        fetch('/api/sheets/{sheet.name}/rows', {{
+          method: 'POST', credentials: 'same-origin', headers: {{'Content-Type': 'application/json'}},
+          body: JSON.stringify({{startRow: p.startRow, endRow: p.endRow, sortModel: p.sortModel,
+                                 filterModel: p.filterModel, quick: quick}})
+        }}).then(r => r.ok ? r.json() : r.json().then(e => Promise.reject(e.detail || r.statusText)))
+          .then(d => {{ p.successCallback(d.rows, d.lastRow);
+                        emitEvent('{grid_id}-count', {{count: d.lastRow, filters: p.filterModel, quick: quick}}); }})
+          .catch(err => {{ p.failCallback(); emitEvent('{grid_id}-error', {{message: String(err)}}); }});
+      }}
+    }}"""
+
+
+def _paste_js(sheet: Sheet, grid_id: str, element_id: int) -> str:
+    """Listen to paste on the grid: send the block, the focused cell's row ids and columns to the server."""
+    return f"""
+    (() => {{
+      const el = getElement({element_id});
+      if (!el || !el.$el || el.$el.dataset.pasteReady) return;
+      el.$el.dataset.pasteReady = '1';
+      el.$el.addEventListener('paste', (e) => {{
+        const api = el.api; const cell = api.getFocusedCell();
+        if (!cell || api.getEditingCells().length) return;
+        e.preventDefault();
+        const text = (e.clipboardData || window.clipboardData).getData('text/plain');
+        const cols = api.getAllDisplayedColumns().map(c => c.getColId());
+        const fields = cols.slice(cols.indexOf(cell.column.getColId()));
+        const rowIds = [], versions = {{}};
+        for (let i = cell.rowIndex; i < api.getDisplayedRowCount(); i++) {{
+          const node = api.getDisplayedRowAtIndex(i);
+          if (!node || !node.data) break;
+          rowIds.push(node.data.id); versions[node.data.id] = node.data.version;
+          if (rowIds.length >= 5000) break;
+        }}
+        emitEvent('{grid_id}-paste', {{text: text, row_ids: rowIds, fields: fields, versions: versions}});
+      }});
+    }})();
+    """
+
+
+def caller_for_page() -> Caller:
+    """The caller of the current page (replaced by the logged-in user once accounts exist)."""
+    return Caller(actor="démo")
+
+
+class SheetGrid:
+    """A sheet as an editable grid with its toolbar: counts, filters, bulk edit, paste, undo, history."""
+
+    def __init__(self, sheet: Sheet, caller: Caller, height: str = "calc(100vh - 250px)") -> None:
+        self.sheet, self.caller = sheet, caller
+        self.editable = sheet.may_edit(caller.role)
+        self.count = 0
+        self.filters: dict[str, Any] = {}
+        self.quick = ""
+        self.state_key = f"grid:{sheet.name}"
+        with ui.row().classes("w-full items-center gap-2 flex-wrap"):
+            self.search = ui.input(placeholder="Recherche rapide…").props(
+                "outlined dense clearable debounce=400").classes("w-72")
+            self.search.on_value_change(self._on_quick)
+            self.count_label = ui.label("…").classes("text-grey-8")
+            self.filter_label = ui.label("").classes("text-sm text-primary")
+            self.clear_button = ui.button("Effacer les filtres", icon="filter_alt_off",
+                                          on_click=self.clear_filters).props("flat dense no-caps")
+            self.clear_button.set_visibility(False)
+            ui.space()
+            if self.editable:
+                ui.button("Modifier en masse", icon="edit_note", on_click=self.open_bulk).props(
+                    "flat dense no-caps")
+                ui.button("Annuler ma dernière modification", icon="undo", on_click=self.undo).props(
+                    "flat dense no-caps")
+            ui.button("Historique de la ligne", icon="history", on_click=self.open_history).props(
+                "flat dense no-caps")
+        self.grid_id = f"grid-{sheet.name}-{id(self)}"
+        saved = app.storage.user.get(self.state_key, {}) if _has_user_storage() else {}
+        options: dict[str, Any] = {
+            "columnDefs": [column_def(sheet, c, self.editable) for c in sheet.columns],
+            "defaultColDef": {"minWidth": 70, "suppressHeaderMenuButton": True},
+            "rowModelType": "infinite",
+            "cacheBlockSize": BLOCK,
+            "maxBlocksInCache": 50,
+            "maxConcurrentDatasourceRequests": 2,
+            "infiniteInitialRowCount": 1,
+            ":getRowId": "p => String(p.data.id)",
+            ":datasource": _datasource_js(sheet, self.grid_id),
+            "rowSelection": {"mode": "multiRow", "headerCheckbox": False},
+            "localeText": LOCALE_FR,
+            "tooltipShowDelay": 300,
+            "stopEditingWhenCellsLoseFocus": True,
+            "undoRedoCellEditing": False,
+        }
+        self.grid = ui.aggrid(options, auto_size_columns=False).classes("w-full").style(
+            f"height: {height}; min-height: 420px")
+        self.grid.on("cellValueChanged", self._on_cell_changed)
+        for event in ("sortChanged", "columnResized", "columnMoved", "filterChanged"):
+            self.grid.on(event, self._save_state, throttle=1.0)
+        self.grid.on("gridReady", lambda: self._restore_state(saved))
+        ui.on(f"{self.grid_id}-count", self._on_count)
+        ui.on(f"{self.grid_id}-error", lambda e: ui.notify(f"Chargement impossible : {e.args['message']}",
+                                                          type="negative"))
+        ui.on(f"{self.grid_id}-paste", self._on_paste)
+        self.grid.on("gridReady", lambda: ui.run_javascript(_paste_js(sheet, self.grid_id, self.grid.id)))
+
+    # --- loading, counts, filters -----------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reload the rows (kept scroll position; the server answers with fresh values)."""
+        self.grid.run_grid_method("refreshInfiniteCache")
+
+    async def _on_quick(self, e: Any) -> None:
+        self.quick = e.value or ""
+        ui.run_javascript(f"(window.rentreeQuick = window.rentreeQuick || {{}})['{self.grid_id}'] = "
+                          f"{json.dumps(self.quick)};")
+        self.grid.run_grid_method("purgeInfiniteCache")
+
+    def _on_count(self, e: Any) -> None:
+        self.count = int(e.args.get("count") or 0)
+        self.filters = e.args.get("filters") or {}
+        self.count_label.text = f"{fr_number(self.count)} ligne(s)"
+        active = [self.sheet.column(f).label for f in self.filters if self.sheet.has_column(f)]
+        if self.quick:
+            active.append(f"« {self.quick} »")
+        self.filter_label.text = ("Filtres : " + ", ".join(active)) if active else ""
+        self.clear_button.set_visibility(bool(active))
+
+    async def clear_filters(self) -> None:
+        """Remove every filter and the quick search."""
+        self.search.value = ""
+        self.grid.run_grid_method("setFilterModel", None)
+        ui.run_javascript(f"(window.rentreeQuick = window.rentreeQuick || {{}})['{self.grid_id}'] = '';")
+        self.grid.run_grid_method("purgeInfiniteCache")
+
+    async def _save_state(self) -> None:
+        if not _has_user_storage():
+            return
+        try:
+            state = await self.grid.run_grid_method("getColumnState", timeout=3)
+            filters = await self.grid.run_grid_method("getFilterModel", timeout=3)
+        except TimeoutError:
+            return
+        app.storage.user[self.state_key] = {"columnState": state, "filterModel": filters}
+
+    def _restore_state(self, saved: dict[str, Any]) -> None:
+        if saved.get("columnState"):
+            self.grid.run_grid_method("applyColumnState", {"state": saved["columnState"], "applyOrder": True})
+        if saved.get("filterModel"):
+            self.grid.run_grid_method("setFilterModel", saved["filterModel"])
+
+    # --- editing ------------------------------------------------------------------------------------
+
+    async def _on_cell_changed(self, e: Any) -> None:
+        args = e.args
+        data = args.get("data") or {}
+        row_id, field = data.get("id"), args.get("colId")
+        if row_id is None or field is None or args.get("oldValue") == args.get("newValue"):
+            return
+        try:
+            row = await edit_cell(self.sheet, int(row_id), field, args.get("newValue"), data.get("version"),
+                                  self.caller, Source.GRID)
+        except WriteRefused as exc:
+            ui.notify(str(exc), type="warning" if exc.conflict else "negative", multi_line=True, timeout=8000,
+                      close_button="OK")
+            current = await fetch_row(self.sheet, int(row_id))
+            if current is not None:
+                self.grid.run_row_method(str(row_id), "setData", current)
+            return
+        self.grid.run_row_method(str(row_id), "setData", row)
+        ui.notify(f"{self.sheet.column(field).label} enregistré.", type="positive", timeout=1500)
+
+    async def _on_paste(self, e: Any) -> None:
+        if not self.editable:
+            ui.notify("Vous ne pouvez pas modifier cette feuille.", type="negative")
+            return
+        args = e.args
+        try:
+            changed = await paste_block(self.sheet, args.get("text", ""), [int(i) for i in args.get("row_ids", [])],
+                                        list(args.get("fields", [])),
+                                        {int(k): int(v) for k, v in (args.get("versions") or {}).items()},
+                                        self.caller)
+        except WriteRefused as exc:
+            self._show_issues("Collage refusé : rien n'a été modifié", exc)
+            return
+        ui.notify(f"Collage enregistré : {changed} cellule(s) modifiée(s).", type="positive")
+        self.refresh()
+
+    def _show_issues(self, title: str, exc: WriteRefused) -> None:
+        with ui.dialog(value=True) as dialog, ui.card().classes("min-w-[32rem]"):
+            ui.label(title).classes("text-lg font-semibold text-negative")
+            with ui.scroll_area().classes("max-h-96 w-full"):
+                for issue in exc.issues[:200]:
+                    where = []
+                    if issue.line:
+                        where.append(f"ligne {issue.line}")
+                    if issue.column:
+                        where.append(self.sheet.column(issue.column).label if self.sheet.has_column(issue.column)
+                                     else issue.column)
+                    prefix = (" · ".join(where) + " : ") if where else ""
+                    ui.label(prefix + issue.message).classes("text-sm")
+            if len(exc.issues) > 200:
+                ui.label(f"… et {len(exc.issues) - 200} autre(s).").classes("text-sm text-grey-7")
+            ui.button("Fermer", on_click=dialog.close).props("flat")
+
+    async def undo(self) -> None:
+        """Undo the user's last change, whatever its kind."""
+        try:
+            done = await undo_last(self.caller.actor, self.caller.role)
+        except WriteRefused as exc:
+            self._show_issues("Annulation impossible", exc)
+            return
+        if done is None:
+            ui.notify("Rien à annuler.", type="info")
+            return
+        ui.notify(f"Annulé : {done[0]}.", type="positive")
+        self.refresh()
+
+    async def open_bulk(self) -> None:
+        """Set a column to one value on the selected rows or on every row of the current filter."""
+        selected = await self.grid.get_selected_rows()
+        editable = [c for c in self.sheet.columns if c.editable]
+        with ui.dialog(value=True) as dialog, ui.card().classes("min-w-[28rem] gap-3"):
+            ui.label("Modifier en masse").classes("text-lg font-semibold")
+            column = ui.select({c.field: c.label for c in editable}, label="Colonne").classes("w-full")
+            value_box = ui.column().classes("w-full")
+            holder: dict[str, Any] = {"value": None}
+
+            def render_value() -> None:
+                value_box.clear()
+                holder["value"] = None
+                if not column.value:
+                    return
+                col = self.sheet.column(column.value)
+                with value_box:
+                    if col.kind == "choice":
+                        ui.select(dict(col.choices), label="Nouvelle valeur",
+                                  on_change=lambda ev: holder.update(value=ev.value)).classes("w-full")
+                    elif col.kind == "boolean":
+                        ui.select({True: "Oui", False: "Non"}, label="Nouvelle valeur",
+                                  on_change=lambda ev: holder.update(value=ev.value)).classes("w-full")
+                    else:
+                        ui.input("Nouvelle valeur", on_change=lambda ev: holder.update(value=ev.value)).classes(
+                            "w-full")
+
+            column.on_value_change(render_value)
+            scope = ui.radio({"selection": f"Lignes sélectionnées ({len(selected)})",
+                              "filter": f"Toutes les lignes du filtre actuel ({fr_number(self.count)})"},
+                             value="selection" if selected else "filter")
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Annuler", on_click=dialog.close).props("flat")
+                apply_button = ui.button("Appliquer", icon="check")
+
+            async def apply() -> None:
+                if not column.value:
+                    ui.notify("Choisissez une colonne.", type="warning")
+                    return
+                if scope.value == "selection":
+                    ids = [int(r["id"]) for r in selected]
+                else:
+                    try:
+                        ids = await rows_of_filter(self.sheet, self.filters, self.quick)
+                    except QueryError as exc:
+                        ui.notify(str(exc), type="negative")
+                        return
+                if not ids:
+                    ui.notify("Aucune ligne à modifier.", type="warning")
+                    return
+                label = self.sheet.column(column.value).label
+                with ui.dialog(value=True) as confirm, ui.card():
+                    ui.label(f"Modifier « {label} » sur {fr_number(len(ids))} ligne(s) ?").classes("font-semibold")
+                    ui.label("La modification est faite en une fois et peut être annulée ensuite.").classes(
+                        "text-sm text-grey-8")
+                    with ui.row().classes("w-full justify-end"):
+                        ui.button("Non", on_click=lambda: confirm.submit(False)).props("flat")
+                        ui.button("Oui, modifier", on_click=lambda: confirm.submit(True)).props("color=primary")
+                if not await confirm:
+                    return
+                try:
+                    result = await bulk_set(self.sheet, ids, column.value, holder["value"], actor=self.caller.actor,
+                                            role=self.caller.role)
+                except WriteRefused as exc:
+                    self._show_issues("Modification refusée : rien n'a été modifié", exc)
+                    return
+                dialog.close()
+                ui.notify(f"{fr_number(result.changed_rows)} ligne(s) modifiée(s).", type="positive")
+                self.refresh()
+
+            apply_button.on_click(apply)
+
+    async def open_history(self) -> None:
+        """Show every change of the selected row (or the focused one) in a side panel."""
+        rows = await self.grid.get_selected_rows()
+        row_id = rows[0]["id"] if rows else None
+        if row_id is None:
+            focused = await self.grid.run_grid_method("getFocusedCell", timeout=3)
+            if focused and focused.get("rowIndex") is not None:
+                node = await ui.run_javascript(
+                    f"getElement({self.grid.id}).api.getDisplayedRowAtIndex({int(focused['rowIndex'])})?.data?.id")
+                row_id = node
+        if row_id is None:
+            ui.notify("Sélectionnez d'abord une ligne (case à cocher) ou une cellule.", type="info")
+            return
+        history = await row_history(self.sheet, int(row_id))
+        current = await fetch_row(self.sheet, int(row_id))
+        key = current.get(self.sheet.key) if current else row_id
+        with ui.dialog(value=True).props("position=right full-height") as panel, ui.card().classes(
+                "w-[26rem] h-full gap-2"):
+            with ui.row().classes("w-full items-center"):
+                ui.label(f"Historique de {key}").classes("text-lg font-semibold")
+                ui.space()
+                ui.button(icon="close", on_click=panel.close).props("flat round dense")
+            if not history:
+                ui.label("Aucune modification enregistrée.").classes("text-grey-7")
+            for h in history:
+                with ui.card().classes("w-full p-2 gap-1" + (" opacity-60" if h["undone"] else "")):
+                    ui.label(f"{fr_date(h['at'])} · {h['actor']} · {SOURCE_LABELS.get(h['source'], h['source'])}"
+                             + (" · annulée" if h["undone"] else "")).classes("text-xs text-grey-7")
+                    ui.label(h["column"]).classes("text-sm font-medium")
+                    ui.label(f"{h['old'] or '∅'} → {h['new'] or '∅'}").classes("text-sm")
+
+
+def _has_user_storage() -> bool:
+    try:
+        _ = app.storage.user
+    except (RuntimeError, AssertionError):
+        return False
+    return True

@@ -368,3 +368,60 @@ async def test_real_lycee_list_creates_rows_then_reimports_unchanged(db: str, tm
     assert refused.fatal and "obligatoire(s) absente(s) pour créer les 1 nouvelle(s) ligne(s) : Nom" in refused.fatal[0]
 
 
+
+
+# --- CLI ---------------------------------------------------------------------------------------------------
+
+def test_cli_export_then_import_with_dry_run_refusals_and_report(isolated_settings: Path, tmp_path: Path) -> None:
+    import getpass
+    import sqlite3
+
+    from tests.test_cli_and_settings import run_cli
+
+    assert run_cli("seed").returncode == 0
+    out = tmp_path / "creteil.xlsx"
+    exported = run_cli("export", "schools", str(out), "--filter", "academie=Créteil")
+    assert exported.returncode == 0, exported.stderr
+    assert "Export terminé" in exported.stdout and "lignes écrites" in exported.stdout
+    database = isolated_settings / "test.sqlite3"
+    with sqlite3.connect(database) as con:
+        creteil = con.execute("SELECT count(*) FROM school WHERE academie='creteil'").fetchone()[0]
+    rows = CalamineWorkbook.from_path(str(out)).get_sheet_by_index(0).to_python()
+    assert len(rows) == creteil + 1 and {r[6] for r in rows[1:]} == {"Créteil"}
+
+    book = openpyxl.load_workbook(out)
+    sheet = book.worksheets[0]
+    uai = sheet["A2"].value
+    sheet["B2"] = "Lycée modifié par la CLI"
+    edited = tmp_path / "edited.xlsx"
+    book.save(edited)
+    dry = run_cli("import", "schools", str(edited), "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"ligne 2 {uai} · Nom" in dry.stdout and "→ « Lycée modifié par la CLI »" in dry.stdout
+    assert "Simulation : rien n'a été enregistré" in dry.stdout
+
+    sheet["A3"] = "0750650W"
+    bad = tmp_path / "bad.xlsx"
+    book.save(bad)
+    report = tmp_path / "rapport.xlsx"
+    refused = run_cli("import", "schools", str(bad), "--all-or-nothing", "--report", str(report))
+    assert refused.returncode == 1
+    assert "REFUSÉ ligne 3, colonne « UAI »" in refused.stdout
+    assert "lettre de contrôle doit être « Z »" in refused.stdout
+    assert report.is_file()
+    with sqlite3.connect(database) as con:
+        assert con.execute("SELECT count(*) FROM audit_entry").fetchone()[0] == 0
+
+    applied = run_cli("import", "schools", str(edited))
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    with sqlite3.connect(database) as con:
+        assert con.execute("SELECT name FROM school WHERE uai=?", (uai,)).fetchone()[0] == "Lycée modifié par la CLI"
+        assert con.execute("SELECT actor, source, column FROM audit_entry").fetchall() == [
+            (f"cli:{getpass.getuser()}", "import", "name")]
+
+    unknown = run_cli("export", "fleet", str(out))
+    assert unknown.returncode == 2 and "Feuille inconnue « fleet »" in unknown.stderr
+    not_xlsx = tmp_path / "x.xlsx"
+    not_xlsx.write_text("uai;nom\n", encoding="utf-8")
+    refused_file = run_cli("import", "schools", str(not_xlsx))
+    assert refused_file.returncode == 1 and "Fichier refusé" in refused_file.stdout

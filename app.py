@@ -140,6 +140,88 @@ def cmd_seed(settings: Settings, _args: argparse.Namespace) -> int:
     return _run_db(settings, work)
 
 
+def _cli_actor() -> str:
+    """The audit's author of a command: cli:<unix user>."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"cli:{os.getuid()}"
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Export a sheet (with filters) to an .xlsx file."""
+    from sheets.declaration import get_sheet
+    from sheets.exporter import export_sheet
+    from sheets.query import QueryError, cli_filters
+
+    try:
+        sheet = get_sheet(args.name)
+        filters = cli_filters(sheet, args.filter or [])
+    except (KeyError, QueryError) as exc:
+        print(f"Erreur : {str(exc).strip(chr(39))}", file=sys.stderr)
+        return 2
+
+    async def work() -> int:
+        started = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            if done == total or done % 50000 < 5000:
+                say(f"{done} / {total} lignes écrites")
+
+        try:
+            count = await export_sheet(sheet, args.out, filter_model=filters, actor=_cli_actor(), progress=progress)
+        except QueryError as exc:
+            print(f"Erreur : {exc}", file=sys.stderr)
+            return 2
+        say(f"Export terminé en {time.perf_counter() - started:.1f} s : {count} ligne(s) de « {sheet.label} » "
+            f"dans {args.out}")
+        return 0
+
+    return _run_db(settings, work)
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Import an .xlsx file into a sheet (exit 1 when the file or rows are refused)."""
+    from sheets.declaration import get_sheet
+    from sheets.importer import import_xlsx
+
+    try:
+        sheet = get_sheet(args.name)
+    except KeyError as exc:
+        print(f"Erreur : {str(exc).strip(chr(39))}", file=sys.stderr)
+        return 2
+
+    async def work() -> int:
+        started = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            if done >= total or done % 50000 < 2000:
+                say(f"{done} / {total} lignes analysées")
+
+        report = await import_xlsx(sheet, args.file, actor=_cli_actor(), dry_run=args.dry_run,
+                                   all_or_nothing=args.all_or_nothing, progress=progress)
+        for warning in report.warnings:
+            say(f"Attention : {warning}")
+        for item in report.preview[:20]:
+            say(f"  ligne {item['line']} {item['key']} · {item['column']} : « {item['old']} » → « {item['new']} »")
+        if len(report.preview) > 20:
+            say(f"  … et d'autres changements ({report.changed_cells} cellule(s) en tout)")
+        for issue in report.issues[:20]:
+            where = f"ligne {issue.line}" + (f", colonne « {issue.column} »" if issue.column else "")
+            say(f"  REFUSÉ {where} : {issue.message}")
+        if len(report.issues) > 20:
+            say(f"  … {len(report.issues) - 20} autre(s) erreur(s) : voir le rapport (--report).")
+        if args.report:
+            await asyncio.to_thread(report.write_report, args.report)
+            say(f"Rapport écrit dans {args.report}")
+        say(f"{report.summary()} ({time.perf_counter() - started:.1f} s)")
+        return 0 if report.ok else 1
+
+    return _run_db(settings, work)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the web app."""
     serve(settings, host=args.host, port=args.port)
@@ -161,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_seed.set_defaults(func=cmd_seed)
     p_migrate = sub.add_parser("migrate", help="appliquer les migrations de la base")
     p_migrate.set_defaults(func=cmd_migrate)
+    p_export = sub.add_parser("export", help="exporter une feuille dans un fichier Excel (.xlsx)")
+    p_export.add_argument("name", help="nom de la feuille (ex. schools)")
+    p_export.add_argument("out", help="fichier .xlsx à écrire")
+    p_export.add_argument("--filter", action="append", metavar="COLONNE=VALEUR",
+                          help="ne garder que les lignes où la colonne vaut la valeur (répétable)")
+    p_export.set_defaults(func=cmd_export)
+    p_import = sub.add_parser("import", help="importer un fichier Excel (.xlsx) dans une feuille")
+    p_import.add_argument("name", help="nom de la feuille (ex. schools)")
+    p_import.add_argument("file", help="fichier .xlsx à lire")
+    p_import.add_argument("--dry-run", action="store_true", help="simulation : montrer les changements sans écrire")
+    p_import.add_argument("--all-or-nothing", action="store_true",
+                          help="ne rien enregistrer si une seule ligne est refusée")
+    p_import.add_argument("--report", metavar="RAPPORT.xlsx", help="écrire le rapport (lignes + colonne erreurs)")
+    p_import.set_defaults(func=cmd_import)
     return parser
 
 

@@ -309,3 +309,55 @@ async def row_history(sheet: Sheet, row_id: int, limit: int = 200) -> list[dict[
                     "new": to_text(column, new) if column else str(new or ""),
                     "source": e.source.value, "undone": e.undone})
     return out
+
+
+async def create_rows(sheet: Sheet, rows: list[dict[str, Any]], *, actor: str, source: Source,
+                      batch: str | None = None, lines: list[int] | None = None) -> WriteResult:
+    """Create rows (values already parsed, by field) in one transaction, each with an audit entry column '*'.
+
+    Refused whole (WriteRefused, French) when the sheet does not accept new rows or a row is invalid;
+    `lines` gives each row's line in the user's file for the messages.
+    """
+    if not sheet.can_create:
+        raise WriteRefused([Issue(f"La feuille « {sheet.label} » n'accepte pas de nouvelles lignes : seules les "
+                                  "lignes existantes peuvent être modifiées.")])
+    result = WriteResult(batch=batch or uuid.uuid4().hex)
+    issues: list[Issue] = []
+    audit: list[AuditEntry] = []
+    fields_map = sheet.model._meta.fields_map
+    async with in_transaction():
+        for n, values in enumerate(rows):
+            line = lines[n] if lines else None
+            key = values.get(sheet.key)
+            kwargs: dict[str, Any] = {}
+            try:
+                for name, value in values.items():
+                    column = sheet.column(name)
+                    if column.kind == "reference":
+                        kwargs[f"{column.field}_id"] = await _resolve_reference(column, value)
+                    elif value is None and name in fields_map and not fields_map[name].null:
+                        continue  # the model's default applies
+                    else:
+                        kwargs[name] = value
+                if sheet.row_validator is not None:
+                    sheet.row_validator({c.field: values.get(c.field) for c in sheet.columns})
+                instance = sheet.model(**kwargs)
+                async with in_transaction():  # a savepoint: a refused row does not abort the others (PostgreSQL)
+                    await instance.save()
+            except (CellError, ValueError) as exc:
+                issues.append(Issue(str(exc), row_key=str(key or ""), line=line))
+                continue
+            except Exception as exc:  # integrity errors differ by backend
+                issues.append(Issue(f"Ligne {key} refusée par la base : {exc}", row_key=str(key or ""), line=line))
+                continue
+            row_key = str(getattr(instance, sheet.key))
+            created = {c.field: to_json(c, values.get(c.field)) for c in sheet.columns if c.field in values}
+            audit.append(AuditEntry(actor=actor, sheet=sheet.name, row_id=instance.id, row_key=row_key, column="*",
+                                    old_value=None, new_value=json.dumps(created, ensure_ascii=False, default=str),
+                                    source=source, batch=result.batch))
+            result.changed_rows += 1
+        if issues:
+            raise WriteRefused(issues)
+        await AuditEntry.bulk_create(audit, batch_size=1000)
+    COUNTS.bump(sheet.name)
+    return result

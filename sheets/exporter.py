@@ -1,0 +1,258 @@
+"""Excel out: stream a sheet's rows (filters and sort applied) from the database into an .xlsx file.
+
+The database is read in chunks on the event loop (keyset pagination when the order allows it, so
+memory does not grow with the row count) and handed through a bounded queue to the synchronous
+writer (`sheets.xlsx_writer.write_xlsx`) running in a worker thread: the event loop stays free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import queue
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from tortoise.expressions import Q
+
+from sheets.declaration import Column, Sheet
+from sheets.query import base_query, order_by
+from sheets.values import PARIS
+from sheets.xlsx_writer import XlsxColumn, write_xlsx
+
+CHUNK_ROWS = 5000
+QUEUE_CHUNKS = 3
+_DONE = object()
+
+Progress = Callable[[int, int], object]
+
+_OPS = {
+    "equals": "égal à", "notEqual": "différent de", "contains": "contient", "notContains": "ne contient pas",
+    "startsWith": "commence par", "endsWith": "finit par", "lessThan": "inférieur à",
+    "lessThanOrEqual": "inférieur ou égal à", "greaterThan": "supérieur à",
+    "greaterThanOrEqual": "supérieur ou égal à", "inRange": "entre", "blank": "vide", "notBlank": "non vide",
+}
+
+
+def xlsx_columns(sheet: Sheet) -> list[XlsxColumn]:
+    """The writer's columns of a sheet: labels, kinds, widths (pixels → characters), choice labels."""
+    out = []
+    for c in sheet.columns:
+        kind = "text" if c.kind == "reference" else c.kind
+        width = round(c.width / 7, 1) if c.width else None
+        out.append(XlsxColumn(c.label, kind, width, tuple(label for _, label in c.choices)))
+    return out
+
+
+def _converter(column: Column) -> Callable[[Any], Any]:
+    """A function turning a database value into what the cell shows (choice → label)."""
+    if column.kind == "choice":
+        labels = {code: label for code, label in column.choices}
+
+        def choice(value: Any) -> Any:
+            if value is None:
+                return None
+            code = getattr(value, "value", value)
+            return labels.get(code, str(code))
+
+        return choice
+    if column.kind == "reference":
+        return lambda value: None if value is None else str(value)
+    if column.kind == "datetime":
+        return lambda value: value.astimezone(PARIS).replace(tzinfo=None) if (
+            isinstance(value, dt.datetime) and value.tzinfo is not None) else value
+    return lambda value: value
+
+
+def _condition_text(column: Column, cond: dict[str, Any]) -> str:
+    """One filter condition in French."""
+    op = cond.get("type") or ("in" if cond.get("filterType") == "set" else "equals")
+
+    def shown(value: Any) -> str:
+        if column.kind == "choice":
+            return column.choice_label(value) if any(value == c for c, _ in column.choices) else str(value)
+        if column.kind == "boolean":
+            return "Oui" if str(value).lower() in ("true", "1", "oui") else "Non"
+        if column.kind in ("date", "datetime") and value:
+            try:
+                return dt.date.fromisoformat(str(value)[:10]).strftime("%d/%m/%Y")
+            except ValueError:
+                return str(value)
+        return str(value)
+
+    if cond.get("filterType") == "set" or op == "in":
+        return "parmi " + ", ".join(f"« {shown(v)} »" for v in cond.get("values") or [])
+    if op in ("blank", "notBlank"):
+        return _OPS[op]
+    first = cond.get("dateFrom", cond.get("filter")) if column.kind in ("date", "datetime") else cond.get("filter")
+    if op == "inRange":
+        last = cond.get("dateTo") if column.kind in ("date", "datetime") else cond.get("filterTo")
+        return f"entre « {shown(first)} » et « {shown(last)} »"
+    return f"{_OPS.get(op, op)} « {shown(first)} »"
+
+
+def describe_filters(sheet: Sheet, filter_model: dict[str, Any] | None, quick: str = "") -> str:
+    """The filters of an export in French (« Aucun filtre » when there is none)."""
+    parts = []
+    for col_id, model in (filter_model or {}).items():
+        column = sheet.column(col_id) if sheet.has_column(col_id) else Column(col_id, col_id)
+        if isinstance(model, dict) and model.get("conditions"):
+            joiner = " ou " if str(model.get("operator", "AND")).upper() == "OR" else " et "
+            text = joiner.join(_condition_text(column, {**c, "filterType": c.get("filterType", model.get(
+                "filterType"))}) for c in model["conditions"])
+        else:
+            text = _condition_text(column, model if isinstance(model, dict) else {})
+        parts.append(f"{column.label} {text}")
+    if quick.strip():
+        parts.append(f"recherche « {quick.strip()} »")
+    return " ; ".join(parts) if parts else "Aucun filtre (toutes les lignes)"
+
+
+def describe_sort(sheet: Sheet, terms: list[str]) -> str:
+    """The order of an export in French."""
+    by_path = {c.db_field: c.label for c in sheet.columns}
+    shown = [f"{by_path.get(t.lstrip('-'), t.lstrip('-'))} ({'décroissant' if t.startswith('-') else 'croissant'})"
+             for t in terms if t.lstrip("-") != "id"]
+    return ", ".join(shown) or "ordre de création"
+
+
+def _keyset_ok(sheet: Sheet, terms: list[str]) -> bool:
+    """Whether rows can be paged by keyset on these terms (every term a non-null field of the model)."""
+    fields_map = sheet.model._meta.fields_map
+    for term in terms:
+        name = term.lstrip("-")
+        if "__" in name or name not in fields_map or getattr(fields_map[name], "null", False):
+            return False
+    return True
+
+
+def _after(terms: list[str], last: dict[str, Any]) -> Q:
+    """Keyset condition: rows strictly after `last` in the order of `terms`."""
+    q: Q | None = None
+    for i, term in enumerate(terms):
+        name = term.lstrip("-")
+        part = Q(**{f"{name}__{'lt' if term.startswith('-') else 'gt'}": last[name]})
+        for previous in terms[:i]:
+            prev = previous.lstrip("-")
+            part &= Q(**{prev: last[prev]})
+        q = part if q is None else q | part
+    assert q is not None
+    return q
+
+
+async def _chunks(sheet: Sheet, filter_model: dict[str, Any] | None, quick: str, terms: list[str],
+                  paths: list[str], size: int | None = None) -> Any:
+    """Yield lists of value tuples (in `paths` order) chunk by chunk, in the order of `terms`."""
+    size = size or CHUNK_ROWS
+    keyset = _keyset_ok(sheet, terms)
+    sort_fields = [t.lstrip("-") for t in terms]
+    extra = [f for f in sort_fields if f not in paths]
+    fetch = paths + extra
+    index = {name: fetch.index(name) for name in sort_fields}
+    offset = 0
+    last: dict[str, Any] | None = None
+    while True:
+        qs = base_query(sheet, filter_model, quick)
+        if keyset and last is not None:
+            qs = qs.filter(_after(terms, last))
+        qs = qs.order_by(*terms)
+        qs = qs.limit(size) if keyset else qs.offset(offset).limit(size)
+        records = await qs.values_list(*fetch)
+        if not records:
+            return
+        if keyset:
+            tail = records[-1]
+            last = {name: tail[i] for name, i in index.items()}
+        offset += len(records)
+        yield [r[: len(paths)] for r in records] if extra else records
+        if len(records) < size:
+            return
+
+
+async def export_sheet(sheet: Sheet, target_path: str | os.PathLike[str], *, filter_model: dict[str, Any] | None = None,
+                       quick: str = "", sort_model: list[dict[str, Any]] | None = None, actor: str = "",
+                       progress: Progress | None = None) -> int:
+    """Write the sheet's rows (filters and sort applied) to an .xlsx file; return the number of rows.
+
+    `progress(done, total)` is called from the event loop after each chunk. The file is written by a
+    worker thread; on any error the partial file is removed and the error re-raised (QueryError in
+    French for a bad filter or sort).
+    """
+    terms = order_by(sheet, sort_model or [])
+    total = await base_query(sheet, filter_model, quick).count()
+    paths = [c.db_field for c in sheet.columns]
+    converters = [_converter(c) for c in sheet.columns]
+    plain = [i for i, c in enumerate(sheet.columns) if c.kind not in ("choice", "reference", "datetime")]
+    now = dt.datetime.now(PARIS)
+    info = [
+        ("Feuille", sheet.label),
+        ("Exporté le", now.strftime("%d/%m/%Y %H:%M") + " (heure de Paris)"),
+        ("Par", actor or "inconnu"),
+        ("Filtres", describe_filters(sheet, filter_model, quick)),
+        ("Tri", describe_sort(sheet, terms)),
+        ("Lignes", total),
+    ]
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_CHUNKS)
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        while True:
+            item = chunks.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if len(plain) == len(converters):
+                yield from item
+                continue
+            for record in item:
+                yield tuple(converters[i](v) for i, v in enumerate(record))
+
+    def write() -> int:
+        return write_xlsx(target_path, xlsx_columns(sheet), rows(), sheet_title=_title(sheet), info=info)
+
+    writer = asyncio.ensure_future(asyncio.to_thread(write))
+
+    async def put(item: Any) -> bool:
+        """Hand an item to the writer without blocking the loop; False when the writer has stopped."""
+        while not writer.done():
+            try:
+                chunks.put_nowait(item)
+                return True
+            except queue.Full:
+                await asyncio.sleep(0.005)
+        return False
+
+    done = 0
+    try:
+        async for chunk in _chunks(sheet, filter_model, quick, terms, paths):
+            if not await put(chunk):
+                break
+            done += len(chunk)
+            if progress is not None:
+                progress(done, max(total, done))
+        await put(_DONE)
+    except BaseException as exc:
+        if not writer.done():
+            await put(exc if isinstance(exc, Exception) else RuntimeError("export interrompu"))
+        try:
+            await writer
+        except Exception:
+            pass
+        _remove(target_path)
+        raise
+    return await writer
+
+
+def _remove(path: str | os.PathLike[str]) -> None:
+    """Delete a partial export, if any."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _title(sheet: Sheet) -> str:
+    """The data sheet's tab name (Excel: 31 characters, no []:*?/\\)."""
+    title = "".join(ch for ch in sheet.label if ch not in "[]:*?/\\")[:31]
+    return title or "Données"

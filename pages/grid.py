@@ -162,6 +162,11 @@ class SheetGrid:
                     "flat dense no-caps")
             ui.button("Historique de la ligne", icon="history", on_click=self.open_history).props(
                 "flat dense no-caps")
+            ui.button("Exporter", icon="file_download", on_click=lambda: export_view(self)).props(
+                "flat dense no-caps")
+            if self.editable:
+                ui.button("Importer", icon="file_upload", on_click=lambda: import_dialog(self)).props(
+                    "flat dense no-caps")
         self.grid_id = f"grid-{sheet.name}-{id(self)}"
         saved = app.storage.user.get(self.state_key, {}) if _has_user_storage() else {}
         options: dict[str, Any] = {
@@ -414,3 +419,110 @@ def _has_user_storage() -> bool:
     except (RuntimeError, AssertionError):
         return False
     return True
+
+
+async def export_view(grid: SheetGrid) -> None:
+    """Export the current view (filters, quick search and sort applied) and hand the file to the browser."""
+    import tempfile
+    from pathlib import Path
+
+    from sheets.exporter import export_sheet
+
+    try:
+        state = await grid.grid.run_grid_method("getColumnState", timeout=5)
+    except TimeoutError:
+        state = []
+    sort_model = [{"colId": c["colId"], "sort": c["sort"]} for c in sorted(
+        (c for c in state or [] if c.get("sort")), key=lambda c: c.get("sortIndex") or 0)]
+    with ui.dialog(value=True).props("persistent") as dialog, ui.card().classes("min-w-96"):
+        ui.label(f"Export de « {grid.sheet.label} »").classes("text-lg font-semibold")
+        bar = ui.linear_progress(value=0, show_value=False).classes("w-full")
+        label = ui.label("Préparation…").classes("text-sm text-grey-8")
+
+    def progress(done: int, total: int) -> None:
+        bar.value = done / total if total else 1
+        label.text = f"{fr_number(done)} / {fr_number(total)} ligne(s)"
+
+    target = Path(tempfile.mkdtemp(prefix="rentree-export-")) / f"{grid.sheet.name}.xlsx"
+    try:
+        n = await export_sheet(grid.sheet, target, filter_model=grid.filters, quick=grid.quick, sort_model=sort_model,
+                               actor=grid.caller.actor, progress=progress)
+    except Exception as exc:  # the export must never leave the dialog hanging
+        dialog.close()
+        ui.notify(f"Export impossible : {exc}", type="negative")
+        return
+    dialog.close()
+    ui.download(target.read_bytes(), f"{grid.sheet.name}.xlsx")
+    target.unlink(missing_ok=True)
+    ui.notify(f"{fr_number(n)} ligne(s) exportée(s).", type="positive")
+
+
+async def import_dialog(grid: SheetGrid) -> None:
+    """Upload an .xlsx: dry run with the preview first, then apply on confirmation."""
+    import tempfile
+    from pathlib import Path
+
+    from sheets.importer import import_xlsx
+
+    folder = Path(tempfile.mkdtemp(prefix="rentree-import-"))
+    state: dict[str, Any] = {"path": None}
+    with ui.dialog(value=True) as dialog, ui.card().classes("w-[48rem] max-w-full gap-3"):
+        ui.label(f"Importer un fichier Excel dans « {grid.sheet.label} »").classes("text-lg font-semibold")
+        ui.label("Les lignes sont rapprochées sur la colonne « " + grid.sheet.key_column.label + " ». "
+                 "Rien n'est écrit avant votre confirmation.").classes("text-sm text-grey-8")
+        result = ui.column().classes("w-full gap-1")
+        all_or_nothing = ui.checkbox("Tout ou rien (aucune ligne écrite si une seule est refusée)")
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Fermer", on_click=dialog.close).props("flat")
+            apply_button = ui.button("Appliquer", icon="check").props("color=primary")
+            apply_button.set_visibility(False)
+
+        def show(report: Any) -> None:
+            result.clear()
+            data = report.as_dict()
+            with result:
+                ui.label(data["summary"]).classes("font-medium " + ("text-negative" if data["fatal"] else ""))
+                for w in data["warnings"][:10]:
+                    ui.label("⚠ " + w).classes("text-sm text-orange-9")
+                if data["unknown_columns"]:
+                    ui.label("Colonnes ignorées : " + ", ".join(data["unknown_columns"])).classes("text-sm")
+                if data["preview"]:
+                    ui.label("Aperçu des changements").classes("text-sm font-semibold mt-2")
+                    with ui.scroll_area().classes("h-48 w-full border rounded"):
+                        for p in data["preview"][:300]:
+                            ui.label(" · ".join(str(v) for v in p.values() if v not in (None, ""))).classes(
+                                "text-xs")
+                if data["issues"]:
+                    ui.label("Lignes refusées").classes("text-sm font-semibold text-negative mt-2")
+                    with ui.scroll_area().classes("h-40 w-full border rounded"):
+                        for i in data["issues"][:300]:
+                            ui.label(f"ligne {i['line']} · {i['column']} : {i['message']}").classes("text-xs")
+                    report_path = folder / "rapport-import.xlsx"
+                    report.write_report(report_path)
+                    ui.button("Télécharger le rapport (.xlsx)", icon="download",
+                              on_click=lambda: ui.download(report_path.read_bytes(), "rapport-import.xlsx")).props(
+                        "flat dense no-caps")
+            apply_button.set_visibility(bool(data["ok"] or (not data["fatal"] and not all_or_nothing.value))
+                                        and data["dry_run"] and (data["new"] or data["changed"]) > 0)
+
+        async def on_upload(e: Any) -> None:
+            path = folder / (Path(e.file.name or "fichier.xlsx").name or "fichier.xlsx")
+            path.write_bytes(await e.file.read())
+            state["path"] = path
+            show(await import_xlsx(grid.sheet, path, actor=grid.caller.actor, role=grid.caller.role, dry_run=True,
+                                   all_or_nothing=all_or_nothing.value))
+
+        async def apply() -> None:
+            if state["path"] is None:
+                return
+            report = await import_xlsx(grid.sheet, state["path"], actor=grid.caller.actor, role=grid.caller.role,
+                                       dry_run=False, all_or_nothing=all_or_nothing.value)
+            show(report)
+            apply_button.set_visibility(False)
+            if report.applied:
+                ui.notify(report.summary(), type="positive", multi_line=True)
+                grid.refresh()
+
+        ui.upload(label="Fichier .xlsx", auto_upload=True, max_file_size=200 * 1024 * 1024,
+                  on_upload=on_upload).props('accept=".xlsx"').classes("w-full")
+        apply_button.on_click(apply)

@@ -224,4 +224,31 @@ def build_router() -> APIRouter:
         sheet = readable_sheet(name, caller)
         return [{**h, "at": h["at"].isoformat()} for h in await row_history(sheet, row_id)]
 
+    @router.get("/{name}/export.xlsx", summary="Exporter la feuille en Excel (filtres col=valeur)")
+    async def export(name: str, request: Request, quick: str = "", sort: str = "",
+                     caller: Caller = Depends(current_caller)) -> Any:
+        import tempfile
+
+        from fastapi.responses import FileResponse
+        from starlette.background import BackgroundTask
+
+        from sheets.exporter import export_sheet
+        from sheets.query import cli_filters
+
+        sheet = readable_sheet(name, caller)
+        try:
+            filters = cli_filters(sheet, request.query_params.getlist("filter"))
+            sort_model = [{"colId": part.split(":")[0], "sort": (part.split(":", 1)[1] if ":" in part else "asc")}
+                          for part in sort.split(",") if part]
+            handle = tempfile.NamedTemporaryFile(prefix=f"rentree-{name}-", suffix=".xlsx", delete=False)
+            handle.close()
+            await export_sheet(sheet, handle.name, filter_model=filters, quick=quick, sort_model=sort_model,
+                               actor=caller.actor)
+        except QueryError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
+        import os
+
+        return FileResponse(handle.name, filename=f"{name}.xlsx", background=BackgroundTask(os.unlink, handle.name),
+                            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
     return router

@@ -167,3 +167,19 @@ async def test_support_directory_r_org_3(user: User) -> None:
     await user.should_see("N° vert maintenance")
     await user.should_see("0800 711 194")
     await user.should_see("Ne pas diffuser")
+
+
+async def test_export_endpoint_streams_the_filtered_sheet(client: httpx.AsyncClient) -> None:
+    import io
+
+    import openpyxl
+
+    await make_school(name="Lycée Export", commune="Meaux")
+    await make_school(name="Lycée Autre", commune="Paris")
+    response = await client.get("/api/sheets/schools/export.xlsx", params={"filter": "commune=Meaux"})
+    assert response.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).worksheets[0]
+    names = [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert names == ["Lycée Export"]
+    bad = await client.get("/api/sheets/schools/export.xlsx", params={"filter": "secret=1"})
+    assert bad.status_code == 400 and "Colonne inconnue" in bad.json()["detail"]

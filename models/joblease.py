@@ -45,9 +45,20 @@ async def acquire_lease_row(name: str, holder: str, ttl: dt.timedelta, now: dt.d
         return False
     try:
         await JobLease.create(name=name, holder=holder, expires_at=expires)
-    except IntegrityError:
-        return False
+    except IntegrityError:  # another instance created it first
+        return bool(await JobLease.filter(name=name, holder=holder).count())
     return True
+
+
+async def lease_holder(name: str) -> str | None:
+    """Who holds the lease row now (expired or not), if anyone."""
+    row = await JobLease.get_or_none(name=name)
+    return row.holder if row else None
+
+
+async def take_over_lease_row(name: str, old_holder: str, holder: str, ttl: dt.timedelta, now: dt.datetime) -> bool:
+    """Take the lease from a holder known to be dead (conditional on it still being the holder)."""
+    return bool(await JobLease.filter(name=name, holder=old_holder).update(holder=holder, expires_at=now + ttl))
 
 
 async def release_lease_row(name: str, holder: str) -> None:

@@ -91,3 +91,10 @@ async def seed_calendar(until: dt.date | None = None) -> int:
             created += await copy_to_next_year(year)
             year += 1
     return created
+
+
+async def ensure_calendar(today: dt.date) -> int:
+    """Seed the livret calendar when the database has none (fresh install), up to a campaign after today."""
+    if await CampaignEvent.exists():
+        return 0
+    return await seed_calendar(until=today)

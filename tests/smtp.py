@@ -39,6 +39,7 @@ class RecordingHandler:
     delay: float = 0.0
     messages: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    entered: int = 0  # DATA phases started (a message fully transmitted, not yet accepted)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
@@ -50,6 +51,8 @@ class RecordingHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Accept (after an optional delay: a kill during it means the server never accepted)."""
+        with self.lock:
+            self.entered += 1
         if self.delay:
             import asyncio
 
@@ -64,10 +67,10 @@ class RecordingHandler:
         with self.lock:
             return Counter(m.key for m in self.messages)
 
-    def wait_for(self, count: int, timeout: float = 30) -> None:
-        """Block until at least `count` messages arrived."""
+    def wait_for(self, count: int, timeout: float = 30, *, entered: bool = False) -> None:
+        """Block until at least `count` messages were accepted (or, with entered, transmitted)."""
         deadline = time.monotonic() + timeout
-        while len(self.messages) < count:
+        while (self.entered if entered else len(self.messages)) < count:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(self.messages)} message(s) received, {count} expected")
             time.sleep(0.02)

@@ -39,7 +39,7 @@ class DemoBoxHandler:
         rcpt = ", ".join(envelope.rcpt_tos).encode()
         content = envelope.original_content or envelope.content or b""
         (self.folder / name).write_bytes(b"X-Demo-Rcpt: " + rcpt + b"\r\n" + content)  # type: ignore[operator]
-        return "250 Message accepté par la boîte de démonstration"
+        return "250 OK: kept in the demo box"  # SMTP replies are ASCII
 
 
 async def start_server(folder: Path, port: int, host: str = "127.0.0.1") -> asyncio.Server | None:

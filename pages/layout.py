@@ -27,6 +27,8 @@ NAV: list[NavEntry] = [
     NavEntry("Établissements", "/ecoles", "school"),
     NavEntry("Annuaire support", "/support", "support_agent"),
     NavEntry("API (OpenAPI)", "/docs", "api"),
+    NavEntry("Relances", "/relances", "notifications_active"),
+    NavEntry("Boîte de démonstration", "/boite-demo", "mark_email_unread"),
 ]
 
 

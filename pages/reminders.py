@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from nicegui import ui
 
 import settings as settings_module
-from emails.demo_box import box_folder, list_messages, read_message
+from emails.demo_box import box_folder, count_messages, list_messages, read_message
 from jobs.reminders import plan_day
 from models.campaign import (
     AUDIENCE_LABELS,
@@ -275,8 +275,10 @@ async def demo_box_page(m: str = "") -> None:
             return
         selected = read_message(folder, m) if m else messages[0]
         with ui.row().classes("w-full gap-4 no-wrap items-start"):
-            with ui.card().classes("w-96 p-0"):
-                ui.label(f"{fr_number(len(messages))} courriel(s)").classes("px-4 pt-3 font-semibold")
+            with ui.card().classes("w-80 shrink-0 p-0"):
+                total = count_messages(folder)
+                shown = f" ({fr_number(len(messages))} plus récents affichés)" if total > len(messages) else ""
+                ui.label(f"{fr_number(total)} courriel(s){shown}").classes("px-4 pt-3 font-semibold")
                 with ui.list().props("dense separator").classes("w-full max-h-[75vh] overflow-auto"):
                     for msg in messages:
                         active = selected is not None and msg.name == selected.name
@@ -295,14 +297,14 @@ async def demo_box_page(m: str = "") -> None:
                     for label, value in (("De", selected.sender), ("À", selected.rcpt), ("Date", selected.date),
                                          ("Message-ID", selected.message_id)):
                         ui.label(label).classes("text-grey-7")
-                        ui.label(value).classes("font-mono" if label == "Message-ID" else "")
+                        ui.label(value).classes("font-mono break-all" if label == "Message-ID" else "break-words")
                 with ui.tabs() as tabs:
                     html_tab = ui.tab("HTML")
                     text_tab = ui.tab("Texte")
                 with ui.tab_panels(tabs, value=html_tab if selected.html else text_tab).classes("w-full"):
                     with ui.tab_panel(html_tab):
                         if selected.html:
-                            sandboxed_html(selected.html)
+                            sandboxed_html(selected.html, "660px")
                         else:
                             ui.label("Ce courriel n'a pas de partie HTML.").classes("text-grey-7")
                     with ui.tab_panel(text_tab):

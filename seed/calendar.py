@@ -80,14 +80,15 @@ LIVRET_2024: list[dict[str, Any]] = [
 
 
 async def seed_calendar(until: dt.date | None = None) -> int:
-    """Create the missing livret 2024 events, then copy them forward until a campaign has events after `until`."""
+    """Create the missing livret 2024 events, then copy them forward until reminders are due after `until`."""
     created = 0
     for event in LIVRET_2024:
         _, was_created = await CampaignEvent.get_or_create(year=LIVRET_YEAR, slug=event["slug"], defaults=event)
         created += int(was_created)
     if until is not None:
         year = LIVRET_YEAR
-        while not await CampaignEvent.filter(due_on__gte=until).exists() and year < until.year + 1:
+        while (not await CampaignEvent.filter(due_on__gte=until).exclude(remind_days="").exists()
+               and year < until.year + 1):
             created += await copy_to_next_year(year)
             year += 1
     return created

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import os
 import sys
@@ -50,6 +51,10 @@ def build_web(settings: Settings) -> None:
                 created = await seed_demo(progress=log.info)
                 await db.analyze()
                 log.info("Données de démonstration créées : %s", created)
+        from seed.calendar import ensure_calendar
+
+        if await ensure_calendar(_today(settings)):
+            log.info("Calendrier de campagne du livret créé.")
         log.info("Base prête en %.2f s (%s)", time.perf_counter() - started, _safe_url(settings.db_url))
 
     # NiceGUI runs async `on_startup` handlers as background tasks: the server (and a test's client)
@@ -57,11 +62,16 @@ def build_web(settings: Settings) -> None:
     # NiceGUI's own, so no request is served before it is ready and it closes after NiceGUI stops.
     @asynccontextmanager
     async def lifespan(asgi_app: object) -> AsyncIterator[None]:
+        from jobs import runtime as jobs_runtime
+
         await open_database()
+        # The demo mail box and the scheduler start once the database is open, and stop before it closes.
+        background = await jobs_runtime.start(settings)
         try:
             async with nicegui_lifespan(asgi_app):
                 yield
         finally:
+            await background.stop()
             await db.close()
 
     nicegui_app.router.lifespan_context = lifespan
@@ -182,6 +192,55 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     return _run_db(settings, work)
 
 
+def _today(settings: Settings) -> dt.date:
+    """Today in the app's time zone."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(settings.timezone)).date()
+
+
+def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the reminders of a day as the daily job would (queue and send), or show them (--dry-run)."""
+    from jobs.lease import JobLock
+    from jobs.reminders import run_reminders
+    from models.outbox import utcnow
+    from seed.calendar import ensure_calendar
+
+    try:
+        day = dt.date.fromisoformat(args.date) if args.date else _today(settings)
+    except ValueError:
+        print(f"Date « {args.date} » invalide : attendu AAAA-MM-JJ (ex. 2024-06-21).", file=sys.stderr)
+        return 2
+
+    async def work() -> int:
+        await ensure_calendar(_today(settings))
+        lock = JobLock(settings.db_url)
+        held = False if args.dry_run else await lock.hold()
+        try:
+            # Holding the lock, no other worker sends: mails left `sending` by a dead process go back to pending.
+            report = await run_reminders(settings, day, dry_run=args.dry_run, send=held,
+                                         release_before=utcnow() if held else None)
+        finally:
+            await lock.release()
+        mode = "Simulation (aucun envoi)" if args.dry_run else "Relances"
+        say(f"{mode} du {day:%d/%m/%Y} : {len(report.planned)} établissement(s) à relancer.")
+        for p in report.planned:
+            flag = " [déjà en file]" if p.already_queued else ""
+            say(f"{p.school.uai} {p.school.name} → {', '.join(p.recipients)}{flag}")
+            for item in p.digest.urgent_first:
+                say(f"    {item.due:%d/%m/%Y} (J-{(item.due - day).days}) {item.rule_id} : {item.title}")
+            for refusal in p.refused:
+                say(f"    destinataire écarté : {refusal}")
+        for line in report.skipped:
+            say(f"Non envoyé : {line}")
+        if not args.dry_run and not held:
+            say("Une autre instance détient le verrou des tâches : les courriels sont en file, elle les enverra.")
+        say(report.summary())
+        return 0
+
+    return _run_db(settings, work)
+
+
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Import an .xlsx file into a sheet (exit 1 when the file or rows are refused)."""
     from sheets.declaration import get_sheet
@@ -257,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="ne rien enregistrer si une seule ligne est refusée")
     p_import.add_argument("--report", metavar="RAPPORT.xlsx", help="écrire le rapport (lignes + colonne erreurs)")
     p_import.set_defaults(func=cmd_import)
+    p_remind = sub.add_parser("remind", help="relances du jour : mettre en file et envoyer (--dry-run : montrer)")
+    p_remind.add_argument("--date", help="jour des relances, AAAA-MM-JJ (défaut : aujourd'hui)")
+    p_remind.add_argument("--dry-run", action="store_true", help="montrer ce qui serait envoyé, à qui, sans envoyer")
+    p_remind.set_defaults(func=cmd_remind)
     return parser
 
 

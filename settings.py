@@ -7,6 +7,7 @@ the README's settings table is checked against this list by a test.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -59,6 +60,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Where personal-data leaks are reported (R-SEC-3)."),
     Setting("SEED_DEMO", "seed_demo", bool, True,
             "Fill an empty database with demo data when the app starts (demo only)."),
+    Setting("SCHEDULER_ENABLED", "scheduler_enabled", bool, True,
+            "Run the scheduled jobs (daily reminders, outbox worker) in this process."),
+    Setting("REMINDERS_AT", "reminders_at", str, "07:30", "Time of the daily reminder run (HH:MM, RENTREE_TIMEZONE)."),
+    Setting("OUTBOX_INTERVAL", "outbox_interval", int, 15, "Seconds between two runs of the outbox worker."),
+    Setting("OUTBOX_CONNECTIONS", "outbox_connections", int, 4, "SMTP connections the outbox worker reuses."),
+    Setting("OUTBOX_MAX_ATTEMPTS", "outbox_max_attempts", int, 10,
+            "Attempts before a mail is marked failed (exponential backoff from 30 s, capped at 1 h)."),
+    Setting("DEMO_SMTP_SERVER", "demo_smtp_server", bool, True,
+            "Demo only: start a local SMTP server on 127.0.0.1:SMTP_PORT that keeps what it receives "
+            "(the « boîte de démonstration »)."),
 )
 
 _TRUE = {"1", "true", "yes", "oui", "on"}
@@ -121,6 +132,12 @@ class Settings:
     rssi_email: str = "rssi.lycees@iledefrance.fr"
     dpo_email: str = "dpo.lycees@iledefrance.fr"
     seed_demo: bool = True
+    scheduler_enabled: bool = True
+    reminders_at: str = "07:30"
+    outbox_interval: int = 15
+    outbox_connections: int = 4
+    outbox_max_attempts: int = 10
+    demo_smtp_server: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -145,7 +162,10 @@ def load(environ: dict[str, str] | None = None, dotenv: Path | None = None) -> S
         raise SettingsError(f"RENTREE_ENV doit valoir « demo » ou « production », pas « {values['env']} ».")
     if values["smtp_tls"] not in {"none", "starttls", "tls"}:
         raise SettingsError(f"SMTP_TLS doit valoir none, starttls ou tls, pas « {values['smtp_tls']} ».")
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", values["reminders_at"]):
+        raise SettingsError(f"REMINDERS_AT doit être une heure HH:MM (ex. 07:30), pas « {values['reminders_at']} ».")
     if values["env"] == "production":
+        values["demo_smtp_server"] = False
         if len(values["storage_secret"]) < 32:
             raise SettingsError(
                 "STORAGE_SECRET est obligatoire en production (au moins 32 caractères) : "

@@ -3,6 +3,9 @@
 MODEL_MODULES: list[str] = [
     "models.schools",
     "models.audit",
+    "models.campaign",
+    "models.outbox",
+    "models.joblease",
 ]
 
 # Pitfall (Tortoise 1.1 on SQLite): a model's docstring becomes the table comment in the DDL, and a

@@ -21,6 +21,34 @@ def stat_card(label: str, value: str, icon: str, hint: str = "") -> None:
                     ui.label(hint).classes("text-xs text-grey-6")
 
 
+async def upcoming_card() -> None:
+    """The next campaign events and their next reminder day (content of the « Échéances à venir » card)."""
+    from models.campaign import AUDIENCE_LABELS, audience_sizes, upcoming_events
+    from pages.fmt import fr_date
+    from pages.reminders import reminder_next, today
+
+    day = today()
+    events = await upcoming_events(day, 6)
+    if not events:
+        ui.label("Aucune échéance à venir dans le calendrier de campagne.").classes("text-grey-7")
+        ui.link("Préparer la campagne suivante (page Relances)", "/relances")
+        return
+    sizes = await audience_sizes()
+    with ui.list().props("dense separator").classes("w-full"):
+        for e in events:
+            nxt = reminder_next(e, day)
+            with ui.item(on_click=lambda d=e.due_on: ui.navigate.to(f"/relances?date={d.isoformat()}")).props(
+                    "clickable"):
+                with ui.item_section().props("avatar"):
+                    ui.label(fr_date(e.due_on)).classes("font-mono font-semibold text-primary")
+                with ui.item_section():
+                    ui.item_label(f"{e.title} ({e.rule_id})")
+                    audience = f"{AUDIENCE_LABELS[e.audience.value]} ({fr_number(sizes.get(e.audience.value, 0))})"
+                    reminder = f"prochaine relance le {fr_date(nxt)}" if nxt else "pas de relance par courriel"
+                    ui.item_label(f"{audience} · {reminder}").props("caption")
+    ui.link("Relances et calendrier de campagne", "/relances")
+
+
 @ui.page("/")
 async def home_page() -> None:
     """Key figures and the schools to look at."""
@@ -35,8 +63,7 @@ async def home_page() -> None:
             stat_card("avec CSN (télémaintenance)", fr_number(overview["csn"]), "settings_remote")
         with ui.card().classes("w-full"):
             ui.label("Échéances à venir").classes("text-lg font-semibold")
-            ui.label("Le calendrier de campagne et les relances aux établissements s'afficheront ici.").classes(
-                "text-grey-7")
+            await upcoming_card()
         with ui.card().classes("w-full"):
             ui.label("Wi-Fi à configurer ou à reconnecter dans le MDM").classes("text-lg font-semibold")
             schools = await wifi_attention_schools(10)

@@ -29,6 +29,8 @@ NAV: list[NavEntry] = [
     NavEntry("Annuaire support", "/support", "support_agent"),
     NavEntry("Journal des modifications", "/journal", "manage_history"),
     NavEntry("API (OpenAPI)", "/docs", "api"),
+    NavEntry("Relances", "/relances", "notifications_active"),
+    NavEntry("Boîte de démonstration", "/boite-demo", "mark_email_unread"),
 ]
 
 

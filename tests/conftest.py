@@ -40,6 +40,8 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv("DATABASE_URL", f"sqlite://{data / 'test.sqlite3'}")
     monkeypatch.setenv("STORAGE_SECRET", "test-" + "x" * 40)
     monkeypatch.setenv("SEED_DEMO", "false")
+    monkeypatch.setenv("SCHEDULER_ENABLED", "false")  # no scheduler under the `user` fixture unless a test asks
+    monkeypatch.setenv("DEMO_SMTP_SERVER", "false")
     settings_module.set_current(None)
     yield data
     settings_module.set_current(None)
@@ -125,3 +127,17 @@ async def sqlite_db(isolated_settings: Path) -> AsyncIterator[str]:
         yield url
     finally:
         await database.close()
+
+
+# --- SMTP (real aiosmtpd on loopback) --------------------------------------------------------------
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A real SMTP server on a free loopback port per test; SMTP_HOST/SMTP_PORT point to it."""
+    from tests.smtp import smtp_server
+
+    with smtp_server() as server:
+        monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("SMTP_PORT", str(server.port))
+        settings_module.set_current(None)
+        yield server

@@ -1,0 +1,44 @@
+"""What runs beside the web app: the demo SMTP server and the job scheduler (started in the ASGI lifespan)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from emails.demo_box import box_folder, start_server
+from jobs.scheduler import JobRunner
+from settings import Settings
+
+log = logging.getLogger("rentree.jobs")
+
+
+@dataclass
+class Runtime:
+    """The background parts of one app instance."""
+
+    smtp_server: asyncio.Server | None = None
+    runner: JobRunner | None = None
+
+    async def stop(self) -> None:
+        """Stop the scheduler (giving its lock up), then the demo SMTP server."""
+        if self.runner is not None:
+            await self.runner.stop()
+            self.runner = None
+        if self.smtp_server is not None:
+            self.smtp_server.close()
+            await self.smtp_server.wait_closed()
+            self.smtp_server = None
+
+
+async def start(settings: Settings) -> Runtime:
+    """Start the demo mail box (demo only) and the scheduler (when enabled); after the database opened."""
+    runtime = Runtime()
+    if settings.is_demo and settings.demo_smtp_server and settings.smtp_host in {"127.0.0.1", "localhost"}:
+        runtime.smtp_server = await start_server(box_folder(settings.data_dir), settings.smtp_port)
+    if settings.scheduler_enabled:
+        runtime.runner = JobRunner(settings)
+        await runtime.runner.start()
+        log.info("Planificateur démarré : relances chaque jour à %s, file d'envoi toutes les %s s.",
+                 settings.reminders_at, settings.outbox_interval)
+    return runtime

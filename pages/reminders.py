@@ -1,0 +1,311 @@
+"""Reminders: what would be sent to whom on a day, template preview, the outbox, the campaign calendar,
+and the demo mail box."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from nicegui import ui
+
+import settings as settings_module
+from emails.demo_box import box_folder, count_messages, list_messages, read_message
+from jobs.reminders import plan_day
+from models.campaign import (
+    AUDIENCE_LABELS,
+    Audience,
+    CampaignEvent,
+    audience_sizes,
+    campaign_events,
+    copy_to_next_year,
+    parse_days,
+)
+from models.outbox import STATUS_LABELS, MailStatus, outbox_counts, recent_mails, retry_failed
+from models.schools import CONTACT_ROLE_LABELS
+from pages.fmt import fr_date, fr_number
+from pages.layout import frame
+
+
+def today() -> dt.date:
+    """Today in the app's time zone."""
+    return dt.datetime.now(ZoneInfo(settings_module.get().timezone)).date()
+
+
+def parse_fr_date(text: str) -> dt.date:
+    """JJ/MM/AAAA or AAAA-MM-JJ → date; ValueError in French."""
+    text = (text or "").strip()
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"Date « {text} » invalide : saisissez-la au format JJ/MM/AAAA (ex. 21/06/2024).")
+
+
+def sandboxed_html(html: str, height: str = "640px") -> None:
+    """Show untrusted mail HTML in an iframe with every sandbox restriction (no script, no navigation)."""
+    frame_el = ui.element("iframe").classes("w-full border rounded bg-white").style(f"height:{height}")
+    frame_el._props["sandbox"] = ""
+    frame_el._props["srcdoc"] = html
+    frame_el._props["title"] = "Aperçu du courriel"
+
+
+def reminder_next(event: CampaignEvent, day: dt.date) -> dt.date | None:
+    """The next reminder day of an event from a day on (None when no more reminder)."""
+    dates = sorted(event.due_on - dt.timedelta(days=n) for n in event.days_before)
+    return next((d for d in dates if d >= day), None)
+
+
+EVENT_COLUMNS: list[dict[str, Any]] = [
+    {"name": "due", "label": "Échéance", "field": "due", "align": "left"},
+    {"name": "start", "label": "Début", "field": "start", "align": "left"},
+    {"name": "rule", "label": "Règle", "field": "rule", "align": "left"},
+    {"name": "title", "label": "Événement", "field": "title", "align": "left"},
+    {"name": "audience", "label": "Public", "field": "audience", "align": "left"},
+    {"name": "days", "label": "Relances", "field": "days", "align": "left"},
+]
+
+
+def event_row(e: CampaignEvent, sizes: dict[str, int]) -> dict[str, Any]:
+    """A calendar event as a table row."""
+    audience = f"{AUDIENCE_LABELS[e.audience.value]} ({fr_number(sizes.get(e.audience.value, 0))})"
+    if e.cc_role:
+        audience += f" + {CONTACT_ROLE_LABELS[e.cc_role.value]}"
+    return {"id": e.id, "due": fr_date(e.due_on), "start": fr_date(e.starts_on), "rule": e.rule_id, "title": e.title,
+            "audience": audience,
+            "days": ", ".join("le jour même" if d == 0 else f"J-{d}" for d in e.days_before) or "aucune (information)"}
+
+
+@ui.page("/relances")
+async def reminders_page(date: str = "") -> None:
+    """Simulation of a day's reminders, template preview, outbox status and the campaign calendar."""
+    cfg = settings_module.get()
+    try:
+        day = parse_fr_date(date) if date else today()
+        date_error = ""
+    except ValueError as exc:
+        day, date_error = today(), str(exc)
+    planned, skipped = await plan_day(day)
+    counts = await outbox_counts()
+    with frame("Relances", active="/relances"):
+        with ui.card().classes("w-full"):
+            ui.label("Simulation : qui recevrait quoi").classes("text-lg font-semibold")
+            with ui.row().classes("items-center gap-4"):
+                box = ui.input("Jour des relances (JJ/MM/AAAA)", value=day.strftime("%d/%m/%Y")).props(
+                    "outlined dense").classes("w-64")
+
+                def simulate() -> None:
+                    try:
+                        chosen = parse_fr_date(box.value)
+                    except ValueError as exc:
+                        ui.notify(str(exc), type="negative")
+                        return
+                    ui.navigate.to(f"/relances?date={chosen.isoformat()}")
+
+                ui.button("Simuler", icon="visibility", on_click=simulate)
+                ui.label("Exemple : le 21/06/2024, 7 jours avant la fin des réservations de créneaux.").classes(
+                    "text-sm text-grey-7")
+            if date_error:
+                ui.label(date_error).classes("text-negative")
+            ui.label(f"Le {fr_date(day)} : {len(planned)} établissement(s) recevrai(en)t un récapitulatif "
+                     f"(aucun envoi depuis cette page ; `python app.py remind --date {day.isoformat()}` envoie)."
+                     ).classes("text-grey-8")
+            for line in skipped:
+                ui.label(f"Écarté : {line}").classes("text-negative text-sm")
+            if planned:
+                ui.table(
+                    columns=[{"name": "uai", "label": "UAI", "field": "uai", "align": "left"},
+                             {"name": "name", "label": "Établissement", "field": "name", "align": "left"},
+                             {"name": "to", "label": "Destinataires", "field": "to", "align": "left"},
+                             {"name": "items", "label": "Échéances (la plus proche d'abord)", "field": "items",
+                              "align": "left"},
+                             {"name": "state", "label": "File", "field": "state", "align": "left"}],
+                    rows=[{"uai": p.school.uai, "name": p.school.name, "to": ", ".join(p.recipients),
+                           "items": " · ".join(f"{fr_date(i.due)} {i.rule_id} {i.title}"
+                                               for i in p.digest.urgent_first),
+                           "state": "déjà en file" if p.already_queued else "à mettre en file"} for p in planned],
+                    row_key="uai", pagination={"rowsPerPage": 10},
+                ).props("flat bordered dense wrap-cells").classes("w-full")
+                ui.label("Aperçu du modèle avec des données réelles").classes("text-md font-semibold mt-4")
+                by_uai = {p.school.uai: p for p in planned}
+                preview = ui.column().classes("w-full")
+
+                def show(uai: str) -> None:
+                    p = by_uai[uai]
+                    preview.clear()
+                    with preview:
+                        ui.label(f"Objet : {p.mail.subject}").classes("font-medium")
+                        ui.label(f"À : {', '.join(p.recipients)}").classes("text-sm text-grey-8")
+                        with ui.tabs() as tabs:
+                            html_tab = ui.tab("HTML")
+                            text_tab = ui.tab("Texte")
+                        with ui.tab_panels(tabs, value=html_tab).classes("w-full"):
+                            with ui.tab_panel(html_tab):
+                                sandboxed_html(p.mail.html, "520px")
+                            with ui.tab_panel(text_tab):
+                                ui.code(p.mail.text, language="text").classes("w-full")
+
+                ui.select({u: f"{u} · {p.school.name}" for u, p in by_uai.items()}, value=planned[0].school.uai,
+                          label="Établissement", on_change=lambda e: show(e.value)).props("outlined dense").classes(
+                    "w-96")
+                show(planned[0].school.uai)
+
+        with ui.card().classes("w-full"):
+            ui.label("File d'envoi").classes("text-lg font-semibold")
+            with ui.row().classes("gap-2"):
+                for status in MailStatus:
+                    color = {"pending": "orange-8", "sending": "blue-7", "sent": "green-7", "failed": "red-8"}[status]
+                    ui.badge(f"{STATUS_LABELS[status.value]} : {fr_number(counts[status.value])}").props(
+                        f"color={color}").classes("text-sm px-2 py-1")
+            if counts["failed"]:
+                async def retry() -> None:
+                    n = await retry_failed()
+                    ui.notify(f"{n} courriel(s) remis en file : le prochain passage les enverra.", type="positive")
+                    ui.navigate.reload()
+
+                ui.button("Remettre en file les courriels en échec", icon="replay", on_click=retry).props("outline")
+            mails = await recent_mails(50)
+            if mails:
+                ui.table(
+                    columns=[{"name": k, "label": label, "field": k, "align": "left"} for k, label in (
+                        ("created", "Créé"), ("to", "Destinataires"), ("subject", "Objet"), ("status", "État"),
+                        ("attempts", "Essais"), ("sent", "Envoyé le"), ("error", "Dernière erreur"))],
+                    rows=[{"id": m.id, "created": fr_date(m.created_at), "to": ", ".join(m.recipient_list),
+                           "subject": m.subject, "status": STATUS_LABELS[m.status.value], "attempts": m.attempts,
+                           "sent": fr_date(m.sent_at), "error": m.last_error} for m in mails],
+                    row_key="id", pagination={"rowsPerPage": 10},
+                ).props("flat bordered dense wrap-cells").classes("w-full")
+            else:
+                ui.label("La file est vide.").classes("text-grey-7")
+            ui.label(f"Serveur SMTP : {cfg.smtp_host}:{cfg.smtp_port} ({cfg.smtp_tls}). Envoi automatique toutes les "
+                     f"{cfg.outbox_interval} s, relances chaque jour à {cfg.reminders_at}."
+                     ).classes("text-sm text-grey-7")
+
+        await calendar_card()
+
+
+async def calendar_card() -> None:
+    """The campaign calendar of a year, editable, and its copy to the next year."""
+    events = await campaign_events()
+    sizes = await audience_sizes()
+    years = sorted({e.year for e in events}) or [settings_module.get().campaign_year]
+    with ui.card().classes("w-full"):
+        with ui.row().classes("items-center w-full"):
+            ui.label("Calendrier de campagne").classes("text-lg font-semibold")
+            ui.space()
+            year_select = ui.select(years, value=settings_module.get().campaign_year
+                                    if settings_module.get().campaign_year in years else years[0],
+                                    label="Campagne").props("outlined dense").classes("w-40")
+
+            async def copy() -> None:
+                n = await copy_to_next_year(int(year_select.value))
+                ui.notify(f"{n} événement(s) copiés vers {int(year_select.value) + 1}, dates décalées d'un an.",
+                          type="positive")
+                ui.navigate.reload()
+
+            ui.button("Copier vers l'année suivante", icon="content_copy", on_click=copy).props("outline")
+        table = ui.table(columns=EVENT_COLUMNS, rows=[], row_key="id").props(
+            "flat bordered dense wrap-cells").classes("w-full")
+        ui.label("Cliquez sur un événement pour le modifier.").classes("text-sm text-grey-7")
+
+        def fill() -> None:
+            table.rows = [event_row(e, sizes) for e in events if e.year == year_select.value]
+
+        year_select.on_value_change(lambda _: fill())
+        fill()
+
+        async def edit(e: Any) -> None:
+            event = await CampaignEvent.get_or_none(id=e.args[1]["id"])
+            if event is not None:
+                await edit_dialog(event)
+
+        table.on("rowClick", edit)
+
+
+async def edit_dialog(event: CampaignEvent) -> None:
+    """A dialog to change an event's dates, audience and reminder days; nothing saved on an error."""
+    with ui.dialog() as dialog, ui.card().classes("w-[36rem]"):
+        ui.label(f"{event.rule_id} · {event.title}").classes("text-lg font-semibold")
+        title = ui.input("Intitulé", value=event.title).classes("w-full")
+        due = ui.input("Échéance (JJ/MM/AAAA)", value=fr_date(event.due_on))
+        start = ui.input("Début (JJ/MM/AAAA, facultatif)", value=fr_date(event.starts_on))
+        audience = ui.select({a.value: AUDIENCE_LABELS[a.value] for a in Audience}, value=event.audience.value,
+                             label="Public")
+        days = ui.input("Relances (jours avant, ex. 14, 7, 2, 0)", value=", ".join(map(str, event.days_before)))
+        action = ui.textarea("À faire", value=event.action).classes("w-full")
+        error = ui.label().classes("text-negative")
+
+        async def save() -> None:
+            try:
+                parse_days(days.value)
+                event.title = title.value.strip() or event.title
+                event.due_on = parse_fr_date(due.value)
+                event.starts_on = parse_fr_date(start.value) if (start.value or "").strip() else None
+                event.audience = Audience(audience.value)
+                event.remind_days = days.value
+                event.action = action.value
+                event.version += 1
+                await event.save()
+            except ValueError as exc:
+                error.text = str(exc)
+                return
+            dialog.close()
+            ui.notify("Événement enregistré.", type="positive")
+            ui.navigate.reload()
+
+        with ui.row():
+            ui.button("Enregistrer", on_click=save)
+            ui.button("Annuler", on_click=dialog.close).props("flat")
+    dialog.open()
+
+
+@ui.page("/boite-demo")
+async def demo_box_page(m: str = "") -> None:
+    """The demo mail box: what the local SMTP server received."""
+    cfg = settings_module.get()
+    folder = box_folder(cfg.data_dir)
+    messages = list_messages(folder)
+    with frame("Boîte de démonstration", active="/boite-demo"):
+        ui.label(f"Courriels reçus par le serveur SMTP local de démonstration (127.0.0.1:{cfg.smtp_port}) : "
+                 "rien ne part vers les vrais établissements.").classes("text-grey-8")
+        if not messages:
+            ui.label("Aucun courriel reçu pour l'instant. Lancez `python app.py remind --date 2024-06-21` "
+                     "ou attendez la relance quotidienne.").classes("text-grey-7")
+            return
+        selected = read_message(folder, m) if m else messages[0]
+        with ui.row().classes("w-full gap-4 no-wrap items-start"):
+            with ui.card().classes("w-80 shrink-0 p-0"):
+                total = count_messages(folder)
+                shown = f" ({fr_number(len(messages))} plus récents affichés)" if total > len(messages) else ""
+                ui.label(f"{fr_number(total)} courriel(s){shown}").classes("px-4 pt-3 font-semibold")
+                with ui.list().props("dense separator").classes("w-full max-h-[75vh] overflow-auto"):
+                    for msg in messages:
+                        active = selected is not None and msg.name == selected.name
+                        with ui.item(on_click=lambda n=msg.name: ui.navigate.to(f"/boite-demo?m={n}")).props(
+                                "clickable").classes("bg-blue-1" if active else ""):
+                            with ui.item_section():
+                                ui.item_label(msg.subject).classes("font-medium")
+                                ui.item_label(f"{msg.date} · {msg.rcpt}").props("caption")
+            with ui.card().classes("flex-1 min-w-0"):
+                if selected is None:
+                    ui.label("Courriel introuvable dans la boîte : choisissez-en un dans la liste.").classes(
+                        "text-negative")
+                    return
+                ui.label(selected.subject).classes("text-lg font-semibold")
+                with ui.grid(columns="auto 1fr").classes("gap-x-4 text-sm"):
+                    for label, value in (("De", selected.sender), ("À", selected.rcpt), ("Date", selected.date),
+                                         ("Message-ID", selected.message_id)):
+                        ui.label(label).classes("text-grey-7")
+                        ui.label(value).classes("font-mono break-all" if label == "Message-ID" else "break-words")
+                with ui.tabs() as tabs:
+                    html_tab = ui.tab("HTML")
+                    text_tab = ui.tab("Texte")
+                with ui.tab_panels(tabs, value=html_tab if selected.html else text_tab).classes("w-full"):
+                    with ui.tab_panel(html_tab):
+                        if selected.html:
+                            sandboxed_html(selected.html, "660px")
+                        else:
+                            ui.label("Ce courriel n'a pas de partie HTML.").classes("text-grey-7")
+                    with ui.tab_panel(text_tab):
+                        ui.code(selected.text, language="text").classes("w-full")

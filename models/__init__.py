@@ -3,6 +3,7 @@
 MODEL_MODULES: list[str] = [
     "models.schools",
     "models.audit",
+    "models.views",
     "models.campaign",
     "models.outbox",
     "models.joblease",

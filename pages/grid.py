@@ -155,6 +155,11 @@ class SheetGrid:
                                           on_click=self.clear_filters).props("flat dense no-caps")
             self.clear_button.set_visibility(False)
             ui.space()
+            self.view_select = ui.select({}, label="Vue", clearable=True, on_change=self._on_view).props(
+                "outlined dense options-dense").classes("w-48")
+            ui.button(icon="bookmark_add", on_click=self.save_view_dialog).props(
+                "flat dense round aria-label='Enregistrer la vue'").tooltip(
+                "Enregistrer la vue (colonnes, tri, filtres)")
             if self.editable:
                 ui.button("Modifier en masse", icon="edit_note", on_click=self.open_bulk).props(
                     "flat dense no-caps")
@@ -191,11 +196,71 @@ class SheetGrid:
         for event in ("sortChanged", "columnResized", "columnMoved", "filterChanged"):
             self.grid.on(event, self._save_state, throttle=1.0)
         self.grid.on("gridReady", lambda: self._restore_state(saved))
+        self.grid.on("gridReady", self.load_views)
         ui.on(f"{self.grid_id}-count", self._on_count)
         ui.on(f"{self.grid_id}-error", lambda e: ui.notify(f"Chargement impossible : {e.args['message']}",
                                                           type="negative"))
         ui.on(f"{self.grid_id}-paste", self._on_paste)
         self.grid.on("gridReady", lambda: ui.run_javascript(_paste_js(sheet, self.grid_id, self.grid.id)))
+
+    # --- named views ------------------------------------------------------------------------------
+
+    async def load_views(self) -> None:
+        """Fill the view selector with the user's saved views of this sheet."""
+        from models.views import list_views
+
+        views = await list_views(self.caller.actor, self.sheet.name)
+        self.views = {v.name: v.state for v in views}
+        self.view_select.set_options({name: name for name in self.views})
+
+    async def _on_view(self, e: Any) -> None:
+        state = getattr(self, "views", {}).get(e.value) if e.value else None
+        if state is None:
+            return
+        self._restore_state(state)
+        self.quick = state.get("quick", "")
+        self.search.value = self.quick
+        ui.run_javascript(f"(window.rentreeQuick = window.rentreeQuick || {{}})['{self.grid_id}'] = "
+                          f"{json.dumps(self.quick)};")
+        self.grid.run_grid_method("purgeInfiniteCache")
+
+    async def save_view_dialog(self) -> None:
+        """Ask a name and save the current columns, sort, filters and quick search as a view."""
+        from models.views import delete_view, save_view
+
+        with ui.dialog(value=True) as dialog, ui.card().classes("min-w-96"):
+            ui.label("Enregistrer la vue").classes("text-lg font-semibold")
+            name = ui.input("Nom de la vue", value=self.view_select.value or "").classes("w-full")
+            with ui.row().classes("w-full justify-end"):
+                if self.view_select.value:
+                    async def remove() -> None:
+                        await delete_view(self.caller.actor, self.sheet.name, self.view_select.value)
+                        self.view_select.value = None
+                        await self.load_views()
+                        dialog.close()
+                        ui.notify("Vue supprimée.", type="info")
+
+                    ui.button("Supprimer", on_click=remove).props("flat color=negative")
+                ui.button("Annuler", on_click=dialog.close).props("flat")
+
+                async def save() -> None:
+                    try:
+                        state = await self.grid.run_grid_method("getColumnState", timeout=5)
+                        filters = await self.grid.run_grid_method("getFilterModel", timeout=5)
+                        view = await save_view(self.caller.actor, self.sheet.name, name.value,
+                                               {"columnState": state, "filterModel": filters, "quick": self.quick})
+                    except ValueError as exc:
+                        ui.notify(str(exc), type="warning")
+                        return
+                    except TimeoutError:
+                        ui.notify("La grille n'a pas répondu ; réessayez.", type="negative")
+                        return
+                    await self.load_views()
+                    self.view_select.value = view.name
+                    dialog.close()
+                    ui.notify(f"Vue « {view.name} » enregistrée.", type="positive")
+
+                ui.button("Enregistrer", on_click=save).props("color=primary")
 
     # --- loading, counts, filters -----------------------------------------------------------------
 
@@ -470,6 +535,8 @@ async def import_dialog(grid: SheetGrid) -> None:
         ui.label(f"Importer un fichier Excel dans « {grid.sheet.label} »").classes("text-lg font-semibold")
         ui.label("Les lignes sont rapprochées sur la colonne « " + grid.sheet.key_column.label + " ». "
                  "Rien n'est écrit avant votre confirmation.").classes("text-sm text-grey-8")
+        ui.upload(label="Fichier .xlsx", auto_upload=True, max_file_size=200 * 1024 * 1024,
+                  on_upload=lambda e: on_upload(e)).props('accept=".xlsx" flat bordered').classes("w-full")
         result = ui.column().classes("w-full gap-1")
         all_or_nothing = ui.checkbox("Tout ou rien (aucune ligne écrite si une seule est refusée)")
         with ui.row().classes("w-full justify-end"):
@@ -490,8 +557,9 @@ async def import_dialog(grid: SheetGrid) -> None:
                     ui.label("Aperçu des changements").classes("text-sm font-semibold mt-2")
                     with ui.scroll_area().classes("h-48 w-full border rounded"):
                         for p in data["preview"][:300]:
-                            ui.label(" · ".join(str(v) for v in p.values() if v not in (None, ""))).classes(
-                                "text-xs")
+                            change = (f"« {p['old'] or '∅'} » → « {p['new'] or '∅'} »" if p["old"] or p["new"]
+                                      else "")
+                            ui.label(f"ligne {p['line']} · {p['key']} · {p['column']} {change}").classes("text-xs")
                 if data["issues"]:
                     ui.label("Lignes refusées").classes("text-sm font-semibold text-negative mt-2")
                     with ui.scroll_area().classes("h-40 w-full border rounded"):
@@ -523,6 +591,4 @@ async def import_dialog(grid: SheetGrid) -> None:
                 ui.notify(report.summary(), type="positive", multi_line=True)
                 grid.refresh()
 
-        ui.upload(label="Fichier .xlsx", auto_upload=True, max_file_size=200 * 1024 * 1024,
-                  on_upload=on_upload).props('accept=".xlsx"').classes("w-full")
         apply_button.on_click(apply)

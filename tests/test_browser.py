@@ -103,3 +103,41 @@ def test_grid_scrolls_100000_rows_to_the_end_edits_and_keeps_the_value(tmp_path:
             assert con.execute("SELECT full_name FROM contact ORDER BY id DESC LIMIT 1").fetchone()[0] == \
                 "Nom modifié au bout"
             assert con.execute("SELECT count(*) FROM audit_entry WHERE sheet='contacts'").fetchone()[0] == 1
+
+
+def test_import_from_the_page_shows_the_preview_then_applies(tmp_path: Path) -> None:
+    """A person exports the sheet, changes one name in Excel, uploads it: preview first, then applied."""
+    import io
+    import urllib.request
+
+    import openpyxl
+    from selenium.webdriver.common.by import By
+
+    data = tmp_path / "data"
+    with running_app(data) as url:
+        with urllib.request.urlopen(url + "/api/sheets/schools/export.xlsx?filter=departement=93") as response:
+            book = openpyxl.load_workbook(io.BytesIO(response.read()))
+        sheet = book.worksheets[0]
+        uai, old_name = sheet.cell(2, 1).value, sheet.cell(2, 2).value
+        sheet.cell(2, 2).value = "Lycée renommé par import"
+        upload = tmp_path / "etablissements.xlsx"
+        book.save(upload)
+        with chromium() as driver:
+            driver.get(url + "/ecoles")
+            _wait_text(driver, "470 ligne(s)")
+            next(b for b in driver.find_elements(By.TAG_NAME, "button") if "Importer" in b.text).click()
+            _wait_text(driver, "Rien n'est écrit avant votre confirmation")
+            driver.find_element(By.CSS_SELECTOR, ".q-dialog input[type=file]").send_keys(str(upload))
+            _wait_text(driver, "1 modifiée(s)")
+            body = driver.find_element(By.TAG_NAME, "body").text
+            assert "Lycée renommé par import" in body and old_name in body  # preview: old → new
+            with sqlite3.connect(data / "app.sqlite3") as con:  # dry run: nothing written yet
+                assert con.execute("SELECT name FROM school WHERE uai=?", (uai,)).fetchone()[0] == old_name
+            driver.save_screenshot(str(tmp_path / "import-preview.png"))
+            buttons = driver.find_elements(By.TAG_NAME, "button")
+            next(b for b in buttons if "APPLIQUER" in b.text.upper() and b.is_displayed()).click()
+            _wait_text(driver, "Enregistré")
+        with sqlite3.connect(data / "app.sqlite3") as con:
+            assert con.execute("SELECT name FROM school WHERE uai=?", (uai,)).fetchone()[0] == \
+                "Lycée renommé par import"
+            assert con.execute("SELECT source FROM audit_entry WHERE row_key=?", (uai,)).fetchone()[0] == "import"

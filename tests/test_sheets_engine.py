@@ -282,3 +282,19 @@ async def test_keyset_and_reversed_paths_give_the_same_rows_as_offsets(db: str) 
                                                                                    "filter": "lycée"}}))
     names = [r["id"] for r in await School.filter(name__icontains="lycée").order_by(*terms).values("id")]
     assert [r["id"] for r in middle["rows"]] == names[30:40]
+
+
+async def test_named_views_are_kept_per_user_and_sheet(db: str) -> None:
+    from models.views import delete_view, list_views, save_view
+
+    state = {"columnState": [{"colId": "name", "sort": "asc"}], "filterModel": {}, "quick": "meaux"}
+    await save_view(ALICE.actor, "schools", "  Mes lycées  ", state)
+    await save_view(ALICE.actor, "schools", "Mes lycées", {**state, "quick": "melun"})  # same name: replaced
+    await save_view(BOB.actor, "schools", "Mes lycées", state)
+    views = await list_views(ALICE.actor, "schools")
+    assert [(v.name, v.state["quick"]) for v in views] == [("Mes lycées", "melun")]
+    assert await list_views(ALICE.actor, "contacts") == []
+    with pytest.raises(ValueError, match="Donnez un nom"):
+        await save_view(ALICE.actor, "schools", "   ", state)
+    assert await delete_view(ALICE.actor, "schools", "Mes lycées")
+    assert [v.owner for v in await list_views(BOB.actor, "schools")] == [BOB.actor]

@@ -14,10 +14,8 @@ import queue
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tortoise.expressions import Q
-
 from sheets.declaration import Column, Sheet
-from sheets.query import base_query, order_by
+from sheets.query import after_cursor, base_query, order_by
 from sheets.values import PARIS
 from sheets.xlsx_writer import XlsxColumn, write_xlsx
 
@@ -127,20 +125,6 @@ def _keyset_ok(sheet: Sheet, terms: list[str]) -> bool:
     return True
 
 
-def _after(terms: list[str], last: dict[str, Any]) -> Q:
-    """Keyset condition: rows strictly after `last` in the order of `terms`."""
-    q: Q | None = None
-    for i, term in enumerate(terms):
-        name = term.lstrip("-")
-        part = Q(**{f"{name}__{'lt' if term.startswith('-') else 'gt'}": last[name]})
-        for previous in terms[:i]:
-            prev = previous.lstrip("-")
-            part &= Q(**{prev: last[prev]})
-        q = part if q is None else q | part
-    assert q is not None
-    return q
-
-
 async def _chunks(sheet: Sheet, filter_model: dict[str, Any] | None, quick: str, terms: list[str],
                   paths: list[str], size: int | None = None) -> Any:
     """Yield lists of value tuples (in `paths` order) chunk by chunk, in the order of `terms`."""
@@ -155,7 +139,7 @@ async def _chunks(sheet: Sheet, filter_model: dict[str, Any] | None, quick: str,
     while True:
         qs = base_query(sheet, filter_model, quick)
         if keyset and last is not None:
-            qs = qs.filter(_after(terms, last))
+            qs = qs.filter(after_cursor(terms, tuple(last[t.lstrip('-')] for t in terms)))
         qs = qs.order_by(*terms)
         qs = qs.limit(size) if keyset else qs.offset(offset).limit(size)
         records = await qs.values_list(*fetch)

@@ -285,7 +285,7 @@ class Boundaries:
 BOUNDARIES = Boundaries()
 
 
-def _after(terms: list[str], values: tuple[Any, ...]) -> Q:
+def after_cursor(terms: list[str], values: tuple[Any, ...]) -> Q:
     """Rows strictly after a cursor in the order of `terms` (lexicographic, each term asc or desc)."""
     q = Q()
     ors = []
@@ -320,7 +320,7 @@ async def fetch_block(sheet: Sheet, request: BlockRequest) -> dict[str, Any]:
     cursor = BOUNDARIES.get(BOUNDARIES.key(sheet, request, request.start_row)) if request.start_row else None
     records: list[dict[str, Any]]
     if cursor is not None and None not in cursor:
-        records = await base.filter(_after(terms, cursor)).order_by(*terms).limit(size).values(
+        records = await base.filter(after_cursor(terms, cursor)).order_by(*terms).limit(size).values(
             *paths, *[p for p in sort_paths if p not in paths])
     else:
         total = await COUNTS.count(sheet, request.filter_model, request.quick) if request.start_row else None

@@ -15,9 +15,10 @@ KINDS = ("text", "integer", "decimal", "euro", "date", "datetime", "boolean", "c
 # and raises ValueError (French) when the combination is refused.
 ColumnValidator = Callable[[Any], Any]
 RowValidator = Callable[[dict[str, Any]], None]
-# A hook that may refuse or complete a change against the database (e.g. a state machine):
-# gets (sheet, instance, {field: new value}, user) and returns the final {field: value}.
-ChangeHook = Callable[["Sheet", Model, dict[str, Any], str], Awaitable[dict[str, Any]]]
+# A hook that may refuse (ValueError in French) or complete a change against the database (e.g. a
+# state machine): gets (sheet, instance, {field: new value}, actor, role) and returns the final
+# {field: value} to write (it may add fields, e.g. a date set by a transition).
+ChangeHook = Callable[["Sheet", Model, dict[str, Any], str, "str | None"], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)

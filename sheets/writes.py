@@ -174,7 +174,7 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], *, actor: str, s
                         continue
                     new_values[name] = value
                 if sheet.change_hook is not None and new_values:
-                    new_values = await sheet.change_hook(sheet, instance, new_values, actor)
+                    new_values = await sheet.change_hook(sheet, instance, new_values, actor, role)
                 if sheet.row_validator is not None and new_values:
                     merged = {c.field: await current_value(sheet, c, instance) for c in sheet.columns}
                     merged.update(new_values)
@@ -185,9 +185,9 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], *, actor: str, s
             if not new_values:
                 continue
             for name, value in new_values.items():
-                column = sheet.column(name)
-                old = await current_value(sheet, column, instance)
-                if column.kind == "reference":
+                column = sheet.column(name) if sheet.has_column(name) else None  # hooks may set other fields
+                old = await current_value(sheet, column, instance) if column else getattr(instance, name)
+                if column is not None and column.kind == "reference":
                     try:
                         setattr(instance, f"{column.field}_id", await _resolve_reference(column, value))
                     except CellError as exc:
@@ -200,7 +200,7 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], *, actor: str, s
                                         new_value=_encode(column, value), source=source, batch=result.batch))
                 result.changed_cells += 1
             else:
-                fields_ = [f"{sheet.column(n).field}_id" if sheet.column(n).kind == "reference" else n
+                fields_ = [f"{n}_id" if sheet.has_column(n) and sheet.column(n).kind == "reference" else n
                            for n in new_values]
                 if sheet.versioned:
                     instance.version += 1

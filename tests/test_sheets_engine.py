@@ -298,3 +298,28 @@ async def test_named_views_are_kept_per_user_and_sheet(db: str) -> None:
         await save_view(ALICE.actor, "schools", "   ", state)
     assert await delete_view(ALICE.actor, "schools", "Mes lycées")
     assert [v.owner for v in await list_views(BOB.actor, "schools")] == [BOB.actor]
+
+
+async def test_change_hook_gets_the_role_may_refuse_or_complete_a_change(db: str) -> None:
+    """A declaration's hook (e.g. a state machine) sees actor and role, refuses in French or adds fields."""
+    from dataclasses import replace
+
+    seen: list[tuple[str, str | None]] = []
+
+    async def hook(sheet: Any, instance: Any, values: dict[str, Any], actor: str, role: str | None) -> dict[str, Any]:
+        seen.append((actor, role))
+        if values.get("commune") == "Interdit":
+            raise ValueError("Commune refusée par la règle d'essai.")
+        return {**values, "wifi_code_changed": True}  # a field the change did not name
+
+    sheet = replace(SCHOOLS, change_hook=hook)
+    school = await make_school(commune="Paris")
+    changes, _ = await parse_changes(sheet, [RowChange(school.id, {"commune": "Meaux"})])
+    await apply_changes(sheet, changes, actor=ALICE.actor, source=Source.GRID, role="agent")
+    fresh = await School.get(id=school.id)
+    assert (fresh.commune, fresh.wifi_code_changed) == ("Meaux", True)
+    assert seen == [(ALICE.actor, "agent")]
+    assert await AuditEntry.filter(row_id=school.id, column="wifi_code_changed").count() == 1
+    changes, _ = await parse_changes(sheet, [RowChange(school.id, {"commune": "Interdit"})])
+    with pytest.raises(WriteRefused, match="refusée par la règle"):
+        await apply_changes(sheet, changes, actor=ALICE.actor, source=Source.GRID, role="agent")

@@ -204,3 +204,15 @@ async def test_recipient_refused_5xx_is_failed_with_reason_not_retried(db: str, 
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     assert (await send_pending(settings, now=later)).sent == 0
     assert (await OutboxMail.get(id=failed.id)).attempts == 1
+
+
+def test_reminder_settings_are_checked() -> None:
+    from pathlib import Path
+
+    loaded = settings_module.load({"REMINDERS_AT": "06:45", "OUTBOX_CONNECTIONS": "10"}, dotenv=Path("/nonexistent"))
+    assert loaded.reminders_at == "06:45" and loaded.outbox_connections == 10 and loaded.scheduler_enabled
+    with pytest.raises(settings_module.SettingsError, match="REMINDERS_AT doit être une heure HH:MM"):
+        settings_module.load({"REMINDERS_AT": "25:00"}, dotenv=Path("/nonexistent"))
+    production = settings_module.load({"RENTREE_ENV": "production", "STORAGE_SECRET": "s" * 40},
+                                      dotenv=Path("/nonexistent"))
+    assert not production.demo_smtp_server  # never a local mail box in production

@@ -269,6 +269,11 @@ async def demo_box_page(m: str = "") -> None:
     folder = box_folder(cfg.data_dir)
     messages = list_messages(folder)
     with frame("Boîte de démonstration", active="/boite-demo"):
+        if not cfg.is_demo:
+            ui.label("La boîte de démonstration n'existe qu'en démonstration (RENTREE_ENV=demo) : en production, "
+                     "les courriels partent vers le serveur SMTP_HOST ; leur état est sur la page Relances.").classes(
+                "text-grey-8")
+            return
         ui.label(f"Courriels reçus par le serveur SMTP local de démonstration (127.0.0.1:{cfg.smtp_port}) : "
                  "rien ne part vers les vrais établissements.").classes("text-grey-8")
         if not messages:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
@@ -34,6 +35,7 @@ class JobRunner:
         self.lock = JobLock(settings.db_url, holder)
         self.scheduler = AsyncIOScheduler(timezone=self.tz)
         self._released_stale = False
+        self._sending = asyncio.Lock()  # one outbox run at a time in an instance (the daily run also sends)
 
     def today(self) -> dt.date:
         """Today in the app's time zone."""
@@ -80,14 +82,15 @@ class JobRunner:
 
     async def outbox_job(self) -> SendReport | None:
         """Send what is due in the outbox, by the lock holder only."""
-        if not await self._hold():
-            return None
-        release_before = None
-        if not self._released_stale:
-            # First run as holder: any mail still `sending` was claimed by an instance that is gone.
-            release_before = utcnow()
-            self._released_stale = True
-        return await send_pending(self.settings, release_before=release_before)
+        async with self._sending:
+            if not await self._hold():
+                return None
+            release_before = None
+            if not self._released_stale:
+                # First run as holder: any mail still `sending` was claimed by an instance that is gone.
+                release_before = utcnow()
+                self._released_stale = True
+            return await send_pending(self.settings, release_before=release_before)
 
     async def _hold(self) -> bool:
         held = await self.lock.hold()

@@ -60,7 +60,7 @@ def reminder_next(event: CampaignEvent, day: dt.date) -> dt.date | None:
 EVENT_COLUMNS: list[dict[str, Any]] = [
     {"name": "due", "label": "Échéance", "field": "due", "align": "left"},
     {"name": "start", "label": "Début", "field": "start", "align": "left"},
-    {"name": "rule", "label": "Règle", "field": "rule", "align": "left"},
+    {"name": "rule", "label": "Règle", "field": "rule", "align": "left", "classes": "whitespace-nowrap"},
     {"name": "title", "label": "Événement", "field": "title", "align": "left"},
     {"name": "audience", "label": "Public", "field": "audience", "align": "left"},
     {"name": "days", "label": "Relances", "field": "days", "align": "left"},
@@ -205,7 +205,7 @@ async def calendar_card() -> None:
                 ui.navigate.reload()
 
             ui.button("Copier vers l'année suivante", icon="content_copy", on_click=copy).props("outline")
-        table = ui.table(columns=EVENT_COLUMNS, rows=[], row_key="id").props(
+        table = ui.table(columns=EVENT_COLUMNS, rows=[], row_key="id").mark("calendrier").props(
             "flat bordered dense wrap-cells").classes("w-full")
         ui.label("Cliquez sur un événement pour le modifier.").classes("text-sm text-grey-7")
 
@@ -228,11 +228,13 @@ async def edit_dialog(event: CampaignEvent) -> None:
     with ui.dialog() as dialog, ui.card().classes("w-[36rem]"):
         ui.label(f"{event.rule_id} · {event.title}").classes("text-lg font-semibold")
         title = ui.input("Intitulé", value=event.title).classes("w-full")
-        due = ui.input("Échéance (JJ/MM/AAAA)", value=fr_date(event.due_on))
-        start = ui.input("Début (JJ/MM/AAAA, facultatif)", value=fr_date(event.starts_on))
+        with ui.row().classes("w-full no-wrap gap-4"):
+            due = ui.input("Échéance (JJ/MM/AAAA)", value=fr_date(event.due_on)).classes("flex-1").mark("echeance")
+            start = ui.input("Début (JJ/MM/AAAA, facultatif)", value=fr_date(event.starts_on)).classes("flex-1")
         audience = ui.select({a.value: AUDIENCE_LABELS[a.value] for a in Audience}, value=event.audience.value,
-                             label="Public")
-        days = ui.input("Relances (jours avant, ex. 14, 7, 2, 0)", value=", ".join(map(str, event.days_before)))
+                             label="Public").classes("w-full")
+        days = ui.input("Relances : jours avant l'échéance (ex. 14, 7, 2, 0 ; vide = aucun courriel)",
+                        value=", ".join(map(str, event.days_before))).classes("w-full")
         action = ui.textarea("À faire", value=event.action).classes("w-full")
         error = ui.label().classes("text-negative")
 
@@ -267,6 +269,11 @@ async def demo_box_page(m: str = "") -> None:
     folder = box_folder(cfg.data_dir)
     messages = list_messages(folder)
     with frame("Boîte de démonstration", active="/boite-demo"):
+        if not cfg.is_demo:
+            ui.label("La boîte de démonstration n'existe qu'en démonstration (RENTREE_ENV=demo) : en production, "
+                     "les courriels partent vers le serveur SMTP_HOST ; leur état est sur la page Relances.").classes(
+                "text-grey-8")
+            return
         ui.label(f"Courriels reçus par le serveur SMTP local de démonstration (127.0.0.1:{cfg.smtp_port}) : "
                  "rien ne part vers les vrais établissements.").classes("text-grey-8")
         if not messages:

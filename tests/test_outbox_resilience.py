@@ -124,3 +124,35 @@ async def test_two_schedulers_on_one_database_send_each_mail_once(db: str, smtp:
     assert state is not None and state.last_run_on == today  # the missed run of today ran once at start
     if db.startswith("sqlite://"):
         assert not await JobLease.exists()  # released on stop
+
+
+async def test_missed_daily_run_runs_once_after_downtime_and_not_again_on_restart(sqlite_db: str,
+                                                                                   smtp: SmtpServer) -> None:
+    from jobs.scheduler import CATCH_UP_JOB, OUTBOX_JOB
+    from models.joblease import record_run
+
+    settings = dataclasses.replace(settings_module.load(), database_url=sqlite_db, reminders_at="00:00",
+                                   outbox_interval=3600)
+    tz = ZoneInfo(settings.timezone)
+    today = dt.datetime.now(tz).date()
+    await record_run(DAILY_JOB, today - dt.timedelta(days=3), dt.datetime.now(dt.UTC))  # down for 3 days
+    runner = JobRunner(settings, holder="instance-a")
+    await runner.start()
+    try:
+        assert runner.scheduler.get_job(CATCH_UP_JOB) is not None
+        assert runner.scheduler.get_job(DAILY_JOB).trigger.fields  # the cron job is there too, once
+        assert len([j for j in runner.scheduler.get_jobs() if j.id == OUTBOX_JOB]) == 1
+        for _ in range(100):
+            state = await last_run(DAILY_JOB)
+            if state and state.last_run_on == today:
+                break
+            await asyncio.sleep(0.05)
+        assert state is not None and state.last_run_on == today
+    finally:
+        await runner.stop()
+    restarted = JobRunner(settings, holder="instance-b")
+    await restarted.start()
+    try:
+        assert restarted.scheduler.get_job(CATCH_UP_JOB) is None  # already ran today: not again
+    finally:
+        await restarted.stop()

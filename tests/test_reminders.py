@@ -204,3 +204,33 @@ async def test_recipient_refused_5xx_is_failed_with_reason_not_retried(db: str, 
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     assert (await send_pending(settings, now=later)).sent == 0
     assert (await OutboxMail.get(id=failed.id)).attempts == 1
+
+
+def test_reminder_settings_are_checked() -> None:
+    from pathlib import Path
+
+    loaded = settings_module.load({"REMINDERS_AT": "06:45", "OUTBOX_CONNECTIONS": "10"}, dotenv=Path("/nonexistent"))
+    assert loaded.reminders_at == "06:45" and loaded.outbox_connections == 10 and loaded.scheduler_enabled
+    with pytest.raises(settings_module.SettingsError, match="REMINDERS_AT doit être une heure HH:MM"):
+        settings_module.load({"REMINDERS_AT": "25:00"}, dotenv=Path("/nonexistent"))
+    production = settings_module.load({"RENTREE_ENV": "production", "STORAGE_SECRET": "s" * 40},
+                                      dotenv=Path("/nonexistent"))
+    assert not production.demo_smtp_server  # never a local mail box in production
+
+
+async def test_a_refused_copy_recipient_does_not_block_the_school_mail(db: str, smtp: SmtpServer) -> None:
+    schools = await _schools()
+    gar = await make_contact(schools["numerique"], [ContactRole.RESP_AFFECT_GAR], email="parti@ac-creteil.fr")
+    smtp.handler.refuse.add(gar.email)
+    report = await run_reminders(settings_module.load(), D(2024, 8, 8))  # R-BASKET-9, GAR in copy
+    assert report.send.failed == 0
+    mail = await OutboxMail.get(school_uai=schools["numerique"].uai)
+    assert mail.status == MailStatus.SENT and "parti@ac-creteil.fr (550" in mail.last_error
+
+
+async def test_calendar_event_with_start_after_due_date_is_refused(db: str) -> None:
+    event = CampaignEvent(year=2024, slug="x", rule_id="R-ORG-1", title="Annuaires", due_on=D(2024, 9, 4),
+                          starts_on=D(2024, 9, 17))
+    with pytest.raises(ValueError, match=r"la date de début .* est après l.échéance"):
+        await event.save()
+    assert not await CampaignEvent.exists(slug="x")

@@ -89,3 +89,29 @@ def test_remind_cli_dry_run_for_2024_06_21_lists_the_calendar_events(isolated_se
     assert "0 courriel(s) mis en file" in result.stdout
     bad = run_cli("remind", "--date", "21/06/2024")
     assert bad.returncode == 2 and "attendu AAAA-MM-JJ" in bad.stderr
+
+
+async def test_calendar_event_is_edited_from_the_page_and_bad_dates_are_refused(user: User) -> None:
+    await seed_calendar()
+    event = await CampaignEvent.get(year=2024, slug="gar-reset")
+    await user.open("/relances")
+    await user.should_see("Calendrier de campagne")
+    user.find(marker="calendrier").trigger("rowClick", [{}, {"id": event.id}, 0])
+    await user.should_see("R-BASKET-9 · Réinitialisation des affectations du GAR")
+    user.find(marker="echeance").clear().type("32/08/2024")
+    user.find("Enregistrer").click()
+    await user.should_see("saisissez-la au format JJ/MM/AAAA")
+    assert (await CampaignEvent.get(id=event.id)).due_on == dt.date(2024, 8, 15)  # nothing saved
+    user.find(marker="echeance").clear().type("16/08/2024")
+    user.find("Enregistrer").click()
+    await user.should_see("Événement enregistré.")
+    saved = await CampaignEvent.get(id=event.id)
+    assert saved.due_on == dt.date(2024, 8, 16) and saved.version == 2
+
+
+async def test_copy_to_next_year_button(user: User) -> None:
+    await seed_calendar()
+    await user.open("/relances")
+    user.find("Copier vers l'année suivante").click()
+    await user.should_see("événement(s) copiés vers 2025")
+    assert await CampaignEvent.filter(year=2025).count() == await CampaignEvent.filter(year=2024).count()

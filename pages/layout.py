@@ -20,17 +20,19 @@ class NavEntry:
     label: str
     path: str
     icon: str
+    demo_only: bool = False
 
 
 NAV: list[NavEntry] = [
     NavEntry("Accueil", "/", "home"),
     NavEntry("Établissements", "/ecoles", "school"),
     NavEntry("Contacts", "/feuilles/contacts", "contacts"),
-    NavEntry("Annuaire support", "/support", "support_agent"),
-    NavEntry("Journal des modifications", "/journal", "manage_history"),
-    NavEntry("API (OpenAPI)", "/docs", "api"),
     NavEntry("Relances", "/relances", "notifications_active"),
-    NavEntry("Boîte de démonstration", "/boite-demo", "mark_email_unread"),
+    NavEntry("Calendrier de campagne", "/feuilles/calendar", "event"),
+    NavEntry("Journal des modifications", "/journal", "manage_history"),
+    NavEntry("Annuaire support", "/support", "support_agent"),
+    NavEntry("Boîte de démonstration", "/boite-demo", "mark_email_unread", demo_only=True),
+    NavEntry("API (OpenAPI)", "/docs", "api"),
 ]
 
 
@@ -53,6 +55,8 @@ def frame(title: str, *, active: str = "") -> Iterator[None]:
     with ui.left_drawer(value=True, bordered=True).classes("bg-grey-1 p-0") as drawer:
         with ui.list().props("padding").classes("w-full"):
             for entry in NAV:
+                if entry.demo_only and not cfg.is_demo:
+                    continue
                 selected = entry.path == active
                 with ui.item(on_click=lambda p=entry.path: ui.navigate.to(p)).props(
                         f"clickable {'active' if selected else ''} active-class=text-primary").classes(

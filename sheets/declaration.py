@@ -139,4 +139,4 @@ def all_sheets() -> list[Sheet]:
 
 def load_all() -> None:
     """Import the modules that declare sheets (one per business area)."""
-    from sheets import audit_sheet, contacts, schools  # noqa: F401
+    from sheets import audit_sheet, calendar, contacts, schools  # noqa: F401

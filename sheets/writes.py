@@ -205,7 +205,11 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], *, actor: str, s
                 if sheet.versioned:
                     instance.version += 1
                     fields_.append("version")
-                await instance.save(update_fields=fields_)
+                try:
+                    await instance.save(update_fields=fields_)
+                except ValueError as exc:  # a model's own check (French message), e.g. an e-mail or a window
+                    issues.append(Issue(str(exc), change.row_id, row_key, line=change.line))
+                    continue
                 result.changed_rows += 1
         if issues:
             raise WriteRefused(issues, conflict=any(i.message.startswith("Conflit") for i in issues))

@@ -323,3 +323,21 @@ async def test_change_hook_gets_the_role_may_refuse_or_complete_a_change(db: str
     changes, _ = await parse_changes(sheet, [RowChange(school.id, {"commune": "Interdit"})])
     with pytest.raises(WriteRefused, match="refusée par la règle"):
         await apply_changes(sheet, changes, actor=ALICE.actor, source=Source.GRID, role="agent")
+
+
+async def test_calendar_sheet_checks_window_and_reminder_days(db: str) -> None:
+    """The campaign calendar is a sheet: dates and reminder days are edited in the grid, checked in French."""
+    import datetime as dt
+
+    from models.campaign import CampaignEvent
+
+    calendar = get_sheet("calendar")
+    event = await CampaignEvent.create(year=2024, slug="essai", rule_id="R-SLOT-1", title="Réservation",
+                                       starts_on=dt.date(2024, 5, 27), due_on=dt.date(2024, 6, 28))
+    row = await edit_cell(calendar, event.id, "remind_days", "7; 14, 0", None, ALICE)
+    assert row["remind_days"] == "14,7,0"
+    with pytest.raises(WriteRefused, match="Jours de relance"):
+        await edit_cell(calendar, event.id, "remind_days", "demain", None, ALICE)
+    with pytest.raises(WriteRefused, match="après l'échéance"):
+        await edit_cell(calendar, event.id, "starts_on", "01/07/2024", None, ALICE)
+    assert (await CampaignEvent.get(id=event.id)).starts_on == dt.date(2024, 5, 27)

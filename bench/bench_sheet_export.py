@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet_sheet import FLEET, open_db, seed  # noqa: E402
+from fleet_sheet import FLEET, open_db, seed
 
 OPENPYXL_ROWS_PER_S = 5_500  # openpyxl write-only on the same rows, from bench_xlsx_export.py
 

@@ -147,7 +147,7 @@ def _after(terms: list[str], last: dict[str, Any]) -> Q:
     return q
 
 
-def _raw_converter(sheet: Sheet, path: str) -> Callable[[Any], Any] | None:
+def raw_converter(sheet: Sheet, path: str) -> Callable[[Any], Any] | None:
     """Typing of a raw database value of a model field (SQLite gives dates as text, booleans as 0/1)."""
     field = None if "__" in path else sheet.model._meta.fields_map.get(path)
     kind = getattr(field, "field_type", None)
@@ -168,7 +168,7 @@ def _raw_converter(sheet: Sheet, path: str) -> Callable[[Any], Any] | None:
     return None
 
 
-async def _fetch(qs: Any, fetch: list[str]) -> list[Any]:
+async def fetch_raw(qs: Any, fetch: list[str]) -> list[Any]:
     """Rows of a query as raw database tuples (Tortoise's per-value conversion is the export's bottleneck)."""
     query = qs.values_list(*fetch)
     try:
@@ -188,7 +188,7 @@ async def _chunks(sheet: Sheet, filter_model: dict[str, Any] | None, quick: str,
     sort_fields = [t.lstrip("-") for t in terms]
     fetch = paths + [f for f in sort_fields if f not in paths]
     index = {name: fetch.index(name) for name in sort_fields}
-    typing = {name: _raw_converter(sheet, name) or (lambda v: v) for name in sort_fields}
+    typing = {name: raw_converter(sheet, name) or (lambda v: v) for name in sort_fields}
     offset = 0
     last: dict[str, Any] | None = None
     while True:
@@ -197,7 +197,7 @@ async def _chunks(sheet: Sheet, filter_model: dict[str, Any] | None, quick: str,
             qs = qs.filter(_after(terms, last))
         qs = qs.order_by(*terms)
         qs = qs.limit(size) if keyset else qs.offset(offset).limit(size)
-        records = await _fetch(qs, fetch)
+        records = await fetch_raw(qs, fetch)
         if not records:
             return
         if keyset:
@@ -223,7 +223,7 @@ async def export_sheet(sheet: Sheet, target_path: str | os.PathLike[str], *, fil
     paths = [c.db_field for c in sheet.columns]
     special: list[tuple[int, Callable[[Any], Any]]] = []  # columns whose raw value needs converting
     for i, column in enumerate(sheet.columns):
-        raw, shown = _raw_converter(sheet, column.db_field), _converter(column)
+        raw, shown = raw_converter(sheet, column.db_field), _converter(column)
         if raw is not None:
             special.append((i, (lambda v, r=raw, s=shown: s(r(v))) if shown is not _same_value else raw))
         elif shown is not _same_value:

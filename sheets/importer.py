@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import re
 import uuid
 import zipfile
@@ -252,8 +253,30 @@ def _text_date(column: Column, raw: str) -> dt.date | dt.datetime:
                     "ou inconnu ; attendu jj/mm/aaaa (année sur 4 chiffres), ou une vraie date Excel.")
 
 
+@functools.lru_cache(maxsize=256)
+def _choice_codes(column: Column) -> dict[str, str]:
+    """Exact label or code → code of a choice column (the fast path of parse_cell)."""
+    codes = {code: code for code, _ in column.choices}
+    codes.update({label: code for code, label in column.choices})
+    return codes
+
+
 def parse_cell(column: Column, raw: Any) -> tuple[Any, str | None]:
     """A cell read from a file as the column's value, and the kind of conversion done ('number', 'date')."""
+    if column.validator is None:  # fast paths for the common cells; parse_value handles the rest
+        kind, cls = column.kind, raw.__class__
+        if kind == "text" and cls is str:
+            text = raw.strip()
+            if text or not column.required:
+                return text, None
+        if kind == "choice" and cls is str and raw in _choice_codes(column):
+            return _choice_codes(column)[raw], None
+        if kind == "date" and cls is dt.date:
+            return raw, None
+        if kind == "integer" and cls is float and raw.is_integer():
+            return int(raw), None
+        if kind == "boolean" and cls is bool:
+            return raw, None
     if isinstance(raw, str) and raw.strip():
         if column.kind in ("integer", "decimal", "euro"):
             problem = _text_number_problem(column, raw)

@@ -425,3 +425,27 @@ def test_cli_export_then_import_with_dry_run_refusals_and_report(isolated_settin
     not_xlsx.write_text("uai;nom\n", encoding="utf-8")
     refused_file = run_cli("import", "schools", str(not_xlsx))
     assert refused_file.returncode == 1 and "Fichier refusé" in refused_file.stdout
+
+
+async def test_rows_refused_while_writing_are_reported_and_the_others_written(db: str, tmp_path: Path) -> None:
+    import json
+
+    async def hook(sheet: Any, instance: Any, values: dict[str, Any], actor: str) -> dict[str, Any]:
+        if "interdit" in str(values.get("name", "")):
+            raise ValueError("Nom refusé par la règle métier (test).")
+        return values
+
+    guarded = replace(SCHOOLS, change_hook=hook)
+    a, b = await make_school(name="A"), await make_school(name="B")
+    path = xlsx(tmp_path / "hook.xlsx", ["UAI", "Nom"], [[a.uai, "A bis"], [b.uai, "nom interdit"]])
+    report = await import_xlsx(guarded, path, actor=ACTOR, dry_run=False)
+    assert report.applied and report.written_rows == 1 and report.refused == 1 and report.changed == 1
+    assert report.errors_by_line == {3: ["Nom refusé par la règle métier (test)."]}
+    assert (await School.get(id=a.id)).name == "A bis" and (await School.get(id=b.id)).name == "B"
+    json.dumps(report.as_dict())  # JSON-ready for the page and the API
+
+    await School.filter(id=a.id).update(name="A")
+    whole = await import_xlsx(guarded, path, actor=ACTOR, dry_run=False, all_or_nothing=True)
+    assert not whole.applied and whole.written_rows == 0
+    assert (await School.get(id=a.id)).name == "A"
+    assert await AuditEntry.filter(source=Source.IMPORT).count() == 1  # only the first import's change

@@ -217,3 +217,25 @@ async def test_audit_sheet_exports_by_offset_chunks_on_a_nullable_sort(db: str, 
     ids = [int(r[0]) for r in rows[1:]]
     assert sorted(ids) == sorted(await AuditEntry.all().values_list("id", flat=True))  # each row exactly once
     assert {r[8] for r in rows[1:]} == {"Grille", "Import Excel"}  # choice labels
+
+
+@pytest.mark.skipif(__import__("shutil").which("soffice") is None, reason="LibreOffice (soffice) is not installed")
+async def test_libreoffice_opens_the_export_and_shows_the_injection_as_text(db: str, tmp_path: Path) -> None:
+    import asyncio
+    import csv
+    import subprocess
+
+    await seed_schools()
+    target = tmp_path / "ecoles.xlsx"
+    await export_sheet(SCHOOLS, target, sort_model=[{"colId": "name", "sort": "asc"}])
+    filter_ = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,false,true,false,false,1"
+    result = await asyncio.to_thread(subprocess.run, [
+        "soffice", f"-env:UserInstallation=file://{tmp_path}/profile", "--headless", "--convert-to", filter_,
+        "--outdir", str(tmp_path / "out"), str(target)], capture_output=True, text=True, timeout=300, check=False)
+    out = list((tmp_path / "out").glob("*.csv"))
+    assert out, result.stdout + result.stderr
+    lines = list(csv.reader(out[0].open(encoding="utf-8")))
+    assert lines[0][:3] == ["UAI", "Nom", "Type"]
+    names = [line[1] for line in lines[1:]]
+    assert INJECTION in names and "+33 1 23 45 67 89 @lycée -test" in names  # text, never evaluated
+    assert len(lines) == 5

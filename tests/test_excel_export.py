@@ -239,3 +239,21 @@ async def test_libreoffice_opens_the_export_and_shows_the_injection_as_text(db: 
     names = [line[1] for line in lines[1:]]
     assert INJECTION in names and "+33 1 23 45 67 89 @lycée -test" in names  # text, never evaluated
     assert len(lines) == 5
+
+
+@pytest.mark.parametrize("sort", [
+    [{"colId": "mode", "sort": "desc"}, {"colId": "csn_deployed", "sort": "asc"}],
+    [{"colId": "type", "sort": "asc"}, {"colId": "updated_at", "sort": "desc"}],
+])
+async def test_keyset_pages_on_choice_boolean_and_datetime_columns(db: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  sort: list[dict[str, str]]) -> None:
+    monkeypatch.setattr(exporter, "CHUNK_ROWS", 2)
+    for n in range(9):
+        await make_school(mode=("papier", "numerique")[n % 2], csn_deployed=n % 3 == 0, type=("LP", "LPO")[n % 2])
+    target = tmp_path / "k.xlsx"
+    assert await export_sheet(SCHOOLS, target, sort_model=sort) == 9
+    terms = exporter.order_by(SCHOOLS, sort)
+    assert exporter._keyset_ok(SCHOOLS, terms)
+    expected = await School.all().order_by(*terms).values_list("uai", flat=True)
+    assert [r[0] for r in read_calamine(target)[1:]] == list(expected)

@@ -115,12 +115,28 @@ def _sniff(path: Path) -> None:
         raise ImportFileError("Ce fichier est un PDF (renommé en .xlsx) : un PDF ne s'importe pas. Demandez le "
                               "tableau au format Excel (.xlsx).")
     if not head.startswith(b"PK"):
-        text = head.lstrip(b"\xef\xbb\xbf")
-        if text and all(32 <= b < 127 or b in (9, 10, 13) or b >= 0xC0 for b in text[:8]):
+        with path.open("rb") as fh:
+            sample = fh.read(4096)
+        if _looks_like_text(sample):
             raise ImportFileError("Ce fichier n'est pas un classeur Excel mais du texte (un CSV renommé en .xlsx ?) : "
                                   "ouvrez-le dans Excel et enregistrez-le au format « Classeur Excel (.xlsx) ».")
         raise ImportFileError("Ce fichier n'est pas un classeur Excel (.xlsx) : enregistrez le tableau au format "
                               "« Classeur Excel (.xlsx) » et importez-le à nouveau.")
+
+
+def _looks_like_text(sample: bytes) -> bool:
+    """Whether the first bytes of a file are text (UTF-8, UTF-16 with its mark, or Latin-1 without controls)."""
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    if b"\x00" in sample:
+        return False
+    try:
+        sample.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(sample) - 3:  # a character cut by the sample's end
+            return True
+    return not any(b < 32 and b not in (9, 10, 13) for b in sample)
 
 
 def _first_sheet(zf: zipfile.ZipFile) -> tuple[str, str]:

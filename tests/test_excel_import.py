@@ -206,6 +206,11 @@ async def test_csv_renamed_xlsx(db: str, tmp_path: Path) -> None:
     school = await make_school()
     (tmp_path / "ecoles.xlsx").write_text(f"UAI;Nom\n{school.uai};Autre nom\n", encoding="utf-8")
     await assert_refused(tmp_path / "ecoles.xlsx", "pas un classeur Excel mais du texte", "CSV")
+    for encoding in ("utf-8-sig", "latin-1", "utf-16"):
+        (tmp_path / "accents.xlsx").write_text("Établissement;UAI\nLycée;0750650Z\n", encoding=encoding)
+        await assert_refused(tmp_path / "accents.xlsx", "mais du texte")
+    (tmp_path / "image.xlsx").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    await assert_refused(tmp_path / "image.xlsx", "n'est pas un classeur Excel (.xlsx)")
 
 
 async def test_pdf_renamed_xlsx(db: str, tmp_path: Path) -> None:

@@ -454,3 +454,14 @@ async def test_rows_refused_while_writing_are_reported_and_the_others_written(db
     assert not whole.applied and whole.written_rows == 0
     assert (await School.get(id=a.id)).name == "A"
     assert await AuditEntry.filter(source=Source.IMPORT).count() == 1  # only the first import's change
+
+
+async def test_formula_without_a_cached_value_is_read_empty_and_warned(db: str, tmp_path: Path) -> None:
+    school = await make_school(name="Lycée A")
+    path, book, _ = openpyxl_file(tmp_path / "sans-cache.xlsx", ["UAI", "Nom", "Commune"],
+                                  [[school.uai, '=CONCAT("Lycée ","Z")', "=UPPER(\"meaux\")"]])
+    book.save(path)  # openpyxl writes formulas without their computed value
+    report = await import_xlsx(SCHOOLS, path, actor=ACTOR, dry_run=False)
+    assert any("2 formule(s) (ex. B2, C2)" in w for w in report.warnings)
+    assert report.refused == 1 and "« Nom » est obligatoire" in report.errors_by_line[2][0]
+    assert (await School.get(id=school.id)).name == "Lycée A"

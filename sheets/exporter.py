@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import queue
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from sheets.declaration import Column, Sheet
@@ -60,7 +61,12 @@ def _converter(column: Column) -> Callable[[Any], Any]:
     if column.kind == "datetime":
         return lambda value: value.astimezone(PARIS).replace(tzinfo=None) if (
             isinstance(value, dt.datetime) and value.tzinfo is not None) else value
-    return lambda value: value
+    return _same_value
+
+
+def _same_value(value: Any) -> Any:
+    """No conversion."""
+    return value
 
 
 def _condition_text(column: Column, cond: dict[str, Any]) -> str:
@@ -125,15 +131,48 @@ def _keyset_ok(sheet: Sheet, terms: list[str]) -> bool:
     return True
 
 
+def raw_converter(sheet: Sheet, path: str) -> Callable[[Any], Any] | None:
+    """Typing of a raw database value of a model field (SQLite gives dates as text, booleans as 0/1)."""
+    field = None if "__" in path else sheet.model._meta.fields_map.get(path)
+    kind = getattr(field, "field_type", None)
+    if kind is dt.datetime:
+        def to_datetime(value: Any) -> Any:
+            if isinstance(value, str):
+                value = dt.datetime.fromisoformat(value)
+            if isinstance(value, dt.datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=dt.UTC)
+            return value
+        return to_datetime
+    if kind is dt.date:
+        return lambda value: dt.date.fromisoformat(value) if isinstance(value, str) else value
+    if kind is bool:
+        return lambda value: value if value is None or isinstance(value, bool) else bool(value)
+    if kind is Decimal:
+        return lambda value: value if value is None or isinstance(value, Decimal) else Decimal(str(value))
+    return None
+
+
+async def fetch_raw(qs: Any, fetch: list[str]) -> list[Any]:
+    """Rows of a query as raw database tuples (Tortoise's per-value conversion is the export's bottleneck)."""
+    query = qs.values_list(*fetch)
+    try:
+        query._choose_db_if_not_chosen()
+        query._make_query()
+        _, rows = await query._db.execute_query(*query.query.get_parameterized_sql())
+    except AttributeError:  # another Tortoise version: the slower public path
+        return await query
+    return rows
+
+
 async def _chunks(sheet: Sheet, filter_model: dict[str, Any] | None, quick: str, terms: list[str],
                   paths: list[str], size: int | None = None) -> Any:
-    """Yield lists of value tuples (in `paths` order) chunk by chunk, in the order of `terms`."""
+    """Yield lists of raw rows (values in `paths` order, maybe followed by sort fields), in the order of `terms`."""
     size = size or CHUNK_ROWS
     keyset = _keyset_ok(sheet, terms)
     sort_fields = [t.lstrip("-") for t in terms]
-    extra = [f for f in sort_fields if f not in paths]
-    fetch = paths + extra
+    fetch = paths + [f for f in sort_fields if f not in paths]
     index = {name: fetch.index(name) for name in sort_fields}
+    typing = {name: raw_converter(sheet, name) or (lambda v: v) for name in sort_fields}
     offset = 0
     last: dict[str, Any] | None = None
     while True:
@@ -142,14 +181,14 @@ async def _chunks(sheet: Sheet, filter_model: dict[str, Any] | None, quick: str,
             qs = qs.filter(after_cursor(terms, tuple(last[t.lstrip('-')] for t in terms)))
         qs = qs.order_by(*terms)
         qs = qs.limit(size) if keyset else qs.offset(offset).limit(size)
-        records = await qs.values_list(*fetch)
+        records = await fetch_raw(qs, fetch)
         if not records:
             return
         if keyset:
             tail = records[-1]
-            last = {name: tail[i] for name, i in index.items()}
+            last = {name: typing[name](tail[i]) for name, i in index.items()}
         offset += len(records)
-        yield [r[: len(paths)] for r in records] if extra else records
+        yield records
         if len(records) < size:
             return
 
@@ -166,8 +205,14 @@ async def export_sheet(sheet: Sheet, target_path: str | os.PathLike[str], *, fil
     terms = order_by(sheet, sort_model or [])
     total = await base_query(sheet, filter_model, quick).count()
     paths = [c.db_field for c in sheet.columns]
-    converters = [_converter(c) for c in sheet.columns]
-    plain = [i for i, c in enumerate(sheet.columns) if c.kind not in ("choice", "reference", "datetime")]
+    special: list[tuple[int, Callable[[Any], Any]]] = []  # columns whose raw value needs converting
+    for i, column in enumerate(sheet.columns):
+        raw, shown = raw_converter(sheet, column.db_field), _converter(column)
+        if raw is not None:
+            special.append((i, (lambda v, r=raw, s=shown: s(r(v))) if shown is not _same_value else raw))
+        elif shown is not _same_value:
+            special.append((i, shown))
+    width = len(paths)
     now = dt.datetime.now(PARIS)
     info = [
         ("Feuille", sheet.label),
@@ -186,11 +231,13 @@ async def export_sheet(sheet: Sheet, target_path: str | os.PathLike[str], *, fil
                 return
             if isinstance(item, BaseException):
                 raise item
-            if len(plain) == len(converters):
-                yield from item
-                continue
             for record in item:
-                yield tuple(converters[i](v) for i, v in enumerate(record))
+                row = list(record)
+                if len(row) != width:
+                    del row[width:]
+                for i, convert in special:
+                    row[i] = convert(row[i])
+                yield row
 
     def write() -> int:
         return write_xlsx(target_path, xlsx_columns(sheet), rows(), sheet_title=_title(sheet), info=info)

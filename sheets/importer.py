@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import re
 import uuid
 import zipfile
@@ -32,13 +33,14 @@ from tortoise.transactions import in_transaction
 
 from models.audit import Source
 from sheets.declaration import Column, Sheet, get_sheet
+from sheets.exporter import fetch_raw, raw_converter
 from sheets.values import CellError, fold, parse_value, same, to_text
 from sheets.writes import Issue, RowChange, WriteRefused, apply_changes, create_rows
 from sheets.xlsx_writer import XlsxColumn, column_letter, write_xlsx
 
 MAX_ROWS = 600_000  # data rows; a bigger file is refused before it is loaded
 CHUNK_ROWS = 2000  # rows analysed per step
-LOOKUP_KEYS = 900  # keys per IN (...) query (under SQLite's bound-parameter limit)
+LOOKUP_KEYS = 2000  # keys per IN (...) query (under SQLite's and asyncpg's bound-parameter limits)
 APPLY_ROWS = 500  # rows per apply_changes call (all inside one transaction)
 PREVIEW_LIMIT = 1000  # changes kept for the preview (all are counted and applied)
 ERRORS_COLUMN = "erreurs"
@@ -77,11 +79,11 @@ class XlsxFile:
     formula_cells: list[str] = field(default_factory=list)
     merged_data: list[str] = field(default_factory=list)
     _workbook: Any = None
+    _sheet: Any = None
 
     def iter_rows(self) -> Iterator[list[Any]]:
         """The data rows (values as python-calamine gives them: str, float, int, bool, date, datetime)."""
-        sheet = self._workbook.get_sheet_by_name(self.sheet_name)
-        rows = sheet.iter_rows()
+        rows = self._sheet.iter_rows()
         next(rows, None)  # header
         return rows
 
@@ -89,7 +91,7 @@ class XlsxFile:
         """Release the workbook."""
         if self._workbook is not None:
             self._workbook.close()
-            self._workbook = None
+            self._workbook = self._sheet = None
 
 
 def _sniff(path: Path) -> None:
@@ -113,12 +115,28 @@ def _sniff(path: Path) -> None:
         raise ImportFileError("Ce fichier est un PDF (renommé en .xlsx) : un PDF ne s'importe pas. Demandez le "
                               "tableau au format Excel (.xlsx).")
     if not head.startswith(b"PK"):
-        text = head.lstrip(b"\xef\xbb\xbf")
-        if text and all(32 <= b < 127 or b in (9, 10, 13) or b >= 0xC0 for b in text[:8]):
+        with path.open("rb") as fh:
+            sample = fh.read(4096)
+        if _looks_like_text(sample):
             raise ImportFileError("Ce fichier n'est pas un classeur Excel mais du texte (un CSV renommé en .xlsx ?) : "
                                   "ouvrez-le dans Excel et enregistrez-le au format « Classeur Excel (.xlsx) ».")
         raise ImportFileError("Ce fichier n'est pas un classeur Excel (.xlsx) : enregistrez le tableau au format "
                               "« Classeur Excel (.xlsx) » et importez-le à nouveau.")
+
+
+def _looks_like_text(sample: bytes) -> bool:
+    """Whether the first bytes of a file are text (UTF-8, UTF-16 with its mark, or Latin-1 without controls)."""
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    if b"\x00" in sample:
+        return False
+    try:
+        sample.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(sample) - 3:  # a character cut by the sample's end
+            return True
+    return not any(b < 32 and b not in (9, 10, 13) for b in sample)
 
 
 def _first_sheet(zf: zipfile.ZipFile) -> tuple[str, str]:
@@ -215,7 +233,7 @@ def _read(path: Path, max_rows: int) -> XlsxFile:
         raise ImportFileError(f"La feuille « {sheet_name} » ne contient que l'en-tête : aucune ligne de données "
                               "à importer.")
     return XlsxFile(path, sheet_name, headers, data_rows, first_row, formulas, cells,
-                    [ref for r1, _, ref in merges if r1 > first_row][:20], workbook)
+                    [ref for r1, _, ref in merges if r1 > first_row][:20], workbook, sheet)
 
 
 async def read_xlsx(path: str | Path, *, max_rows: int = MAX_ROWS) -> XlsxFile:
@@ -251,8 +269,30 @@ def _text_date(column: Column, raw: str) -> dt.date | dt.datetime:
                     "ou inconnu ; attendu jj/mm/aaaa (année sur 4 chiffres), ou une vraie date Excel.")
 
 
+@functools.lru_cache(maxsize=256)
+def _choice_codes(column: Column) -> dict[str, str]:
+    """Exact label or code → code of a choice column (the fast path of parse_cell)."""
+    codes = {code: code for code, _ in column.choices}
+    codes.update({label: code for code, label in column.choices})
+    return codes
+
+
 def parse_cell(column: Column, raw: Any) -> tuple[Any, str | None]:
     """A cell read from a file as the column's value, and the kind of conversion done ('number', 'date')."""
+    if column.validator is None:  # fast paths for the common cells; parse_value handles the rest
+        kind, cls = column.kind, raw.__class__
+        if kind == "text" and cls is str:
+            text = raw.strip()
+            if text or not column.required:
+                return text, None
+        if kind == "choice" and cls is str and raw in _choice_codes(column):
+            return _choice_codes(column)[raw], None
+        if kind == "date" and cls is dt.date:
+            return raw, None
+        if kind == "integer" and cls is float and raw.is_integer():
+            return int(raw), None
+        if kind == "boolean" and cls is bool:
+            return raw, None
     if isinstance(raw, str) and raw.strip():
         if column.kind in ("integer", "decimal", "euro"):
             problem = _text_number_problem(column, raw)
@@ -412,6 +452,14 @@ def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, 
     """Parse a chunk of file rows by column type (runs in a worker thread)."""
     key_index = next(i for i, c in mapping.items() if c.field == sheet.key)
     key_column = sheet.key_column
+    plan: list[tuple[int, Column, Column | None]] = []  # file index, column, key column of a reference
+    for i, column in mapping.items():
+        if column.field == sheet.key or not (column.editable or column.required):
+            continue
+        target = None
+        if column.kind == "reference" and column.reference is not None:
+            target = get_sheet(column.reference[0]).column(column.reference[1])
+        plan.append((i, column, target))
     out: list[_Row] = []
     for line, raw_row in rows:
         if not any(v not in ("", None) for v in raw_row):
@@ -428,14 +476,10 @@ def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, 
             except CellError as exc:
                 issues.append(Issue(str(exc), row_key=str(raw_key), column=key_column.label, value=raw_key, line=line))
         values: dict[str, Any] = {}
-        for i, column in mapping.items():
-            if column.field == sheet.key or not (column.editable or column.required):
-                continue
+        for i, column, target in plan:
             raw = raw_row[i] if i < len(raw_row) else ""
             try:
-                if column.kind == "reference":
-                    assert column.reference is not None
-                    target = get_sheet(column.reference[0]).column(column.reference[1])
+                if target is not None:
                     values[column.field] = None if raw in ("", None) else parse_cell(target, raw)[0]
                     continue
                 value, converted = parse_cell(column, raw)
@@ -452,6 +496,8 @@ def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, 
 
 def _same(old: Any, new: Any) -> bool:
     """Stored and imported values are equal (empty text and NULL too)."""
+    if old == new and old.__class__ is new.__class__:
+        return True
     if old in (None, "") and new in (None, ""):
         return True
     return same(old, new)
@@ -461,11 +507,15 @@ async def _existing(sheet: Sheet, keys: list[Any], paths: list[str]) -> dict[Any
     """Database rows of the given keys: key → (id, version, *paths)."""
     found: dict[Any, tuple[Any, ...]] = {}
     head = ["id", "version"] if sheet.versioned else ["id", "id"]
+    fetch = [sheet.key, *head, *paths]
+    typing = [(i, conv) for i, conv in enumerate(raw_converter(sheet, p) for p in fetch) if conv is not None]
     for start in range(0, len(keys), LOOKUP_KEYS):
         part = keys[start:start + LOOKUP_KEYS]
-        records = await sheet.model.filter(**{f"{sheet.key}__in": part}).values_list(sheet.key, *head, *paths)
-        for record in records:
-            found[record[0]] = record[1:]
+        for record in await fetch_raw(sheet.model.filter(**{f"{sheet.key}__in": part}), fetch):
+            row = list(record)
+            for i, convert in typing:
+                row[i] = convert(row[i])
+            found[row[0]] = tuple(row[1:])
     return found
 
 
@@ -553,6 +603,7 @@ async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progres
             "cellule de chaque zone a une valeur, les autres sont lues vides.")
     paths = [c.db_field for c in sheet.columns]
     index = {c.field: 2 + i for i, c in enumerate(sheet.columns)}
+    editable = {c.field for c in sheet.columns if c.editable}
     conversions: dict[tuple[str, str], list[Any]] = {}
     seen: dict[Any, int] = {}
     duplicates: dict[Any, list[int]] = {}
@@ -613,7 +664,7 @@ async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progres
                                            "old": "", "new": ""})
                 continue
             diff = {name: value for name, value in row.values.items()
-                    if sheet.column(name).editable and not _same(record[index[name]], value)}
+                    if name in editable and not _same(record[index[name]], value)}
             if not diff:
                 report.unchanged += 1
                 continue

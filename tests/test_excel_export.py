@@ -172,3 +172,88 @@ def test_filters_are_described_in_french() -> None:
     assert text == ("Manuels parmi « Papier » ; CSN déployé égal à « Oui » ; "
                     "Nom contient « Hoche » ou commence par « Lycée J » ; "
                     "Modifié le entre « 01/09/2026 » et « 30/09/2026 » ; recherche « jaurès »")
+
+
+async def test_the_event_loop_stays_free_during_an_export(db: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    monkeypatch.setattr(exporter, "CHUNK_ROWS", 5)
+    for _ in range(40):
+        await make_school()
+    ticks = 0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while running:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    progress: list[int] = []
+    count = await export_sheet(SCHOOLS, tmp_path / "x.xlsx", progress=lambda done, total: progress.append(done))
+    running = False
+    await task
+    assert count == 40 and progress == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert ticks >= len(progress)  # other coroutines ran between chunks
+
+
+async def test_audit_sheet_exports_by_offset_chunks_on_a_nullable_sort(db: str, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.audit import AuditEntry, Source
+    from sheets.audit_sheet import AUDIT
+
+    monkeypatch.setattr(exporter, "CHUNK_ROWS", 4)
+    for n in range(11):
+        await AuditEntry.create(actor="bob", sheet="schools", row_id=n, row_key=f"K{n}", column="name",
+                                old_value=None if n % 3 == 0 else f'"v{n % 4}"', new_value='"x"',
+                                source=Source.GRID if n % 2 else Source.IMPORT, batch="b")
+    assert not exporter._keyset_ok(AUDIT, ["old_value", "id"])
+    target = tmp_path / "journal.xlsx"
+    assert await export_sheet(AUDIT, target, sort_model=[{"colId": "old_value", "sort": "asc"}]) == 11
+    rows = read_calamine(target)
+    assert rows[0][:3] == ["N°", "Date", "Auteur"]
+    ids = [int(r[0]) for r in rows[1:]]
+    assert sorted(ids) == sorted(await AuditEntry.all().values_list("id", flat=True))  # each row exactly once
+    assert {r[8] for r in rows[1:]} == {"Grille", "Import Excel"}  # choice labels
+
+
+@pytest.mark.skipif(__import__("shutil").which("soffice") is None, reason="LibreOffice (soffice) is not installed")
+async def test_libreoffice_opens_the_export_and_shows_the_injection_as_text(db: str, tmp_path: Path) -> None:
+    import asyncio
+    import csv
+    import subprocess
+
+    await seed_schools()
+    target = tmp_path / "ecoles.xlsx"
+    await export_sheet(SCHOOLS, target, sort_model=[{"colId": "name", "sort": "asc"}])
+    filter_ = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,false,true,false,false,1"
+    result = await asyncio.to_thread(subprocess.run, [
+        "soffice", f"-env:UserInstallation=file://{tmp_path}/profile", "--headless", "--convert-to", filter_,
+        "--outdir", str(tmp_path / "out"), str(target)], capture_output=True, text=True, timeout=300, check=False)
+    out = list((tmp_path / "out").glob("*.csv"))
+    assert out, result.stdout + result.stderr
+    lines = list(csv.reader(out[0].open(encoding="utf-8")))
+    assert lines[0][:3] == ["UAI", "Nom", "Type"]
+    names = [line[1] for line in lines[1:]]
+    assert INJECTION in names and "+33 1 23 45 67 89 @lycée -test" in names  # text, never evaluated
+    assert len(lines) == 5
+
+
+@pytest.mark.parametrize("sort", [
+    [{"colId": "mode", "sort": "desc"}, {"colId": "csn_deployed", "sort": "asc"}],
+    [{"colId": "type", "sort": "asc"}, {"colId": "updated_at", "sort": "desc"}],
+])
+async def test_keyset_pages_on_choice_boolean_and_datetime_columns(db: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  sort: list[dict[str, str]]) -> None:
+    monkeypatch.setattr(exporter, "CHUNK_ROWS", 2)
+    for n in range(9):
+        await make_school(mode=("papier", "numerique")[n % 2], csn_deployed=n % 3 == 0, type=("LP", "LPO")[n % 2])
+    target = tmp_path / "k.xlsx"
+    assert await export_sheet(SCHOOLS, target, sort_model=sort) == 9
+    terms = exporter.order_by(SCHOOLS, sort)
+    assert exporter._keyset_ok(SCHOOLS, terms)
+    expected = await School.all().order_by(*terms).values_list("uai", flat=True)
+    assert [r[0] for r in read_calamine(target)[1:]] == list(expected)

@@ -206,6 +206,11 @@ async def test_csv_renamed_xlsx(db: str, tmp_path: Path) -> None:
     school = await make_school()
     (tmp_path / "ecoles.xlsx").write_text(f"UAI;Nom\n{school.uai};Autre nom\n", encoding="utf-8")
     await assert_refused(tmp_path / "ecoles.xlsx", "pas un classeur Excel mais du texte", "CSV")
+    for encoding in ("utf-8-sig", "latin-1", "utf-16"):
+        (tmp_path / "accents.xlsx").write_text("Établissement;UAI\nLycée;0750650Z\n", encoding=encoding)
+        await assert_refused(tmp_path / "accents.xlsx", "mais du texte")
+    (tmp_path / "image.xlsx").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    await assert_refused(tmp_path / "image.xlsx", "n'est pas un classeur Excel (.xlsx)")
 
 
 async def test_pdf_renamed_xlsx(db: str, tmp_path: Path) -> None:
@@ -425,3 +430,38 @@ def test_cli_export_then_import_with_dry_run_refusals_and_report(isolated_settin
     not_xlsx.write_text("uai;nom\n", encoding="utf-8")
     refused_file = run_cli("import", "schools", str(not_xlsx))
     assert refused_file.returncode == 1 and "Fichier refusé" in refused_file.stdout
+
+
+async def test_rows_refused_while_writing_are_reported_and_the_others_written(db: str, tmp_path: Path) -> None:
+    import json
+
+    async def hook(sheet: Any, instance: Any, values: dict[str, Any], actor: str, role: str | None) -> dict[str, Any]:
+        if "interdit" in str(values.get("name", "")):
+            raise ValueError("Nom refusé par la règle métier (test).")
+        return values
+
+    guarded = replace(SCHOOLS, change_hook=hook)
+    a, b = await make_school(name="A"), await make_school(name="B")
+    path = xlsx(tmp_path / "hook.xlsx", ["UAI", "Nom"], [[a.uai, "A bis"], [b.uai, "nom interdit"]])
+    report = await import_xlsx(guarded, path, actor=ACTOR, dry_run=False)
+    assert report.applied and report.written_rows == 1 and report.refused == 1 and report.changed == 1
+    assert report.errors_by_line == {3: ["Nom refusé par la règle métier (test)."]}
+    assert (await School.get(id=a.id)).name == "A bis" and (await School.get(id=b.id)).name == "B"
+    json.dumps(report.as_dict())  # JSON-ready for the page and the API
+
+    await School.filter(id=a.id).update(name="A")
+    whole = await import_xlsx(guarded, path, actor=ACTOR, dry_run=False, all_or_nothing=True)
+    assert not whole.applied and whole.written_rows == 0
+    assert (await School.get(id=a.id)).name == "A"
+    assert await AuditEntry.filter(source=Source.IMPORT).count() == 1  # only the first import's change
+
+
+async def test_formula_without_a_cached_value_is_read_empty_and_warned(db: str, tmp_path: Path) -> None:
+    school = await make_school(name="Lycée A")
+    path, book, _ = openpyxl_file(tmp_path / "sans-cache.xlsx", ["UAI", "Nom", "Commune"],
+                                  [[school.uai, '=CONCAT("Lycée ","Z")', "=UPPER(\"meaux\")"]])
+    book.save(path)  # openpyxl writes formulas without their computed value
+    report = await import_xlsx(SCHOOLS, path, actor=ACTOR, dry_run=False)
+    assert any("2 formule(s) (ex. B2, C2)" in w for w in report.warnings)
+    assert report.refused == 1 and "« Nom » est obligatoire" in report.errors_by_line[2][0]
+    assert (await School.get(id=school.id)).name == "Lycée A"

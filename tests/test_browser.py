@@ -141,3 +141,37 @@ def test_import_from_the_page_shows_the_preview_then_applies(tmp_path: Path) -> 
             assert con.execute("SELECT name FROM school WHERE uai=?", (uai,)).fetchone()[0] == \
                 "Lycée renommé par import"
             assert con.execute("SELECT source FROM audit_entry WHERE row_key=?", (uai,)).fetchone()[0] == "import"
+
+
+def test_paste_a_block_copied_from_excel_onto_the_grid(tmp_path: Path) -> None:
+    """A person clicks a cell and pastes two rows × two columns copied from Excel: saved in one go."""
+    from selenium.webdriver.common.by import By
+
+    data = tmp_path / "data"
+    with running_app(data) as url, chromium() as driver:
+        driver.get(url + "/ecoles")
+        _wait_text(driver, "470 ligne(s)")
+        cell = driver.find_element(By.CSS_SELECTOR, ".ag-row[row-index='0'] .ag-cell[col-id='commune']")
+        cell.click()
+        uais = [driver.find_element(By.CSS_SELECTOR, f".ag-row[row-index='{i}'] .ag-cell[col-id='uai']").text
+                for i in (0, 1)]
+        driver.execute_script("""
+            const dt = new DataTransfer();
+            dt.setData('text/plain', 'Meaux\\t77100\\r\\nMelun\\t77000\\r\\n');
+            document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true}));
+        """)
+        _wait_text(driver, "Collage enregistré : 4 cellule(s) modifiée(s).")
+        with sqlite3.connect(data / "app.sqlite3") as con:
+            rows = {r[0]: (r[1], r[2]) for r in con.execute(
+                "SELECT uai, commune, postal_code FROM school WHERE uai IN (?, ?)", uais)}
+        assert rows[uais[0]] == ("Meaux", "77100") and rows[uais[1]] == ("Melun", "77000")
+        # A bad cell refuses the whole block, and says where.
+        cell = driver.find_element(By.CSS_SELECTOR, ".ag-row[row-index='0'] .ag-cell[col-id='type']")
+        cell.click()
+        driver.execute_script("""
+            const dt = new DataTransfer();
+            dt.setData('text/plain', 'LPO\\nLycée inventé\\n');
+            document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true}));
+        """)
+        _wait_text(driver, "Collage refusé : rien n'a été modifié")
+        assert "ligne 2" in driver.find_element(By.TAG_NAME, "body").text

@@ -59,6 +59,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Where personal-data leaks are reported (R-SEC-3)."),
     Setting("SEED_DEMO", "seed_demo", bool, True,
             "Fill an empty database with demo data when the app starts (demo only)."),
+    Setting("SESSION_IDLE_MINUTES", "session_idle_minutes", int, 30,
+            "A session expires after this many minutes without a page load."),
+    Setting("COOKIE_SECURE", "cookie_secure", bool, False,
+            "Mark the session cookie Secure (set true when the app is served over https)."),
+    Setting("PASSWORD_MAX_AGE_DAYS", "password_max_age_days", int, 182,
+            "Days before a password must be renewed (R-SEC-2: twice per school year)."),
 )
 
 _TRUE = {"1", "true", "yes", "oui", "on"}
@@ -121,6 +127,9 @@ class Settings:
     rssi_email: str = "rssi.lycees@iledefrance.fr"
     dpo_email: str = "dpo.lycees@iledefrance.fr"
     seed_demo: bool = True
+    session_idle_minutes: int = 30
+    cookie_secure: bool = False
+    password_max_age_days: int = 182
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -2,6 +2,7 @@
 
 MODEL_MODULES: list[str] = [
     "models.schools",
+    "models.accounts",
 ]
 
 # Pitfall (Tortoise 1.1 on SQLite): a model's docstring becomes the table comment in the DDL, and a

@@ -9,7 +9,10 @@ def setup(settings: Settings) -> None:
     """Register every page, the JSON API and the error pages on NiceGUI's app."""
     from nicegui import app
 
-    from pages import api, errors, home, schools, support  # noqa: F401  (importing registers the pages)
+    # Importing registers the pages.
+    from pages import api, auth, errors, home, schools, support, users  # noqa: F401
 
     app.include_router(api.build_router())
+    app.include_router(auth.build_router())
     errors.install(app)
+    auth.install(app)  # login guard on every page and /api/ route, added after the others

@@ -125,3 +125,13 @@ async def sqlite_db(isolated_settings: Path) -> AsyncIterator[str]:
         yield url
     finally:
         await database.close()
+
+
+# --- Accounts --------------------------------------------------------------------------------------
+
+@pytest.fixture
+async def logged_in(user: object) -> object:
+    """The simulated `user`, logged in through the login page as an agent (an account of the Région team)."""
+    from tests.factories import login
+
+    return await login(user, "agent")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from seed.demo import generate_schools
-from tests.browser import chromium, running_app
+from tests.browser import browser_login, chromium, demo_credentials, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -19,6 +19,7 @@ def test_schools_page_in_chromium_finds_a_seeded_school(tmp_path: Path) -> None:
 
     target = generate_schools()[123]
     with running_app(tmp_path / "data") as url, chromium() as driver:
+        browser_login(driver, url, demo_credentials(tmp_path / "data")["agent"])
         driver.get(url + "/ecoles")
         wait = WebDriverWait(driver, 20)
         wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "470 établissement(s)"))

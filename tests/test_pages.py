@@ -14,12 +14,18 @@ from models.schools import ContactRole
 from tests.factories import make_contact, make_school
 
 
+@pytest.fixture(autouse=True)
+async def _logged_in(logged_in: object) -> None:
+    """Every page here is seen by a logged-in agent (the login guard is tested in test_security.py)."""
+
+
 @pytest.fixture
 async def client(user: User) -> AsyncIterator[httpx.AsyncClient]:
-    """A plain HTTP client on the app the `user` fixture started (to read status codes)."""
+    """A plain HTTP client on the app the `user` fixture started, with its logged-in session cookie."""
     from nicegui import app
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test",
+                                 cookies=user.http_client.cookies) as http:
         yield http
 
 

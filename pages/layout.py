@@ -100,8 +100,8 @@ def _user_menu(me: dict[str, str]) -> None:
                         ui.item_label(me["name"]).classes("font-semibold")
                         ui.item_label(ROLE_LABELS.get(me.get("role", ""), me.get("role", ""))).props("caption")
                 ui.separator()
-            ui.menu_item("Mon compte", on_click=lambda: ui.navigate.to("/compte"))
-            ui.menu_item("Se déconnecter", on_click=lambda: ui.navigate.to("/logout"))
+            ui.menu_item("Mon compte", on_click=lambda: ui.navigate.to("/compte")).mark("menu-account")
+            ui.menu_item("Se déconnecter", on_click=lambda: ui.navigate.to("/logout")).mark("menu-logout")
 
 
 def _password_banner(due_iso: str) -> None:

@@ -1,0 +1,446 @@
+"""Accounts and security through the app: the route matrix, login, lockout, TOTP, step-up, tokens, journal.
+
+Pages modules are imported inside the tests, never at module level: the `user` fixture re-imports them per test
+so that their `@ui.page` routes are registered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+from fastapi.routing import APIRoute
+from nicegui import ui
+from nicegui.testing import User
+from starlette.routing import Route
+
+from models.accounts import (
+    BAD_CREDENTIALS,
+    ROLE_LABELS,
+    EventKind,
+    Role,
+    SecurityEvent,
+    create_token,
+    revoke_token,
+)
+from models.accounts import User as Account
+from tests.factories import TEST_PASSWORD, login, make_account, make_school, totp_now
+
+# --- The route matrix -----------------------------------------------------------------------------
+
+
+def _flatten(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(path, route) of every HTTP route, routers included by FastAPI's lazy include expanded."""
+    for route in routes:
+        if hasattr(route, "original_router"):
+            inner = prefix + getattr(route.include_context, "prefix", "")
+            yield from _flatten(route.original_router.routes, inner)
+        elif isinstance(route, Route):
+            yield prefix + route.path, route
+
+
+def _roles_of(route: Any) -> frozenset[Role] | None:
+    """The roles a route requires: a guarded page, or an API route with a require_roles dependency."""
+    from pages.auth import RoleGuard, required_roles
+
+    roles = required_roles(route.endpoint)
+    if roles is not None:
+        return roles
+    if isinstance(route, APIRoute):
+        for dep in route.dependant.dependencies:
+            if isinstance(dep.call, RoleGuard):
+                return dep.call.roles
+    return None
+
+
+def _sample(path: str, uai: str) -> str:
+    """A concrete URL for a route with path parameters."""
+    samples = {"{uai}": uai}
+    for name, value in samples.items():
+        path = path.replace(name, value)
+    assert "{" not in path, f"route {path}: give its path parameter a sample value in _sample()"
+    return path
+
+
+def _app_routes() -> list[tuple[str, Any]]:
+    from nicegui import app
+
+    from pages.auth import is_public
+
+    return [(p, r) for p, r in _flatten(list(app.routes)) if not is_public(p)]
+
+
+@pytest.fixture
+async def anonymous(user: User) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client without any session."""
+    from nicegui import app
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
+        yield http
+
+
+async def test_route_matrix_every_route_needs_login_and_the_right_role(user: User,
+                                                                      anonymous: httpx.AsyncClient) -> None:
+    """R-SEC-4: anonymous → /login or 401, a role without the right → 403, the right role → 200."""
+    from nicegui import app
+
+    school = await make_school(name="Lycée Matrice")
+    routes = _app_routes()
+    paths = {p for p, _ in routes}
+    assert {"/", "/ecoles", "/ecoles/{uai}", "/utilisateurs", "/securite/journal", "/api/schools",
+            "/api/users", "/api/me", "/docs", "/openapi.json", "/logout"} <= paths
+    for path, route in routes:
+        assert route.methods <= {"GET", "HEAD"}, f"{path}: extend this test to {route.methods}"
+    # Anonymous.
+    for path, _route in routes:
+        url = _sample(path, school.uai)
+        response = await anonymous.get(url)
+        if path.startswith("/api/"):
+            assert response.status_code == 401, path
+            assert "Authentification requise" in response.json()["detail"]
+        else:
+            assert response.status_code == 303, path
+            assert response.headers["location"].startswith("/login"), path
+    login_page = await anonymous.get("/login")
+    assert login_page.status_code == 200, login_page.text[:3000]
+    # Each role, logged in through the login page.
+    seen_forbidden = 0
+    for role in Role:
+        await user.http_client.get("/logout")
+        await login(user, role.value)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test",
+                                     cookies=user.http_client.cookies) as http:
+            for path, route in routes:
+                if path == "/logout":
+                    continue
+                url = _sample(path, school.uai)
+                response = await http.get(url)
+                roles = _roles_of(route)
+                if roles is not None and role not in roles:
+                    seen_forbidden += 1
+                    assert response.status_code == 403, (role, path, response.status_code)
+                    text = response.json()["detail"] if path.startswith("/api/") else response.text
+                    assert "Accès refusé" in text, (role, path)
+                else:
+                    assert response.status_code == 200, (role, path, response.status_code)
+            logout = await http.get("/logout")
+            assert logout.status_code == 303 and logout.headers["location"].startswith("/login")
+            assert (await http.get("/ecoles")).status_code == 303  # the session ended
+    assert seen_forbidden >= 3 * 5  # two admin pages and one admin API route, for five roles
+
+
+async def test_api_bearer_tokens_carry_the_users_rights_and_are_revocable(anonymous: httpx.AsyncClient) -> None:
+    lecteur = await make_account("lecteur")
+    admin = await make_account("admin")
+    token, secret = await create_token(lecteur, "script")
+    assert secret not in {token.token_hash, token.prefix} and len(token.token_hash) == 64  # stored hashed
+    headers = {"Authorization": f"Bearer {secret}"}
+    me = await anonymous.get("/api/me", headers=headers)
+    assert me.status_code == 200 and me.json()["email"] == lecteur.email
+    assert (await anonymous.get("/api/schools", headers=headers)).status_code == 200
+    forbidden = await anonymous.get("/api/users", headers=headers)
+    assert forbidden.status_code == 403 and "Accès refusé" in forbidden.json()["detail"]
+    _t, admin_secret = await create_token(admin, "admin script")
+    assert (await anonymous.get("/api/users", headers={"Authorization": f"Bearer {admin_secret}"})).status_code == 200
+    await revoke_token(token, actor=admin)
+    revoked = await anonymous.get("/api/me", headers=headers)
+    assert revoked.status_code == 401 and "Authentification requise" in revoked.json()["detail"]
+    assert (await anonymous.get("/api/me", headers={"Authorization": "Bearer rtr_faux"})).status_code == 401
+    kinds = set(await SecurityEvent.all().values_list("kind", flat=True))
+    assert {EventKind.TOKEN_CREATED, EventKind.TOKEN_REVOKED} <= kinds
+
+
+async def test_r_fleet_5_only_unowhy_and_laposte_pass_the_device_reset_guard(
+        user: User, anonymous: httpx.AsyncClient) -> None:
+    """R-FLEET-5 on the server: a route guarded by FLEET_RESET_ROLES refuses every other role, whatever the page."""
+    from fastapi import APIRouter, Depends
+    from nicegui import app
+
+    from models.accounts import FLEET_RESET_ROLES
+    from pages.auth import require_roles
+
+    router = APIRouter(prefix="/api")
+
+    @router.get("/essai-reinitialisation", dependencies=[Depends(require_roles(*FLEET_RESET_ROLES))])
+    async def reset_device() -> dict:
+        return {"ok": True}
+
+    app.include_router(router)
+    for role in Role:
+        account = await make_account(role.value)
+        _t, secret = await create_token(account, "essai")
+        response = await anonymous.get("/api/essai-reinitialisation", headers={"Authorization": f"Bearer {secret}"})
+        expected = 200 if role in {Role.UNOWHY, Role.LAPOSTE} else 403
+        assert response.status_code == expected, role
+
+
+# --- Login ----------------------------------------------------------------------------------------
+
+async def _type_login(user: User, email: str, password: str) -> None:
+    """Fill and send the login form; return once the answer is in the journal."""
+    before = await SecurityEvent.all().count()
+    user.find(kind=ui.input, content="Adresse e-mail").clear().type(email)
+    user.find(kind=ui.input, content="Mot de passe").clear().type(password)
+    user.find(kind=ui.button, content="Se connecter").click()
+    for _ in range(200):
+        if await SecurityEvent.all().count() > before:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)
+
+
+async def test_login_page_same_message_for_unknown_user_and_wrong_password(user: User) -> None:
+    account = await make_account("agent")
+    await user.open("/ecoles")  # anonymous: sent to the login page
+    await user.should_see("Connexion")
+    await _type_login(user, "personne@nulle-part.fr", TEST_PASSWORD)
+    await user.should_see(BAD_CREDENTIALS)
+    await _type_login(user, account.email, "mauvais mot de passe")
+    await user.should_see(BAD_CREDENTIALS)
+    failures = await SecurityEvent.filter(kind=EventKind.LOGIN_FAILED).order_by("id")
+    assert [f.email for f in failures] == ["personne@nulle-part.fr", account.email]
+    assert all(f.ip for f in failures)  # with the client address
+    await _type_login(user, account.email, TEST_PASSWORD)
+    await user.should_see("Établissements")  # back to the page first asked for
+    assert await SecurityEvent.filter(kind=EventKind.LOGIN_OK, email=account.email).exists()
+
+
+async def test_lockout_after_5_failures_tells_the_wait_and_success_resets(user: User) -> None:
+    account = await make_account("agent")
+    await user.open("/login")
+    for _ in range(4):
+        await _type_login(user, account.email, "mauvais mot de passe")
+        await user.should_see(BAD_CREDENTIALS)
+    await _type_login(user, account.email, TEST_PASSWORD)  # a success resets the count
+    await user.should_see("Tableau de bord")
+    await user.http_client.get("/logout")
+    await user.open("/login")
+    for _ in range(5):
+        await _type_login(user, account.email, "mauvais mot de passe")
+    await user.should_see("bloqué 15 minute(s)")
+    await _type_login(user, account.email, TEST_PASSWORD)  # even the right password waits
+    await user.should_see("Réessayez dans 15 minute(s)")
+    assert await SecurityEvent.filter(kind=EventKind.LOCKOUT, email=account.email).count() == 1
+
+
+async def test_unknown_address_is_locked_the_same_way(user: User) -> None:
+    """The answers do not reveal which accounts exist: an unknown e-mail is locked after 5 failures too."""
+    await user.open("/login")
+    for _ in range(5):
+        await _type_login(user, "inconnu@essai.fr", "mauvais mot de passe")
+    await user.should_see("bloqué 15 minute(s)")
+
+
+async def test_a_client_address_with_many_failures_is_slowed(db: str) -> None:
+    from models.accounts import ADDRESS_SLOWDOWN_AFTER, address_slowdown, log_event
+
+    for i in range(ADDRESS_SLOWDOWN_AFTER - 1):
+        await log_event(EventKind.LOGIN_FAILED, email=f"p{i}@essai.fr", ip="192.0.2.7")
+    assert await address_slowdown("192.0.2.7") == 0
+    await log_event(EventKind.LOGIN_FAILED, email="q@essai.fr", ip="192.0.2.7")
+    assert await address_slowdown("192.0.2.7") == 1
+    assert await address_slowdown("192.0.2.8") == 0
+
+
+async def test_login_with_totp_and_replayed_code_refused(user: User) -> None:
+    account = await make_account("agent", totp=True)
+    await user.open("/login")
+    await _type_login(user, account.email, TEST_PASSWORD)
+    await user.should_see("Code de vérification")
+    code = totp_now(account)
+    user.find(kind=ui.input, content="Code de vérification").type("000000" if code != "000000" else "111111")
+    user.find("Valider").click()
+    await user.should_see("Code refusé")
+    user.find(kind=ui.input, content="Code de vérification").type(code)
+    user.find("Valider").click()
+    await user.should_see("Tableau de bord")
+    # The same code again, from another login: refused (replay).
+    await user.http_client.get("/logout")
+    await user.open("/login")
+    await _type_login(user, account.email, TEST_PASSWORD)
+    await user.should_see("Code de vérification")
+    user.find(kind=ui.input, content="Code de vérification").type(code)
+    user.find("Valider").click()
+    await user.should_see("déjà utilisé")
+
+
+async def test_r_sec_1_admin_without_totp_is_sent_to_enrolment_before_anything(user: User) -> None:
+    admin = await make_account("admin", totp=False)
+    await login(user, account=admin)
+    assert user.back_history[-1] == "/compte/double-authentification"
+    await user.should_see("Les administrateurs doivent activer la double authentification")
+    for path in ("/", "/utilisateurs", "/ecoles"):  # nothing else until enrolled
+        await user.open(path)
+        assert user.back_history[-1] == path
+        await user.should_see("Scannez ce QR code")
+    from nicegui import app
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test",
+                                 cookies=user.http_client.cookies) as http:
+        assert (await http.get("/api/schools")).status_code == 403
+        assert (await http.get("/utilisateurs")).headers["location"] == "/compte/double-authentification"
+    # Enrol: the key shown by hand gives the code.
+    await user.open("/compte/double-authentification")
+    labels = [e.text for e in user.find(kind=ui.label).elements]
+    secret = next(t.replace(" ", "") for t in labels if len(t.replace(" ", "")) == 32 and t.replace(" ", "").isalnum())
+    user.find(kind=ui.input, content="Code à 6 chiffres").type(pyotp.TOTP(secret).now())
+    user.find("Activer la double authentification").click()
+    await user.should_see("Double authentification activée.")
+    await user.should_see("ne seront plus jamais affichés")
+    codes = [e.text for e in user.find(kind=ui.label).elements if len(e.text) == 11 and e.text[5] == "-"]
+    assert len(codes) == 10
+    fresh = await Account.get(id=admin.id)
+    assert fresh.totp_enabled and fresh.totp_secret == secret
+    assert await SecurityEvent.filter(kind=EventKind.TOTP_ENROLLED, email=admin.email).exists()
+    await user.open("/utilisateurs")
+    await user.should_see("Ajouter un utilisateur")
+
+
+async def test_r_sec_2_forced_password_change_then_banner(user: User) -> None:
+    from datetime import timedelta
+
+    from tortoise import timezone
+
+    account = await make_account("agent", must_change_password=True)
+    await login(user, account=account)
+    assert user.back_history[-1] == "/compte/mot-de-passe"
+    await user.open("/ecoles")
+    await user.should_see("Votre mot de passe doit être changé avant de continuer")
+    user.find(kind=ui.input, content="Mot de passe actuel").type(TEST_PASSWORD)
+    user.find(kind=ui.input, content="Nouveau mot de passe").type("azertyuiop123")
+    user.find(kind=ui.input, content="Confirmer").type("azertyuiop123")
+    user.find(kind=ui.button, content="Changer le mot de passe").click()
+    await user.should_see("trop courant")
+    for label in ("Mot de passe actuel", "Nouveau mot de passe", "Confirmer"):
+        user.find(kind=ui.input, content=label).clear()
+    user.find(kind=ui.input, content="Mot de passe actuel").type(TEST_PASSWORD)
+    user.find(kind=ui.input, content="Nouveau mot de passe").type("Trois souris vertes dansent")
+    user.find(kind=ui.input, content="Confirmer").type("Trois souris vertes dansent")
+    user.find(kind=ui.button, content="Changer le mot de passe").click()
+    await user.should_see("Tableau de bord")
+    # Near the due date (twice per school year), the banner warns.
+    await Account.filter(id=account.id).update(password_changed_at=timezone.now() - timedelta(days=175))
+    await user.open("/ecoles")
+    await user.should_see("Votre mot de passe doit être renouvelé avant le")
+    # Past it, the next page asks for the change first.
+    await Account.filter(id=account.id).update(password_changed_at=timezone.now() - timedelta(days=183))
+    await user.open("/ecoles")
+    assert user.back_history[-1] == "/ecoles"
+    await user.should_see("Votre mot de passe doit être changé avant de continuer")
+
+
+async def test_idle_session_expires(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    await login(user, "lecteur")
+    await user.open("/ecoles")
+    await user.should_see("Établissements")
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 31 * 60)
+    await user.open("/ecoles")
+    await user.should_see("Votre session a expiré")
+    monkeypatch.setattr(time, "time", real)
+    assert await SecurityEvent.filter(kind=EventKind.SESSION_EXPIRED).exists()
+
+
+# --- Step-up and user management --------------------------------------------------------------------
+
+async def test_admin_actions_ask_a_fresh_code_after_5_minutes(user: User) -> None:
+    from nicegui import app
+
+    from models.accounts import STEP_UP_SECONDS
+
+    admin = await login(user, "admin")
+    await user.open("/utilisateurs")
+    await user.should_see("Ajouter un utilisateur")
+    with user:  # the login's code is now older than 5 minutes
+        app.storage.user["step_up"] = time.time() - STEP_UP_SECONDS - 1
+    user.find("Ajouter un utilisateur").click()
+    await user.should_see("Nouvel utilisateur")
+    user.find(kind=ui.input, content="E-mail").type("nouvelle.personne@iledefrance.fr")
+    user.find(kind=ui.input, content="Nom complet").type("Nouvelle Personne")
+    user.find("Créer le compte").click()
+    await user.should_see("Confirmation par code")
+    code = totp_now(admin)
+    user.find(kind=ui.input, content="Code").type(code)  # the code used at login: a replay
+    user.find(kind=ui.button, content="Confirmer").click()
+    await user.should_see("Code refusé")
+    assert not await Account.filter(email="nouvelle.personne@iledefrance.fr").exists()
+    assert await SecurityEvent.filter(kind=EventKind.TOTP_FAILED, email=admin.email).exists()
+    # The next time step's code is accepted (simulated: the stored step moves back by one).
+    await Account.filter(id=admin.id).update(totp_last_step=int(time.time() // 30) - 2)
+    user.find(kind=ui.input, content="Code").clear().type(code)
+    user.find(kind=ui.button, content="Confirmer").click()
+    await user.should_see("Compte créé")
+    created = await Account.get(email="nouvelle.personne@iledefrance.fr")
+    assert created.must_change_password and created.role == Role.AGENT
+    assert await SecurityEvent.filter(kind=EventKind.STEP_UP, email=admin.email).exists()
+    assert await SecurityEvent.filter(kind=EventKind.USER_CREATED, email=created.email,
+                                      actor_email=admin.email).exists()
+
+
+async def test_users_page_lists_accounts_and_journal_pages_events(user: User) -> None:
+    admin = await login(user, "admin")
+    other = await make_account("laposte", full_name="Denise Poste")
+    await user.open("/utilisateurs")
+    rows = next(iter(user.find(ui.table).elements)).rows
+    assert {r["email"] for r in rows} == {admin.email, other.email}
+    assert next(r for r in rows if r["email"] == other.email)["role"] == ROLE_LABELS["laposte"]
+    for i in range(60):
+        await SecurityEvent.create(kind=EventKind.LOGIN_FAILED, email=f"x{i}@essai.fr", ip="10.0.0.1")
+    await user.open("/securite/journal")
+    await user.should_see("événement(s)")
+    table = next(iter(user.find(ui.table).elements))
+    assert len(table.rows) == 50 and table.pagination["rowsNumber"] >= 61
+    assert table.rows[0]["kind"] == "Échec de connexion" and table.rows[0]["ip"] == "10.0.0.1"
+    user.find(ui.table).trigger("request", {"pagination": {**table.pagination, "page": 2}})
+    for _ in range(40):
+        if any(r["kind"] == "Connexion réussie" for r in table.rows):
+            break
+        await asyncio.sleep(0.05)
+    assert any(r["kind"] == "Connexion réussie" and r["email"] == admin.email for r in table.rows)
+
+
+async def test_r_sec_3_footer_links_in_the_page(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    """R-SEC-3 rendered: on the login page and on a logged-in page, the links carry the configured addresses."""
+    monkeypatch.setenv("RSSI_EMAIL", "rssi.essai@iledefrance.fr")
+    monkeypatch.setenv("DPO_EMAIL", "dpo.essai@iledefrance.fr")
+    import settings as settings_module
+
+    settings_module.set_current(None)
+    for step in ("anonymous", "logged in"):
+        if step == "logged in":
+            await login(user, "lecteur")
+        await user.open("/login" if step == "anonymous" else "/ecoles")
+        links = {e.text: e.props.get("href") for e in user.find(kind=ui.link).elements}
+        assert links["Signaler un incident de sécurité"] == "mailto:rssi.essai@iledefrance.fr", step
+        assert links["Fuite de données personnelles"] == "mailto:dpo.essai@iledefrance.fr", step
+
+
+async def test_user_menu_shows_name_and_role_and_logs_out(user: User) -> None:
+    account = await login(user, "unowhy", full_name="Ugo Partenaire")
+    await user.open("/")
+    await user.should_see("Ugo Partenaire")
+    await user.should_see(ROLE_LABELS["unowhy"])
+    await user.should_see("Mon compte")
+    labels = {e.text for e in user.find(kind=ui.item_label).elements}
+    assert "Utilisateurs" not in labels and "Journal de sécurité" not in labels  # admin entries hidden
+    user.find(marker="menu-logout").click()
+    await user.should_see("Vous êtes déconnecté(e).")
+    assert await SecurityEvent.filter(kind=EventKind.LOGOUT, email=account.email).exists()
+
+
+async def test_account_page_creates_and_revokes_a_token(user: User) -> None:
+    account = await login(user, "maintenance")
+    await user.open("/compte")
+    await user.should_see("Aucun jeton d'API.")
+    user.find(kind=ui.input, content="Nom du jeton").type("export nocturne")
+    user.find("Créer un jeton").click()
+    await user.should_see("il ne sera plus jamais affiché")
+    from models.accounts import ApiToken
+
+    token = await ApiToken.get(user_id=account.id)
+    assert token.name == "export nocturne" and token.revoked_at is None

@@ -1,0 +1,111 @@
+"""Security in a real browser: user input is shown as text (no script runs), and the account pages' screenshots."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from seed.demo import generate_schools
+from tests.browser import browser_login, chromium, demo_credentials, running_app
+
+pytestmark = pytest.mark.browser
+
+ALERT = "<img src=x onerror=alert(1)>"
+FLAG = '<img src=x onerror="window.__xss=1">'
+
+
+def _shots(tmp_path: Path) -> Path:
+    """Where screenshots go: RENTREE_SHOTS when set (for people to look at), else the test's folder."""
+    folder = Path(os.environ.get("RENTREE_SHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _wait_text(driver: object, text: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 20).until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), text))
+
+
+def _no_script_ran(driver: object) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    try:
+        alert = driver.switch_to.alert  # type: ignore[attr-defined]
+    except NoAlertPresentException:
+        pass
+    else:
+        text = alert.text
+        alert.dismiss()
+        pytest.fail(f"an alert opened: {text}")
+    assert driver.execute_script("return window.__xss === undefined")  # type: ignore[attr-defined]
+    assert not driver.execute_script(  # type: ignore[attr-defined]
+        "return document.querySelectorAll('img[src=\"x\"]').length")
+
+
+def test_user_input_is_shown_as_text_not_run(tmp_path: Path) -> None:
+    """A school name and a contact name carrying HTML run no script on /, /ecoles and /ecoles/<uai>."""
+    data = tmp_path / "data"
+    target = min(str(s["uai"]) for s in generate_schools())
+    with running_app(data) as url, chromium() as driver:
+        with sqlite3.connect(data / "app.sqlite3") as con:
+            con.execute("UPDATE school SET name = ?, wifi_mdm_configured = 0 WHERE uai = ?",
+                        (f"Lycée {ALERT} {FLAG}", target))
+            school_id = con.execute("SELECT id FROM school WHERE uai = ?", (target,)).fetchone()[0]
+            con.execute("UPDATE contact SET full_name = ? WHERE school_id = ?", (f"Contact {ALERT} {FLAG}", school_id))
+            con.execute("UPDATE app_user SET full_name = ? WHERE role = 'agent'", (f"Agent {FLAG}",))
+        browser_login(driver, url, demo_credentials(data)["agent"])
+        for path in ("/", "/ecoles", f"/ecoles/{target}"):
+            driver.get(url + path)
+            _wait_text(driver, ALERT)  # shown, as text
+            _no_script_ran(driver)
+        body = driver.find_element("tag name", "body").text
+        assert f"Contact {ALERT} {FLAG}" in body
+
+
+def test_account_pages_in_chromium(tmp_path: Path) -> None:
+    """Login page, TOTP enrolment with its QR code, user management and the journal, as a person sees them."""
+    from selenium.webdriver.common.by import By
+
+    data = tmp_path / "data"
+    shots = _shots(tmp_path)
+    with running_app(data) as url, chromium(1400, 1000) as driver:
+        creds = demo_credentials(data)
+        assert set(creds) == {"admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"}
+        driver.get(url + "/ecoles")
+        _wait_text(driver, "Mot de passe oublié")
+        assert "/login?redirect_to=/ecoles" in driver.current_url
+        driver.save_screenshot(str(shots / "login.png"))
+        # A wrong password: the French message.
+        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Adresse e-mail"]').send_keys("x@demo.rentree.fr")
+        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Mot de passe"]').send_keys("faux\n")
+        _wait_text(driver, "E-mail ou mot de passe incorrect")
+        # A reader enrols TOTP: QR code and key.
+        browser_login(driver, url, creds["lecteur"])
+        driver.get(url + "/compte/double-authentification")
+        _wait_text(driver, "Scannez ce QR code")
+        assert driver.find_elements(By.CSS_SELECTOR, "svg path")  # the QR code is drawn
+        driver.save_screenshot(str(shots / "totp-enrolment.png"))
+        driver.get(url + "/logout")
+        _wait_text(driver, "Vous êtes déconnecté(e).")
+        # The admin, with the TOTP key printed for the demo, manages users.
+        browser_login(driver, url, creds["admin"])
+        driver.get(url + "/utilisateurs")
+        _wait_text(driver, "maintenance@demo.rentree.fr")
+        driver.save_screenshot(str(shots / "users.png"))
+        driver.find_element(By.CSS_SELECTOR, 'button[aria-label="Modifier"]').click()
+        _wait_text(driver, "Compte actif")
+        driver.save_screenshot(str(shots / "user-edit.png"))
+        driver.get(url + "/securite/journal")
+        _wait_text(driver, "Connexion réussie")
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "Échec de connexion" in body and "x@demo.rentree.fr" in body
+        driver.save_screenshot(str(shots / "security-journal.png"))
+        driver.get(url + "/compte")
+        _wait_text(driver, "Jetons d'API")
+        driver.save_screenshot(str(shots / "account.png"))

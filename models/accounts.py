@@ -51,6 +51,27 @@ PARTNER_ROLES: frozenset[Role] = frozenset({Role.LAPOSTE, Role.UNOWHY, Role.MAIN
 EDIT_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.AGENT})
 # R-FLEET-5: only Unowhy and La Poste may reset a device to assign it to another person.
 FLEET_RESET_ROLES: frozenset[Role] = frozenset({Role.UNOWHY, Role.LAPOSTE})
+
+
+class BasketRight(StrEnum):
+    """What a school's staff member may do with textbook baskets (R-BASKET-3)."""
+
+    BROWSE = "browse"
+    CREATE = "create"
+    VALIDATE = "validate"
+
+
+def basket_rights(contact_roles: set[str] | list[str]) -> set[BasketRight]:
+    """R-BASKET-3: everyone browses, CRRE-PRESCRIPTEUR creates baskets, CRRE-VALIDEUR creates and validates."""
+    roles = {str(r) for r in contact_roles}
+    rights = {BasketRight.BROWSE}
+    if roles & {"crre_prescripteur", "crre_valideur"}:
+        rights.add(BasketRight.CREATE)
+    if "crre_valideur" in roles:
+        rights.add(BasketRight.VALIDATE)
+    return rights
+
+
 DEFAULT_ORGANISATION: dict[str, str] = {
     "admin": "Région Île-de-France", "agent": "Région Île-de-France", "lecteur": "Région Île-de-France",
     "laposte": "La Poste", "unowhy": "Unowhy", "maintenance": "SPIE / ATOS",

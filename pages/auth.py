@@ -238,6 +238,41 @@ async def confirm_step_up(user: User, action: str = "cette action d'administrati
     return bool(result)
 
 
+# --- Idle sessions on open pages -------------------------------------------------------------------
+
+_ACTIVITY_JS = """<script>
+(() => { let last = 0; const ping = () => { const now = Date.now();
+  if (now - last > 60000) { last = now; emitEvent('rentree_activity'); } };
+  ['click', 'keydown'].forEach(t => document.addEventListener(t, ping, true)); })();
+</script>"""
+
+
+def watch_session() -> None:
+    """On an open page: clicks and keys keep the session alive, and an idle one ends (checked each minute)."""
+    try:
+        store = _store()
+    except RuntimeError:
+        return
+    if not store.get("uid"):
+        return
+    idle = settings_module.get().session_idle_minutes * 60
+
+    def touch() -> None:
+        if store.get("uid"):
+            store["seen"] = time.time()
+
+    async def check() -> None:
+        uid = store.get("uid")
+        if uid and time.time() - float(store.get("seen") or 0) > idle:
+            await log_event(EventKind.SESSION_EXPIRED, user=await active_user(uid), ip=client_ip())
+            store.clear()
+            ui.navigate.to("/login?expiree=1")
+
+    ui.add_body_html(_ACTIVITY_JS)
+    ui.on("rentree_activity", touch)
+    ui.timer(60, check)
+
+
 # --- Middleware and routes ---------------------------------------------------------------------------
 
 def _login_redirect(request: Request, **params: str) -> RedirectResponse:

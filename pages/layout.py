@@ -51,8 +51,11 @@ def session_info() -> dict[str, str]:
 @contextmanager
 def frame(title: str, *, active: str = "") -> Iterator[None]:
     """Lay out a page: header, navigation, title; the caller fills the content."""
+    from pages.auth import watch_session  # here: pages.auth builds its pages with this frame
+
     cfg = settings_module.get()
     me = session_info()
+    watch_session()
     ui.colors(primary=PRIMARY, secondary="#e2001a", accent="#f5a623")
     ui.page_title(f"{title} · Rentrée")
     with ui.header(elevated=True).classes("items-center px-4 py-2 bg-primary"):

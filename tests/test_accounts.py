@@ -48,6 +48,16 @@ def test_roles_are_the_contract_with_the_engine() -> None:
     assert FLEET_RESET_ROLES == {Role.UNOWHY, Role.LAPOSTE}  # R-FLEET-5
 
 
+def test_r_basket_3_ordering_rights_come_from_crre_membership() -> None:
+    from models.accounts import BasketRight, basket_rights
+    from models.schools import ContactRole
+
+    assert basket_rights([]) == {BasketRight.BROWSE}  # every teacher browses the catalogue
+    assert basket_rights([ContactRole.CHEF, ContactRole.COORDONNATEUR]) == {BasketRight.BROWSE}
+    assert basket_rights([ContactRole.CRRE_PRESCRIPTEUR]) == {BasketRight.BROWSE, BasketRight.CREATE}
+    assert basket_rights([ContactRole.CRRE_VALIDEUR]) == set(BasketRight)
+
+
 def test_r_sec_2_password_policy() -> None:
     assert len(common_passwords()) > 4000
     assert "trop courant" not in (password_problem("Trois souris vertes dansent", "a.b@x.fr") or "")

@@ -6,6 +6,7 @@ role sees what its work needs), R-FLEET-5 (only Unowhy and La Poste reset or rea
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import string
@@ -276,6 +277,16 @@ def check_password(stored_hash: str, password: str) -> bool:
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
+async def hash_password_async(password: str) -> str:
+    """hash_password in a worker thread: Argon2 takes a few hundred ms and must not stall the event loop."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def check_password_async(stored_hash: str, password: str) -> bool:
+    """check_password in a worker thread (Argon2 releases the GIL)."""
+    return await asyncio.to_thread(check_password, stored_hash, password)
+
+
 def generate_password() -> str:
     """A random one-time password that passes the policy."""
     return "-".join(secrets.token_urlsafe(6) for _ in range(3))
@@ -313,9 +324,9 @@ async def set_password(user: User, password: str, *, actor: User | None = None, 
     problem = password_problem(password, user.email)
     if problem and not temporary:
         raise PasswordRefused(problem)
-    if not temporary and check_password(user.password_hash, password):
+    if not temporary and await check_password_async(user.password_hash, password):
         raise PasswordRefused("Le nouveau mot de passe doit être différent de l'actuel.")
-    user.password_hash = hash_password(password)
+    user.password_hash = await hash_password_async(password)
     user.password_changed_at = timezone.now()
     user.must_change_password = temporary
     await user.save(update_fields=["password_hash", "password_changed_at", "must_change_password"])
@@ -350,7 +361,8 @@ async def create_user(email: str, full_name: str, role: Role | str, *, organisat
     one_time = password or generate_password()
     user = await User.create(
         email=email, full_name=(full_name or email.split("@")[0]).strip()[:120], role=role,
-        organisation=organisation or DEFAULT_ORGANISATION[role.value], password_hash=hash_password(one_time),
+        organisation=organisation or DEFAULT_ORGANISATION[role.value],
+        password_hash=await hash_password_async(one_time),
         password_changed_at=timezone.now(), must_change_password=password is None)
     await log_event(EventKind.USER_CREATED, user=user, actor=actor, ip=ip, detail=f"rôle {role.value}")
     return user, one_time
@@ -457,7 +469,7 @@ async def authenticate(email: str, password: str, ip: str = "") -> LoginResult:
                                    f"minute(s), ou demandez à un administrateur de vérifier votre compte.",
                            wait_minutes=minutes, slow_down=slow)
     user = await User.get_or_none(email=address)
-    ok = check_password(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+    ok = await check_password_async(user.password_hash if user else _DUMMY_HASH, password) and user is not None
     if not ok or user is None or not user.is_active:
         await log_event(EventKind.LOGIN_FAILED, user=user, email=address, ip=ip,
                         detail="compte désactivé" if user is not None and ok else "")

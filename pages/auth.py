@@ -41,6 +41,7 @@ from models.accounts import (
     User,
     active_user,
     authenticate,
+    check_password_async,
     enable_totp,
     lock_state,
     log_event,
@@ -500,9 +501,7 @@ async def password_page() -> None:
 
             async def submit() -> None:
                 fresh = await User.get(id=user.id)
-                from models.accounts import check_password
-
-                if not check_password(fresh.password_hash, current.value or ""):
+                if not await check_password_async(fresh.password_hash, current.value or ""):
                     error.text = "Mot de passe actuel incorrect : saisissez-le à nouveau."
                     return
                 if (new.value or "") != (again.value or ""):

@@ -259,6 +259,12 @@ def password_problem(password: str, email: str = "") -> str | None:
     return None
 
 
+def use_light_hashing() -> None:
+    """Cheaper Argon2id parameters, for the test suite only (hashes stay Argon2id and verifiable)."""
+    global _hasher
+    _hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+
+
 def hash_password(password: str) -> str:
     """Argon2id hash of a password."""
     return _hasher.hash(password)

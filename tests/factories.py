@@ -72,6 +72,21 @@ def totp_now(account: Any) -> str:
     return pyotp.TOTP(account.totp_secret).now()
 
 
+async def see(user: Any, text: str, seconds: float = 10) -> None:
+    """Like user.should_see, waiting longer (a login checks an Argon2 hash in a worker thread)."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            await user.should_see(text, retries=1)
+            return
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
 async def login(user: Any, role: str = "agent", account: Any = None, **fields: Any) -> Any:
     """Log a simulated user in through the real login page (creating an account of the role); return it."""
     import asyncio
@@ -84,7 +99,7 @@ async def login(user: Any, role: str = "agent", account: Any = None, **fields: A
     user.find(kind=ui.input, content="Mot de passe").type(TEST_PASSWORD)
     user.find(kind=ui.button, content="Se connecter").click()
     if account.totp_enabled:
-        await user.should_see("Code de vérification")
+        await see(user, "Saisissez le code à 6 chiffres")
         user.find(kind=ui.input, content="Code de vérification").type(totp_now(account))
         user.find("Valider").click()
     for _ in range(200):

@@ -29,7 +29,7 @@ from models.accounts import (
     revoke_token,
 )
 from models.accounts import User as Account
-from tests.factories import TEST_PASSWORD, login, make_account, make_school, totp_now
+from tests.factories import TEST_PASSWORD, login, make_account, make_school, see, totp_now
 
 # --- The route matrix -----------------------------------------------------------------------------
 
@@ -199,14 +199,14 @@ async def test_login_page_same_message_for_unknown_user_and_wrong_password(user:
     await user.open("/ecoles")  # anonymous: sent to the login page
     await user.should_see("Connexion")
     await _type_login(user, "personne@nulle-part.fr", TEST_PASSWORD)
-    await user.should_see(BAD_CREDENTIALS)
+    await see(user, BAD_CREDENTIALS)
     await _type_login(user, account.email, "mauvais mot de passe")
-    await user.should_see(BAD_CREDENTIALS)
+    await see(user, BAD_CREDENTIALS)
     failures = await SecurityEvent.filter(kind=EventKind.LOGIN_FAILED).order_by("id")
     assert [f.email for f in failures] == ["personne@nulle-part.fr", account.email]
     assert all(f.ip for f in failures)  # with the client address
     await _type_login(user, account.email, TEST_PASSWORD)
-    await user.should_see("Établissements")  # back to the page first asked for
+    await see(user, "Établissements")  # back to the page first asked for
     assert await SecurityEvent.filter(kind=EventKind.LOGIN_OK, email=account.email).exists()
 
 
@@ -215,16 +215,16 @@ async def test_lockout_after_5_failures_tells_the_wait_and_success_resets(user: 
     await user.open("/login")
     for _ in range(4):
         await _type_login(user, account.email, "mauvais mot de passe")
-        await user.should_see(BAD_CREDENTIALS)
+        await see(user, BAD_CREDENTIALS)
     await _type_login(user, account.email, TEST_PASSWORD)  # a success resets the count
-    await user.should_see("Tableau de bord")
+    await see(user, "Tableau de bord")
     await user.http_client.get("/logout")
     await user.open("/login")
     for _ in range(5):
         await _type_login(user, account.email, "mauvais mot de passe")
-    await user.should_see("bloqué 15 minute(s)")
+    await see(user, "bloqué 15 minute(s)")
     await _type_login(user, account.email, TEST_PASSWORD)  # even the right password waits
-    await user.should_see("Réessayez dans 15 minute(s)")
+    await see(user, "Réessayez dans 15 minute(s)")
     assert await SecurityEvent.filter(kind=EventKind.LOCKOUT, email=account.email).count() == 1
 
 
@@ -233,7 +233,7 @@ async def test_unknown_address_is_locked_the_same_way(user: User) -> None:
     await user.open("/login")
     for _ in range(5):
         await _type_login(user, "inconnu@essai.fr", "mauvais mot de passe")
-    await user.should_see("bloqué 15 minute(s)")
+    await see(user, "bloqué 15 minute(s)")
 
 
 async def test_a_client_address_with_many_failures_is_slowed(db: str) -> None:
@@ -251,22 +251,22 @@ async def test_login_with_totp_and_replayed_code_refused(user: User) -> None:
     account = await make_account("agent", totp=True)
     await user.open("/login")
     await _type_login(user, account.email, TEST_PASSWORD)
-    await user.should_see("Code de vérification")
+    await see(user, "Code de vérification")
     code = totp_now(account)
     user.find(kind=ui.input, content="Code de vérification").type("000000" if code != "000000" else "111111")
     user.find("Valider").click()
-    await user.should_see("Code refusé")
+    await see(user, "Code refusé")
     user.find(kind=ui.input, content="Code de vérification").type(code)
     user.find("Valider").click()
-    await user.should_see("Tableau de bord")
+    await see(user, "Tableau de bord")
     # The same code again, from another login: refused (replay).
     await user.http_client.get("/logout")
     await user.open("/login")
     await _type_login(user, account.email, TEST_PASSWORD)
-    await user.should_see("Code de vérification")
+    await see(user, "Code de vérification")
     user.find(kind=ui.input, content="Code de vérification").type(code)
     user.find("Valider").click()
-    await user.should_see("déjà utilisé")
+    await see(user, "déjà utilisé")
 
 
 async def test_r_sec_1_admin_without_totp_is_sent_to_enrolment_before_anything(user: User) -> None:
@@ -310,19 +310,19 @@ async def test_r_sec_2_forced_password_change_then_banner(user: User) -> None:
     await login(user, account=account)
     assert user.back_history[-1] == "/compte/mot-de-passe"
     await user.open("/ecoles")
-    await user.should_see("Votre mot de passe doit être changé avant de continuer")
+    await see(user, "Votre mot de passe doit être changé avant de continuer")
     user.find(kind=ui.input, content="Mot de passe actuel").type(TEST_PASSWORD)
     user.find(kind=ui.input, content="Nouveau mot de passe").type("azertyuiop123")
     user.find(kind=ui.input, content="Confirmer").type("azertyuiop123")
     user.find(kind=ui.button, content="Changer le mot de passe").click()
-    await user.should_see("trop courant")
+    await see(user, "trop courant")
     for label in ("Mot de passe actuel", "Nouveau mot de passe", "Confirmer"):
         user.find(kind=ui.input, content=label).clear()
     user.find(kind=ui.input, content="Mot de passe actuel").type(TEST_PASSWORD)
     user.find(kind=ui.input, content="Nouveau mot de passe").type("Trois souris vertes dansent")
     user.find(kind=ui.input, content="Confirmer").type("Trois souris vertes dansent")
     user.find(kind=ui.button, content="Changer le mot de passe").click()
-    await user.should_see("Tableau de bord")
+    await see(user, "Tableau de bord")
     # Near the due date (twice per school year), the banner warns.
     await Account.filter(id=account.id).update(password_changed_at=timezone.now() - timedelta(days=175))
     await user.open("/ecoles")
@@ -331,13 +331,13 @@ async def test_r_sec_2_forced_password_change_then_banner(user: User) -> None:
     await Account.filter(id=account.id).update(password_changed_at=timezone.now() - timedelta(days=183))
     await user.open("/ecoles")
     assert user.back_history[-1] == "/ecoles"
-    await user.should_see("Votre mot de passe doit être changé avant de continuer")
+    await see(user, "Votre mot de passe doit être changé avant de continuer")
 
 
 async def test_idle_session_expires(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
     await login(user, "lecteur")
     await user.open("/ecoles")
-    await user.should_see("Établissements")
+    await see(user, "Établissements")
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + 31 * 60)
     await user.open("/ecoles")
@@ -367,14 +367,14 @@ async def test_admin_actions_ask_a_fresh_code_after_5_minutes(user: User) -> Non
     code = totp_now(admin)
     user.find(kind=ui.input, content="Code").type(code)  # the code used at login: a replay
     user.find(kind=ui.button, content="Confirmer").click()
-    await user.should_see("Code refusé")
+    await see(user, "Code refusé")
     assert not await Account.filter(email="nouvelle.personne@iledefrance.fr").exists()
     assert await SecurityEvent.filter(kind=EventKind.TOTP_FAILED, email=admin.email).exists()
     # The next time step's code is accepted (simulated: the stored step moves back by one).
     await Account.filter(id=admin.id).update(totp_last_step=int(time.time() // 30) - 2)
     user.find(kind=ui.input, content="Code").clear().type(code)
     user.find(kind=ui.button, content="Confirmer").click()
-    await user.should_see("Compte créé")
+    await see(user, "Compte créé")
     created = await Account.get(email="nouvelle.personne@iledefrance.fr")
     assert created.must_change_password and created.role == Role.AGENT
     assert await SecurityEvent.filter(kind=EventKind.STEP_UP, email=admin.email).exists()
@@ -444,3 +444,32 @@ async def test_account_page_creates_and_revokes_a_token(user: User) -> None:
 
     token = await ApiToken.get(user_id=account.id)
     assert token.name == "export nocturne" and token.revoked_at is None
+
+
+async def test_session_cookie_is_httponly_and_samesite(anonymous: httpx.AsyncClient) -> None:
+    cookie = (await anonymous.get("/login")).headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" not in cookie.replace("samesite", "")  # COOKIE_SECURE is off by default (http on loopback)
+
+
+async def test_login_never_redirects_to_another_site(user: User) -> None:
+    from pages.auth import _safe_target
+
+    assert _safe_target("/ecoles?q=x") == "/ecoles?q=x"
+    for bad in ("//evil.example", "https://evil.example", "/\\evil.example", "/login?redirect_to=/", ""):
+        assert _safe_target(bad) == "/", bad
+    account = await make_account("agent")
+    await user.open("/login?redirect_to=//evil.example")
+    await _type_login(user, account.email, TEST_PASSWORD)
+    await see(user, "Tableau de bord")
+
+
+@pytest.fixture
+def secure_cookie(monkeypatch: pytest.MonkeyPatch) -> None:
+    """COOKIE_SECURE=true, set before the app is wired."""
+    monkeypatch.setenv("COOKIE_SECURE", "true")
+
+
+async def test_cookie_secure_setting(secure_cookie: None, anonymous: httpx.AsyncClient) -> None:
+    cookie = (await anonymous.get("/login")).headers["set-cookie"].lower()
+    assert "; secure" in cookie and "httponly" in cookie

@@ -291,7 +291,16 @@ class AuthMiddleware(BaseHTTPMiddleware):
         if is_public(path):
             return await call_next(request)
         store = _store()
+        idle = settings_module.get().session_idle_minutes * 60
         if path == "/api" or path.startswith("/api/"):
+            uid = store.get("uid")
+            if uid and not request.headers.get("authorization"):  # a page's own calls, with the session cookie
+                if time.time() - float(store.get("seen") or 0) > idle:
+                    await log_event(EventKind.SESSION_EXPIRED, user=await active_user(uid), ip=client_ip(request))
+                    store.clear()
+                    return JSONResponse({"detail": "Session expirée après une période d'inactivité : "
+                                                   "reconnectez-vous sur /login."}, status_code=401)
+                store["seen"] = time.time()
             user = await request_user(request)
             if user is None:
                 return JSONResponse({"detail": UNAUTHENTICATED}, status_code=401,
@@ -302,7 +311,6 @@ class AuthMiddleware(BaseHTTPMiddleware):
             request.state.user = user
             return await call_next(request)
         uid = store.get("uid")
-        idle = settings_module.get().session_idle_minutes * 60
         if uid and time.time() - float(store.get("seen") or 0) > idle:
             user = await active_user(uid)
             await log_event(EventKind.SESSION_EXPIRED, user=user, ip=client_ip(request))

@@ -473,3 +473,18 @@ def secure_cookie(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_cookie_secure_setting(secure_cookie: None, anonymous: httpx.AsyncClient) -> None:
     cookie = (await anonymous.get("/login")).headers["set-cookie"].lower()
     assert "; secure" in cookie and "httponly" in cookie
+
+
+async def test_idle_session_expires_for_the_pages_api_calls_too(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nicegui import app
+
+    await login(user, "agent")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test",
+                                 cookies=user.http_client.cookies) as http:
+        assert (await http.get("/api/me")).status_code == 200
+        real = time.time
+        monkeypatch.setattr(time, "time", lambda: real() + 31 * 60)
+        expired = await http.get("/api/me")
+        monkeypatch.setattr(time, "time", real)
+        assert expired.status_code == 401 and "Session expirée" in expired.json()["detail"]
+        assert (await http.get("/api/me")).status_code == 401  # the session is gone

@@ -65,8 +65,8 @@ TOKEN_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
-def tokens_table(owner: User, actor: User) -> None:
-    """The tokens of a user with « Créer » and « Révoquer »."""
+def tokens_table(owner: User, actor: User, *, allow_create: bool = True) -> Any:
+    """The tokens of a user with « Révoquer », and « Créer » when allowed; await the result."""
 
     @ui.refreshable
     async def table() -> None:
@@ -90,6 +90,8 @@ def tokens_table(owner: User, actor: User) -> None:
 
         t.on("revoke", revoke)
 
+    if not allow_create:
+        return table()
     with ui.row().classes("items-center gap-3"):
         name = ui.input("Nom du jeton (ex. script d'export)").props("outlined dense").classes("w-72")
 
@@ -278,6 +280,8 @@ async def users_page() -> None:
                     "outline")
                 ui.button("Créer un jeton d'API", icon="key",
                           on_click=lambda: guarded("créer un jeton d'API", token)).props("outline")
+            ui.label("Jetons d'API").classes("font-semibold mt-2")
+            await tokens_table(target, admin, allow_create=False)
             with ui.row().classes("w-full justify-end"):
                 ui.button("Fermer", on_click=dialog.close).props("flat")
                 ui.button("Enregistrer", on_click=lambda: guarded("modifier un compte", save))

@@ -495,3 +495,28 @@ async def test_idle_session_expires_for_the_pages_api_calls_too(user: User, monk
         monkeypatch.setattr(time, "time", real)
         assert expired.status_code == 401 and "Session expirée" in expired.json()["detail"]
         assert (await http.get("/api/me")).status_code == 401  # the session is gone
+
+
+async def test_admin_changes_a_role_and_resets_totp_from_the_users_page(user: User) -> None:
+    admin = await login(user, "admin")  # the login's TOTP code counts as a fresh confirmation
+    other = await make_account("agent", totp=True, full_name="Paul Agent")
+    _t, _secret = await create_token(other, "script de Paul")
+    await user.open("/utilisateurs")
+    user.find(ui.table).trigger("edit", other.id)
+    await see(user, "Compte actif")
+    tables = list(user.find(ui.table).elements)
+    assert any(r.get("name") == "script de Paul" for t in tables for r in t.rows)  # the user's tokens, revocable
+    select = next(e for e in user.find(kind=ui.select).elements if e.value == "agent")
+    with user:
+        select.value = "lecteur"
+    user.find(kind=ui.button, content="Enregistrer").click()
+    await see(user, "Compte enregistré.")
+    assert (await Account.get(id=other.id)).role == Role.LECTEUR
+    event = await SecurityEvent.get(kind=EventKind.ROLE_CHANGED)
+    assert event.email == other.email and event.actor_email == admin.email and event.detail == "agent → lecteur"
+    user.find(ui.table).trigger("edit", other.id)
+    await see(user, "Compte actif")
+    user.find(kind=ui.button, content="Réinitialiser la double authentification").click()
+    await see(user, "Double authentification réinitialisée")
+    assert not (await Account.get(id=other.id)).totp_enabled
+    assert await SecurityEvent.filter(kind=EventKind.TOTP_RESET, email=other.email, actor_email=admin.email).exists()

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pyotp
 from argon2 import PasswordHasher
@@ -52,6 +53,23 @@ PARTNER_ROLES: frozenset[Role] = frozenset({Role.LAPOSTE, Role.UNOWHY, Role.MAIN
 EDIT_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.AGENT})
 # R-FLEET-5: only Unowhy and La Poste may reset a device to assign it to another person.
 FLEET_RESET_ROLES: frozenset[Role] = frozenset({Role.UNOWHY, Role.LAPOSTE})
+
+# R-SEC-4: the school contacts (personal data) each partner needs for its work; the Région's roles see all.
+# La Poste: the school's « La Poste » group (books slots, signs certificates, R-SCH-5) and its head.
+# Unowhy and maintenance: the head and the digital coordinator (after-sales, restock, tickets, R-TICKET-3).
+PARTNER_CONTACT_ROLES: dict[str, frozenset[str]] = {
+    "laposte": frozenset({"groupe_la_poste", "chef_etablissement"}),
+    "unowhy": frozenset({"chef_etablissement", "coordonnateur_numerique"}),
+    "maintenance": frozenset({"chef_etablissement", "coordonnateur_numerique"}),
+}
+
+
+def contacts_visible_to(role: Role | str, contacts: list[tuple[Any, list[str]]]) -> list[tuple[Any, list[str]]]:
+    """R-SEC-4: the (contact, role codes) pairs a user of this role may see."""
+    allowed = PARTNER_CONTACT_ROLES.get(Role(role).value)
+    if allowed is None:
+        return contacts
+    return [(c, roles) for c, roles in contacts if allowed & set(roles)]
 
 
 class BasketRight(StrEnum):

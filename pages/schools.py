@@ -6,6 +6,7 @@ from typing import Any
 
 from nicegui import ui
 
+from models.accounts import Role, contacts_visible_to
 from models.schools import (
     ACADEMIE_LABELS,
     CONTACT_ROLE_LABELS,
@@ -21,6 +22,7 @@ from models.schools import (
     school_contacts,
     search_schools,
 )
+from pages.auth import current_user
 from pages.errors import not_found
 from pages.fmt import fr_number, yes_no
 from pages.layout import frame
@@ -111,7 +113,8 @@ async def school_page(uai: str) -> None:
         return
     if code != uai:
         ui.navigate.to(f"/ecoles/{code}")
-    contacts = await school_contacts(school)
+    viewer = await current_user()
+    contacts = contacts_visible_to(viewer.role if viewer else Role.LECTEUR, await school_contacts(school))  # R-SEC-4
     enrolments = await Enrolment.filter(school=school).order_by("track", "level")
     with frame(f"{school.name}", active="/ecoles"):
         ui.link("← Tous les établissements", "/ecoles").classes("text-sm")

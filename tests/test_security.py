@@ -520,3 +520,31 @@ async def test_admin_changes_a_role_and_resets_totp_from_the_users_page(user: Us
     await see(user, "Double authentification réinitialisée")
     assert not (await Account.get(id=other.id)).totp_enabled
     assert await SecurityEvent.filter(kind=EventKind.TOTP_RESET, email=other.email, actor_email=admin.email).exists()
+
+
+async def test_r_sec_4_partners_see_only_the_school_contacts_their_work_needs(
+        user: User, anonymous: httpx.AsyncClient) -> None:
+    from models.schools import ContactRole
+    from tests.factories import make_contact
+
+    school = await make_school(name="Lycée Données")
+    await make_contact(school, [ContactRole.CHEF], full_name="Anne Cheffe")
+    await make_contact(school, [ContactRole.LA_POSTE], full_name="Louis Poste")
+    await make_contact(school, [ContactRole.COORDONNATEUR], full_name="Chloé Coordination")
+    await make_contact(school, [ContactRole.CRRE_PRESCRIPTEUR], full_name="Paul Prescripteur")
+    expected = {
+        Role.AGENT: {"Anne Cheffe", "Louis Poste", "Chloé Coordination", "Paul Prescripteur"},
+        Role.LECTEUR: {"Anne Cheffe", "Louis Poste", "Chloé Coordination", "Paul Prescripteur"},
+        Role.LAPOSTE: {"Anne Cheffe", "Louis Poste"},
+        Role.UNOWHY: {"Anne Cheffe", "Chloé Coordination"},
+        Role.MAINTENANCE: {"Anne Cheffe", "Chloé Coordination"},
+    }
+    for role, names in expected.items():
+        _t, secret = await create_token(await make_account(role.value), "essai")
+        detail = (await anonymous.get(f"/api/schools/{school.uai}", headers={"Authorization": f"Bearer {secret}"}))
+        assert {c["full_name"] for c in detail.json()["contacts"]} == names, role
+    await login(user, "laposte")
+    await user.open(f"/ecoles/{school.uai}")
+    await user.should_see("Contacts (2)")
+    await user.should_see("Louis Poste")
+    await user.should_not_see("Paul Prescripteur")

@@ -99,10 +99,9 @@ def pending_step(user: User) -> str | None:
 async def current_user() -> User | None:
     """The logged-in user of the current page (session + database), or None."""
     try:
-        uid = _store().get("uid")
+        return await session_user()
     except RuntimeError:
         return None
-    return await active_user(uid)
 
 
 def _remember(user: User) -> None:
@@ -112,12 +111,26 @@ def _remember(user: User) -> None:
                     password_due=due.isoformat() if due else "")
 
 
+def _password_stamp(user: User) -> str:
+    """When the password last changed, in ms since the epoch (same whatever the time zone it was read in)."""
+    return str(int(user.password_changed_at.timestamp() * 1000)) if user.password_changed_at else ""
+
+
+async def session_user() -> User | None:
+    """The active user of the session, if the password has not changed since it logged in."""
+    store = _store()
+    user = await active_user(store.get("uid"))
+    if user is not None and store.get("pwd", "") != _password_stamp(user):
+        return None  # a password reset (or a change in another session) ends the other sessions
+    return user
+
+
 async def request_user(request: Request) -> User | None:
     """The user of a request: a bearer token, else the session cookie."""
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
         return await user_for_token(header[7:].strip())
-    return await active_user(_store().get("uid"))
+    return await session_user()
 
 
 async def api_user(request: Request) -> User:
@@ -316,7 +329,7 @@ class AuthMiddleware(BaseHTTPMiddleware):
             await log_event(EventKind.SESSION_EXPIRED, user=user, ip=client_ip(request))
             store.clear()
             return _login_redirect(request, expiree="1")
-        user = await active_user(uid)
+        user = await session_user()
         if user is None:
             if uid:
                 store.clear()
@@ -432,7 +445,8 @@ async def login_page(redirect_to: str = "/", expiree: str = "", deconnecte: str 
         await record_login(user, ip, detail)
         _store().clear()
         # A TOTP code typed at login is a fresh confirmation: no second code asked in the next minutes.
-        _store().update(uid=user.id, seen=time.time(), step_up=time.time() if user.totp_enabled else 0)
+        _store().update(uid=user.id, seen=time.time(), step_up=time.time() if user.totp_enabled else 0,
+                        pwd=_password_stamp(user))
         _remember(user)
         ui.navigate.to(pending_step(user) or target)
 
@@ -520,6 +534,7 @@ async def password_page() -> None:
                 except PasswordRefused as exc:
                     error.text = str(exc)
                     return
+                _store()["pwd"] = _password_stamp(fresh)  # this session goes on, the others end
                 ui.notify("Mot de passe changé.", type="positive")
                 ui.navigate.to(pending_step(fresh) or "/")
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import secrets
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -58,7 +60,9 @@ from models.accounts import (
 )
 from pages.layout import frame
 
-PUBLIC_PATHS: frozenset[str] = frozenset({"/login", "/favicon.ico"})
+SESSION_PATH = "/login/session"  # exchanges a one-time ticket for a fresh session id (no session fixation)
+PUBLIC_PATHS: frozenset[str] = frozenset({"/login", SESSION_PATH, "/favicon.ico"})
+TICKET_SECONDS = 30
 PUBLIC_PREFIXES: tuple[str, ...] = ("/_nicegui",)
 PASSWORD_PAGE = "/compte/mot-de-passe"
 TOTP_PAGE = "/compte/double-authentification"
@@ -104,11 +108,28 @@ async def current_user() -> User | None:
         return None
 
 
-def _remember(user: User) -> None:
-    """Keep what the layout shows (name, role, password due date) in the session."""
+def _display(user: User) -> dict[str, str]:
+    """What the layout shows (name, role, password due date), kept in the session."""
     due = password_warning(user, settings_module.get().password_max_age_days)
-    _store().update(name=user.full_name, email=user.email, role=Role(user.role).value,
-                    password_due=due.isoformat() if due else "")
+    return {"name": user.full_name, "email": user.email, "role": Role(user.role).value,
+            "password_due": due.isoformat() if due else ""}
+
+
+def _remember(user: User) -> None:
+    _store().update(_display(user))
+
+
+_tickets: dict[str, tuple[float, dict[str, Any], str]] = {}
+
+
+def _issue_ticket(values: dict[str, Any], target: str) -> str:
+    """A one-time ticket, valid TICKET_SECONDS, that opens a session with these values on a new session id."""
+    now = time.time()
+    for key in [k for k, (at, _v, _t) in _tickets.items() if now - at > TICKET_SECONDS]:
+        _tickets.pop(key, None)
+    ticket = secrets.token_urlsafe(32)
+    _tickets[ticket] = (now, values, target)
+    return ticket
 
 
 def _password_stamp(user: User) -> str:
@@ -347,6 +368,20 @@ def install(nicegui_app: App) -> None:
     """Add the login guard and the logout route to the app (called at each wiring)."""
     nicegui_app.add_middleware(AuthMiddleware)
 
+    @nicegui_app.get(SESSION_PATH, include_in_schema=False)
+    async def open_session(request: Request, t: str = "") -> Response:
+        """After a login: a new session id (the one used before login is dropped), then the page asked for."""
+        entry = _tickets.pop(t, None)
+        if entry is None or time.time() - entry[0] > TICKET_SECONDS:
+            return RedirectResponse("/login", status_code=303)
+        _at, values, target = entry
+        _store().clear()
+        session_id = str(uuid.uuid4())
+        request.session["id"] = session_id
+        await app.storage._create_user_storage(session_id)  # private in NiceGUI 3.18: per-session storage
+        _store().update(values)
+        return RedirectResponse(target, status_code=303)
+
     @nicegui_app.get("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         store = _store()
@@ -443,12 +478,11 @@ async def login_page(redirect_to: str = "/", expiree: str = "", deconnecte: str 
 
     async def finish(user: User, detail: str = "") -> None:
         await record_login(user, ip, detail)
-        _store().clear()
         # A TOTP code typed at login is a fresh confirmation: no second code asked in the next minutes.
-        _store().update(uid=user.id, seen=time.time(), step_up=time.time() if user.totp_enabled else 0,
-                        pwd=_password_stamp(user))
-        _remember(user)
-        ui.navigate.to(pending_step(user) or target)
+        values = {"uid": user.id, "seen": time.time(), "step_up": time.time() if user.totp_enabled else 0,
+                  "pwd": _password_stamp(user), **_display(user)}
+        ticket = _issue_ticket(values, pending_step(user) or target)
+        ui.navigate.to(f"{SESSION_PATH}?t={ticket}")
 
     async def submit_password() -> None:
         login_button.props("loading")

@@ -102,9 +102,10 @@ async def login(user: Any, role: str = "agent", account: Any = None, **fields: A
         await see(user, "Saisissez le code à 6 chiffres")
         user.find(kind=ui.input, content="Code de vérification").type(totp_now(account))
         user.find("Valider").click()
-    for _ in range(200):
-        if user.back_history and user.back_history[-1] != "/login":
+    for _ in range(500):
+        if user.back_history and user.back_history[-1].startswith("/login/session"):
             break
         await asyncio.sleep(0.02)
-    assert user.back_history[-1] != "/login", "login failed"
+    assert user.back_history[-1].startswith("/login/session"), "login failed"
+    await see(user, "Se déconnecter")  # the page after login (the one asked for, or a required step)
     return account

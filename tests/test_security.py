@@ -279,8 +279,7 @@ async def test_login_with_totp_and_replayed_code_refused(user: User) -> None:
 async def test_r_sec_1_admin_without_totp_is_sent_to_enrolment_before_anything(user: User) -> None:
     admin = await make_account("admin", totp=False)
     await login(user, account=admin)
-    assert user.back_history[-1] == "/compte/double-authentification"
-    await user.should_see("Les administrateurs doivent activer la double authentification")
+    await see(user, "Les administrateurs doivent activer la double authentification")
     for path in ("/", "/utilisateurs", "/ecoles"):  # nothing else until enrolled
         await user.open(path)
         assert user.back_history[-1] == path
@@ -313,7 +312,7 @@ async def test_r_sec_2_forced_password_change_then_banner(user: User) -> None:
 
     account = await make_account("agent", must_change_password=True)
     await login(user, account=account)
-    assert user.back_history[-1] == "/compte/mot-de-passe"
+    await see(user, "Votre mot de passe doit être changé avant de continuer")
     await user.open("/ecoles")
     await see(user, "Votre mot de passe doit être changé avant de continuer")
     user.find(kind=ui.input, content="Mot de passe actuel").type(TEST_PASSWORD)
@@ -562,3 +561,21 @@ async def test_a_password_reset_ends_the_users_other_sessions(user: User) -> Non
     await user.open("/ecoles")
     assert user.back_history[-1] == "/ecoles"
     await user.should_see("Mot de passe oublié ou compte bloqué")  # back on the login page
+
+
+async def test_login_gives_a_new_session_id_and_the_old_one_stays_anonymous(user: User) -> None:
+    """No session fixation: the cookie held before login never becomes a logged-in session."""
+    from nicegui import app
+
+    await user.open("/login")
+    before = dict(user.http_client.cookies)
+    await login(user, "agent")
+    after = dict(user.http_client.cookies)
+    assert before["session"] != after["session"]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test",
+                                 cookies=before) as old, \
+            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test", cookies=after) as new:
+        assert (await old.get("/ecoles")).status_code == 303
+        assert (await new.get("/ecoles")).status_code == 200
+        # A ticket opens one session, once.
+        assert (await new.get("/login/session?t=inconnu")).headers["location"] == "/login"

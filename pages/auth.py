@@ -63,6 +63,7 @@ from pages.layout import frame
 SESSION_PATH = "/login/session"  # exchanges a one-time ticket for a fresh session id (no session fixation)
 PUBLIC_PATHS: frozenset[str] = frozenset({"/login", SESSION_PATH, "/favicon.ico"})
 TICKET_SECONDS = 30
+STEP_UP_MAX_FAILURES = 5  # wrong codes in a confirmation dialog before the session ends
 PUBLIC_PREFIXES: tuple[str, ...] = ("/_nicegui",)
 PASSWORD_PAGE = "/compte/mot-de-passe"
 TOTP_PAGE = "/compte/double-authentification"
@@ -254,15 +255,22 @@ async def confirm_step_up(user: User, action: str = "cette action d'administrati
         code = ui.input("Code").props('outlined autofocus inputmode=numeric autocomplete=one-time-code'
                                       ' aria-label="Code de confirmation"').classes("w-full")
         error = ui.label().classes("text-negative")
+        failures = {"n": 0}
 
         async def submit() -> None:
             if await verify_totp(user, code.value or "") or await use_recovery_code(user, code.value or "", ip):
                 _store()["step_up"] = time.time()
                 await log_event(EventKind.STEP_UP, user=user, ip=ip, detail=action)
                 dialog.submit(True)
-            else:
-                await log_event(EventKind.TOTP_FAILED, user=user, ip=ip, detail=f"confirmation : {action}")
-                error.text = "Code refusé (erroné, expiré ou déjà utilisé) : attendez le code suivant et réessayez."
+                return
+            failures["n"] += 1
+            await log_event(EventKind.TOTP_FAILED, user=user, ip=ip, detail=f"confirmation : {action}")
+            if failures["n"] >= STEP_UP_MAX_FAILURES:  # no guessing codes from an open session
+                _store().clear()
+                dialog.submit(False)
+                ui.navigate.to("/login")
+                return
+            error.text = "Code refusé (erroné, expiré ou déjà utilisé) : attendez le code suivant et réessayez."
 
         code.on("keydown.enter", submit)
         with ui.row().classes("w-full justify-end"):
@@ -275,10 +283,13 @@ async def confirm_step_up(user: User, action: str = "cette action d'administrati
 
 # --- Idle sessions on open pages -------------------------------------------------------------------
 
+# Clicks and keys ping the server at most once a minute, and a tick each minute lets it end an idle session.
+# (No ui.timer here: a timer awaits the connection, which makes NiceGUI send an async page before it is built.)
 _ACTIVITY_JS = """<script>
 (() => { let last = 0; const ping = () => { const now = Date.now();
   if (now - last > 60000) { last = now; emitEvent('rentree_activity'); } };
-  ['click', 'keydown'].forEach(t => document.addEventListener(t, ping, true)); })();
+  ['click', 'keydown'].forEach(t => document.addEventListener(t, ping, true));
+  setInterval(() => emitEvent('rentree_tick'), 60000); })();
 </script>"""
 
 
@@ -305,7 +316,7 @@ def watch_session() -> None:
 
     ui.add_body_html(_ACTIVITY_JS)
     ui.on("rentree_activity", touch)
-    ui.timer(60, check)
+    ui.on("rentree_tick", check)
 
 
 # --- Middleware and routes ---------------------------------------------------------------------------

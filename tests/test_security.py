@@ -579,3 +579,54 @@ async def test_login_gives_a_new_session_id_and_the_old_one_stays_anonymous(user
         assert (await new.get("/ecoles")).status_code == 200
         # A ticket opens one session, once.
         assert (await new.get("/login/session?t=inconnu")).headers["location"] == "/login"
+
+
+async def test_five_wrong_confirmation_codes_end_the_session(user: User) -> None:
+    from nicegui import app
+
+    from models.accounts import STEP_UP_SECONDS
+
+    admin = await login(user, "admin")
+    await user.open("/utilisateurs")
+    with user:
+        app.storage.user["step_up"] = time.time() - STEP_UP_SECONDS - 1
+    user.find("Ajouter un utilisateur").click()
+    await see(user, "Nouvel utilisateur")
+    user.find(kind=ui.input, content="E-mail").type("x.y@iledefrance.fr")
+    user.find("Créer le compte").click()
+    await see(user, "Confirmation par code")
+    wrong = "000000" if totp_now(admin) != "000000" else "111111"
+    for attempt in range(5):
+        user.find(kind=ui.input, content="Code").clear().type(wrong)
+        user.find(kind=ui.button, content="Confirmer").click()
+        for _ in range(100):
+            if await SecurityEvent.filter(kind=EventKind.TOTP_FAILED).count() > attempt:
+                break
+            await asyncio.sleep(0.02)
+    await see(user, "Mot de passe oublié ou compte bloqué")  # back on the login page
+    assert not await Account.filter(email="x.y@iledefrance.fr").exists()
+
+
+async def test_an_idle_open_page_goes_back_to_login(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page's minute tick ends an idle session; a click or key before keeps it alive."""
+    from nicegui.testing.user_interaction import UserInteraction
+
+    await login(user, "agent")
+    await user.open("/ecoles")
+    layout = UserInteraction(user, {user.client.layout}, None)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 20 * 60)
+    layout.trigger("rentree_activity")  # the person is working on the page
+    await asyncio.sleep(0.1)
+    monkeypatch.setattr(time, "time", lambda: real() + 40 * 60)  # 20 minutes after the last activity
+    layout.trigger("rentree_tick")
+    await asyncio.sleep(0.1)
+    await user.should_see("Établissements")  # still there
+    monkeypatch.setattr(time, "time", lambda: real() + 60 * 60)  # 40 minutes without activity
+    layout.trigger("rentree_tick")
+    for _ in range(100):
+        if await SecurityEvent.filter(kind=EventKind.SESSION_EXPIRED).exists():
+            break
+        await asyncio.sleep(0.02)
+    monkeypatch.setattr(time, "time", real)
+    await see(user, "Mot de passe oublié ou compte bloqué")  # the login page

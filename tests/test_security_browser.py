@@ -109,3 +109,47 @@ def test_account_pages_in_chromium(tmp_path: Path) -> None:
         driver.get(url + "/compte")
         _wait_text(driver, "Jetons d'API")
         driver.save_screenshot(str(shots / "account.png"))
+
+
+def test_first_admin_from_the_cli_changes_password_and_enrols_totp_before_anything(tmp_path: Path) -> None:
+    """R-SEC-1 in Chromium: `users add --role admin`, one-time password, new password, TOTP with QR, then admin."""
+    import re
+
+    import pyotp
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from tests.test_cli_and_settings import run_cli
+
+    data = tmp_path / "data"
+    shots = _shots(tmp_path)
+    env = {"RENTREE_DATA_DIR": str(data), "DATABASE_URL": f"sqlite://{data}/app.sqlite3"}
+    added = run_cli("users", "add", "responsable.numerique@iledefrance.fr", "--role", "admin",
+                    "--name", "Responsable numérique", env=env)
+    assert added.returncode == 0, added.stderr
+    one_time = re.search(r"première connexion\) : (\S+)", added.stdout).group(1)  # type: ignore[union-attr]
+    with running_app(data) as url, chromium(1400, 1000) as driver:
+        browser_login(driver, url, {"email": "responsable.numerique@iledefrance.fr", "password": one_time})
+        _wait_text(driver, "Votre mot de passe doit être changé avant de continuer")
+        new_password = "Les lycées franciliens rentrent en septembre"
+        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Mot de passe actuel"]').send_keys(one_time)
+        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Nouveau mot de passe"]').send_keys(new_password)
+        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Confirmer le nouveau mot de passe"]').send_keys(
+            new_password)
+        driver.find_element(By.XPATH, "//button[contains(., 'Changer le mot de passe')]").click()
+        _wait_text(driver, "Scannez ce QR code")
+        assert driver.current_url.endswith("/compte/double-authentification")
+        driver.get(url + "/utilisateurs")  # nothing else before enrolment
+        _wait_text(driver, "Les administrateurs doivent activer la double authentification")
+        assert driver.current_url.endswith("/compte/double-authentification")
+        driver.save_screenshot(str(shots / "totp-enrolment-admin.png"))
+        key = driver.find_element(By.CSS_SELECTOR, '[data-testid="totp-key"]').text.replace(" ", "")
+        code = driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Code à 6 chiffres"]')
+        code.send_keys(pyotp.TOTP(key).now(), Keys.ENTER)
+        _wait_text(driver, "Double authentification activée.")
+        codes = re.findall(r"\b[a-z2-9]{5}-[a-z2-9]{5}\b", driver.find_element(By.TAG_NAME, "body").text)
+        assert len(codes) == 10
+        driver.save_screenshot(str(shots / "recovery-codes.png"))
+        driver.get(url + "/utilisateurs")
+        _wait_text(driver, "responsable.numerique@iledefrance.fr")
+        assert driver.current_url.endswith("/utilisateurs")

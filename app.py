@@ -55,6 +55,11 @@ def build_web(settings: Settings) -> None:
             accounts = await seed_demo_users()
             if accounts:
                 print(credentials_text(accounts), flush=True)
+        from models.accounts import User
+
+        if not await User.exists():
+            log.warning("Aucun compte : créez le premier administrateur avec "
+                        "`python app.py users add prenom.nom@iledefrance.fr --role admin`.")
         log.info("Base prête en %.2f s (%s)", time.perf_counter() - started, _safe_url(settings.db_url))
 
     # NiceGUI runs async `on_startup` handlers as background tasks: the server (and a test's client)

@@ -51,10 +51,20 @@ def build_web(settings: Settings) -> None:
                 created = await seed_demo(progress=log.info)
                 await db.analyze()
                 log.info("Données de démonstration créées : %s", created)
+            from seed.accounts import credentials_text, seed_demo_users
+
+            accounts = await seed_demo_users()
+            if accounts:
+                print(credentials_text(accounts), flush=True)
         from seed.calendar import ensure_calendar
 
         if await ensure_calendar(_today(settings)):
             log.info("Calendrier de campagne du livret créé.")
+        from models.accounts import User
+
+        if not await User.exists():
+            log.warning("Aucun compte : créez le premier administrateur avec "
+                        "`python app.py users add prenom.nom@iledefrance.fr --role admin`.")
         log.info("Base prête en %.2f s (%s)", time.perf_counter() - started, _safe_url(settings.db_url))
 
     # NiceGUI runs async `on_startup` handlers as background tasks: the server (and a test's client)
@@ -94,6 +104,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         reload=False,
         fastapi_docs=True,
         show_welcome_message=True,
+        # Session cookie: always HttpOnly (Starlette), SameSite=Lax, Secure when served over https.
+        session_middleware_kwargs={"https_only": settings.cookie_secure, "same_site": "lax"},
     )
 
 
@@ -148,6 +160,10 @@ def cmd_seed(settings: Settings, _args: argparse.Namespace) -> int:
         return 0
 
     return _run_db(settings, work)
+
+
+# Whoever runs the CLI on the server already reaches the database: the CLI acts with an admin's rights.
+CLI_ROLE = "admin"
 
 
 def _cli_actor() -> str:
@@ -259,7 +275,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             if done >= total or done % 50000 < 2000:
                 say(f"{done} / {total} lignes analysées")
 
-        report = await import_xlsx(sheet, args.file, actor=_cli_actor(), dry_run=args.dry_run,
+        report = await import_xlsx(sheet, args.file, actor=_cli_actor(), role=CLI_ROLE, dry_run=args.dry_run,
                                    all_or_nothing=args.all_or_nothing, progress=progress)
         for warning in report.warnings:
             say(f"Attention : {warning}")
@@ -285,6 +301,81 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the web app."""
     serve(settings, host=args.host, port=args.port)
     return 0
+
+
+def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
+    """Manage accounts from the command line: add, list, disable, enable, reset-totp, reset-password, token."""
+    from models import accounts
+
+    async def work() -> int:
+        if args.action == "list":
+            users = await accounts.User.all().order_by("email")
+            say(f"{'e-mail':<36} {'rôle':<12} {'actif':<6} {'TOTP':<5} organisation")
+            for u in users:
+                say(f"{u.email:<36} {accounts.Role(u.role).value:<12} {'oui' if u.is_active else 'non':<6} "
+                    f"{'oui' if u.totp_enabled else 'non':<5} {u.organisation}")
+            say(f"{len(users)} compte(s).")
+            return 0
+        if args.action == "add":
+            try:
+                user, one_time = await accounts.create_user(args.email, args.name or "", args.role,
+                                                            organisation=args.organisation or "")
+            except accounts.AccountError as exc:
+                print(f"Erreur : {exc}", file=sys.stderr)
+                return 1
+            say(f"Compte créé : {user.email} ({accounts.ROLE_LABELS[args.role]}).")
+            say(f"Mot de passe provisoire (affiché une seule fois, à changer à la première connexion) : {one_time}")
+            if args.role == "admin":
+                say("À la première connexion, la double authentification (TOTP) sera activée avant tout le reste.")
+            return 0
+        user = await accounts.find_user(args.email)
+        if user is None:
+            print(f"Erreur : aucun compte pour « {args.email} » (voir `python app.py users list`).", file=sys.stderr)
+            return 1
+        try:
+            if args.action in {"disable", "enable"}:
+                await accounts.set_active(user, args.action == "enable", ip="cli")
+                say(f"Compte {user.email} {'réactivé' if args.action == 'enable' else 'désactivé'}.")
+            elif args.action == "reset-totp":
+                await accounts.reset_totp(user, ip="cli")
+                say(f"Double authentification de {user.email} réinitialisée (inscrit au journal) : "
+                    "elle sera activée à nouveau à la prochaine connexion.")
+            elif args.action == "reset-password":
+                one_time = await accounts.reset_password(user, ip="cli")
+                say(f"Mot de passe provisoire de {user.email} (affiché une seule fois) : {one_time}")
+            elif args.action == "token":
+                token, secret = await accounts.create_token(user, args.name or "jeton (ligne de commande)", ip="cli")
+                say(f"Jeton d'API « {token.name} » pour {user.email} (affiché une seule fois) :")
+                say(secret)
+        except accounts.AccountError as exc:
+            print(f"Erreur : {exc}", file=sys.stderr)
+            return 1
+        return 0
+
+    return _run_db(settings, work)
+
+
+def _add_users_parser(sub: argparse._SubParsersAction) -> None:
+    """The `users` command and its actions."""
+    from models.accounts import Role
+
+    p_users = sub.add_parser("users", help="gérer les comptes (add, list, disable, enable, reset-totp, "
+                                           "reset-password, token)")
+    actions = p_users.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p_add = actions.add_parser("add", help="créer un compte et afficher son mot de passe provisoire")
+    p_add.add_argument("email")
+    p_add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p_add.add_argument("--name", help="nom complet")
+    p_add.add_argument("--organisation", help="organisation (par défaut selon le rôle)")
+    actions.add_parser("list", help="lister les comptes")
+    for action, text in (("disable", "désactiver un compte"), ("enable", "réactiver un compte"),
+                         ("reset-totp", "réinitialiser la double authentification (journalisé)"),
+                         ("reset-password", "donner un nouveau mot de passe provisoire")):
+        actions.add_parser(action, help=text).add_argument("email")
+    p_token = actions.add_parser("token", help="créer un jeton d'API (affiché une seule fois)")
+    p_token.add_argument("email")
+    p_token.add_argument("--name", help="nom du jeton")
+    p_users.set_defaults(func=cmd_users)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_remind.add_argument("--date", help="jour des relances, AAAA-MM-JJ (défaut : aujourd'hui)")
     p_remind.add_argument("--dry-run", action="store_true", help="montrer ce qui serait envoyé, à qui, sans envoyer")
     p_remind.set_defaults(func=cmd_remind)
+    _add_users_parser(sub)
     return parser
 
 

@@ -70,6 +70,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEMO_SMTP_SERVER", "demo_smtp_server", bool, True,
             "Demo only: start a local SMTP server on 127.0.0.1:SMTP_PORT that keeps what it receives "
             "(the « boîte de démonstration »)."),
+    Setting("SESSION_IDLE_MINUTES", "session_idle_minutes", int, 30,
+            "A session expires after this many minutes without a page load."),
+    Setting("COOKIE_SECURE", "cookie_secure", bool, False,
+            "Mark the session cookie Secure (set true when the app is served over https)."),
+    Setting("PASSWORD_MAX_AGE_DAYS", "password_max_age_days", int, 182,
+            "Days before a password must be renewed (R-SEC-2: twice per school year)."),
 )
 
 _TRUE = {"1", "true", "yes", "oui", "on"}
@@ -138,6 +144,9 @@ class Settings:
     outbox_connections: int = 4
     outbox_max_attempts: int = 10
     demo_smtp_server: bool = True
+    session_idle_minutes: int = 30
+    cookie_secure: bool = False
+    password_max_age_days: int = 182
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 
+from models.accounts import User, contacts_visible_to
 from models.schools import (
     InvalidUAI,
     School,
@@ -14,6 +15,7 @@ from models.schools import (
     search_schools,
     support_desks,
 )
+from pages.auth import api_user
 
 
 class SchoolOut(BaseModel):
@@ -91,7 +93,7 @@ def build_router() -> APIRouter:
         return {"total": total, "rows": [school_out(s) for s in rows]}
 
     @router.get("/schools/{uai}", response_model=SchoolDetailOut, summary="Fiche d'un établissement")
-    async def school_detail(uai: str) -> dict:
+    async def school_detail(uai: str, user: User = Depends(api_user)) -> dict:
         try:
             code = normalize_uai(uai)
         except InvalidUAI as exc:
@@ -100,7 +102,7 @@ def build_router() -> APIRouter:
         if school is None:
             raise HTTPException(status_code=404, detail=f"Aucun établissement n'a l'UAI {code}.")
         contacts = [{"full_name": c.full_name, "email": c.email, "roles": roles}
-                    for c, roles in await school_contacts(school)]
+                    for c, roles in contacts_visible_to(user.role, await school_contacts(school))]  # R-SEC-4
         return {**school_out(school), "contacts": contacts}
 
     @router.get("/support-desks", response_model=list[SupportDeskOut], summary="Annuaire des supports")

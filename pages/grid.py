@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastapi import Request
 from nicegui import app, ui
 
 from models.audit import SOURCE_LABELS, Source
 from pages.fmt import fr_date, fr_number
-from sheets.api import Caller, edit_cell, fetch_row, paste_block, rows_of_filter
+from sheets.api import STEP_UP_ROWS, Caller, edit_cell, fetch_row, paste_block, rows_of_filter
 from sheets.declaration import Column, Sheet
 from sheets.query import QueryError
 from sheets.writes import WriteRefused, bulk_set, row_history, undo_last
@@ -130,9 +131,30 @@ def _paste_js(sheet: Sheet, grid_id: str, element_id: int) -> str:
     """
 
 
-def caller_for_page() -> Caller:
-    """The caller of the current page (replaced by the logged-in user once accounts exist)."""
-    return Caller(actor="démo")
+async def step_up(grid: SheetGrid, action: str) -> bool:
+    """Ask the logged-in user for a fresh TOTP code before a large or sensitive action (issue 4)."""
+    from pages.auth import confirm_step_up, current_user
+
+    user = await current_user()
+    return user is not None and await confirm_step_up(user, action)
+
+
+async def caller_for_page() -> Caller:
+    """The logged-in user of the current page as the engine's caller (pages are behind the login guard)."""
+    from pages.auth import current_user
+
+    user = await current_user()
+    if user is None:  # the guard redirects anonymous visitors before any page is built
+        raise RuntimeError("page built without a logged-in user")
+    return Caller(actor=user.email, role=user.role.value)
+
+
+async def api_caller(request: Request) -> Caller:
+    """FastAPI dependency for the engine's endpoints: session cookie or bearer token, else 401."""
+    from pages.auth import api_user
+
+    user = await api_user(request)
+    return Caller(actor=user.email, role=user.role.value)
 
 
 class SheetGrid:
@@ -434,6 +456,8 @@ class SheetGrid:
                         ui.button("Oui, modifier", on_click=lambda: confirm.submit(True)).props("color=primary")
                 if not await confirm:
                     return
+                if len(ids) > STEP_UP_ROWS and not await step_up(self, f"modifier {fr_number(len(ids))} lignes"):
+                    return
                 try:
                     result = await bulk_set(self.sheet, ids, column.value, holder["value"], actor=self.caller.actor,
                                             role=self.caller.role)
@@ -493,6 +517,8 @@ async def export_view(grid: SheetGrid) -> None:
 
     from sheets.exporter import export_sheet
 
+    if grid.sheet.personal_data and not await step_up(grid, "exporter des données personnelles"):
+        return
     try:
         state = await grid.grid.run_grid_method("getColumnState", timeout=5)
     except TimeoutError:
@@ -577,11 +603,16 @@ async def import_dialog(grid: SheetGrid) -> None:
             path = folder / (Path(e.file.name or "fichier.xlsx").name or "fichier.xlsx")
             path.write_bytes(await e.file.read())
             state["path"] = path
-            show(await import_xlsx(grid.sheet, path, actor=grid.caller.actor, role=grid.caller.role, dry_run=True,
-                                   all_or_nothing=all_or_nothing.value))
+            report = await import_xlsx(grid.sheet, path, actor=grid.caller.actor, role=grid.caller.role, dry_run=True,
+                                       all_or_nothing=all_or_nothing.value)
+            state["touched"] = report.new + report.changed
+            show(report)
 
         async def apply() -> None:
             if state["path"] is None:
+                return
+            touched = state.get("touched", 0)
+            if touched > STEP_UP_ROWS and not await step_up(grid, f"importer {fr_number(touched)} lignes"):
                 return
             report = await import_xlsx(grid.sheet, state["path"], actor=grid.caller.actor, role=grid.caller.role,
                                        dry_run=False, all_or_nothing=all_or_nothing.value)

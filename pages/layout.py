@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from nicegui import ui
+from nicegui import app, ui
 
 import settings as settings_module
 
@@ -21,25 +23,46 @@ class NavEntry:
     path: str
     icon: str
     demo_only: bool = False
+    roles: frozenset[str] = field(default_factory=frozenset)  # empty: every logged-in user
+
+    def visible_to(self, role: str) -> bool:
+        """True when a user of this role sees the entry."""
+        return not self.roles or role in self.roles
 
 
 NAV: list[NavEntry] = [
     NavEntry("Accueil", "/", "home"),
     NavEntry("Établissements", "/ecoles", "school"),
-    NavEntry("Contacts", "/feuilles/contacts", "contacts"),
+    NavEntry("Contacts", "/feuilles/contacts", "contacts", roles=frozenset({"admin", "agent", "lecteur"})),
     NavEntry("Relances", "/relances", "notifications_active"),
-    NavEntry("Calendrier de campagne", "/feuilles/calendar", "event"),
-    NavEntry("Journal des modifications", "/journal", "manage_history"),
+    NavEntry("Calendrier de campagne", "/feuilles/calendar", "event",
+             roles=frozenset({"admin", "agent", "lecteur"})),
+    NavEntry("Journal des modifications", "/journal", "manage_history", roles=frozenset({"admin"})),
     NavEntry("Annuaire support", "/support", "support_agent"),
     NavEntry("Boîte de démonstration", "/boite-demo", "mark_email_unread", demo_only=True),
     NavEntry("API (OpenAPI)", "/docs", "api"),
+    NavEntry("Utilisateurs", "/utilisateurs", "manage_accounts", roles=frozenset({"admin"})),
+    NavEntry("Journal de sécurité", "/securite/journal", "policy", roles=frozenset({"admin"})),
 ]
+
+
+def session_info() -> dict[str, str]:
+    """Who is logged in, as the login guard keeps it in the session (name, e-mail, role, password due)."""
+    try:
+        store = app.storage.user
+    except RuntimeError:
+        return {}
+    return {k: str(store.get(k) or "") for k in ("name", "email", "role", "password_due")}
 
 
 @contextmanager
 def frame(title: str, *, active: str = "") -> Iterator[None]:
     """Lay out a page: header, navigation, title; the caller fills the content."""
+    from pages.auth import watch_session  # here: pages.auth builds its pages with this frame
+
     cfg = settings_module.get()
+    me = session_info()
+    watch_session()
     ui.colors(primary=PRIMARY, secondary="#e2001a", accent="#f5a623")
     ui.page_title(f"{title} · Rentrée")
     with ui.header(elevated=True).classes("items-center px-4 py-2 bg-primary"):
@@ -49,12 +72,10 @@ def frame(title: str, *, active: str = "") -> Iterator[None]:
         ui.label("Équipement numérique des lycées · Région Île-de-France").classes(
             "text-sm opacity-80 max-sm:hidden")
         ui.space()
-        with ui.button(icon="account_circle").props("flat round color=white aria-label=Compte"):
-            with ui.menu():
-                ui.menu_item("Équipe Région (démo)" if cfg.is_demo else "Mon compte").props("disable")
+        _user_menu(me)
     with ui.left_drawer(value=True, bordered=True).classes("bg-grey-1 p-0") as drawer:
         with ui.list().props("padding").classes("w-full"):
-            for entry in NAV:
+            for entry in (e for e in NAV if e.visible_to(me.get("role", ""))):
                 if entry.demo_only and not cfg.is_demo:
                     continue
                 selected = entry.path == active
@@ -67,6 +88,7 @@ def frame(title: str, *, active: str = "") -> Iterator[None]:
                         ui.item_label(entry.label)
     drawer_button.on_click(drawer.toggle)
     with ui.column().classes("w-full max-w-screen-xl mx-auto p-6 gap-4"):
+        _password_banner(me.get("password_due", ""))
         ui.label(title).classes("text-2xl font-semibold text-primary")
         yield
     with ui.footer().classes("bg-grey-2 text-grey-9 text-sm px-6 py-2 items-center gap-6"):
@@ -74,3 +96,33 @@ def frame(title: str, *, active: str = "") -> Iterator[None]:
         ui.space()
         ui.link("Signaler un incident de sécurité", f"mailto:{cfg.rssi_email}").classes("text-red-9")
         ui.link("Fuite de données personnelles", f"mailto:{cfg.dpo_email}").classes("text-red-9")
+
+
+def _user_menu(me: dict[str, str]) -> None:
+    """The header's user menu: name, role, « Mon compte », « Se déconnecter »."""
+    from models.accounts import ROLE_LABELS
+
+    with ui.button(icon="account_circle").props("flat no-caps color=white aria-label=Compte"):
+        if me.get("name"):
+            ui.label(me["name"]).classes("ml-2 max-sm:hidden")
+        with ui.menu():
+            if me.get("name"):
+                with ui.item().props("dense"):
+                    with ui.item_section():
+                        ui.item_label(me["name"]).classes("font-semibold")
+                        ui.item_label(ROLE_LABELS.get(me.get("role", ""), me.get("role", ""))).props("caption")
+                ui.separator()
+            ui.menu_item("Mon compte", on_click=lambda: ui.navigate.to("/compte")).mark("menu-account")
+            ui.menu_item("Se déconnecter", on_click=lambda: ui.navigate.to("/logout")).mark("menu-logout")
+
+
+def _password_banner(due_iso: str) -> None:
+    """R-SEC-2: warn the user whose password is due soon."""
+    if not due_iso:
+        return
+    due = datetime.fromisoformat(due_iso).astimezone(ZoneInfo(settings_module.get().timezone))
+    with ui.row().classes("w-full items-center gap-2 bg-orange-1 text-orange-10 rounded px-4 py-2"):
+        ui.icon("key")
+        ui.label(f"Votre mot de passe doit être renouvelé avant le {due:%d/%m/%Y} (deux fois par année scolaire) : "
+                 "changez-le maintenant, sinon il vous sera demandé à la prochaine connexion.")
+        ui.link("Changer mon mot de passe", "/compte/mot-de-passe").classes("font-medium")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from models.accounts import Role, contacts_visible_to
 from models.schools import (
     ACADEMIE_LABELS,
     CONTACT_ROLE_LABELS,
@@ -17,6 +18,7 @@ from models.schools import (
     normalize_uai,
     school_contacts,
 )
+from pages.auth import current_user
 from pages.errors import not_found
 from pages.fmt import fr_number, yes_no
 from pages.grid import SheetGrid, caller_for_page
@@ -27,8 +29,9 @@ from sheets.schools import SCHOOLS
 @ui.page("/ecoles")
 async def schools_page() -> None:
     """The schools sheet: the engine's grid (filters, sort, edit, bulk, paste, undo, history)."""
+    caller = await caller_for_page()
     with frame("Établissements", active="/ecoles"):
-        SheetGrid(SCHOOLS, caller_for_page())
+        SheetGrid(SCHOOLS, caller)
 
 
 @ui.page("/ecoles/{uai}")
@@ -46,7 +49,8 @@ async def school_page(uai: str) -> None:
         return
     if code != uai:
         ui.navigate.to(f"/ecoles/{code}")
-    contacts = await school_contacts(school)
+    viewer = await current_user()
+    contacts = contacts_visible_to(viewer.role if viewer else Role.LECTEUR, await school_contacts(school))  # R-SEC-4
     enrolments = await Enrolment.filter(school=school).order_by("track", "level")
     with frame(f"{school.name}", active="/ecoles"):
         ui.link("← Tous les établissements", "/ecoles").classes("text-sm")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from models.accounts import Role
+from pages.auth import forbidden_page, require_roles
 from pages.errors import not_found
 from pages.grid import SheetGrid, caller_for_page
 from pages.layout import frame
@@ -21,16 +23,22 @@ async def sheet_page(name: str) -> None:
     if sheet.page_path and sheet.page_path != f"/feuilles/{name}":
         ui.navigate.to(sheet.page_path)
         return
-    with frame(sheet.label):
+    caller = await caller_for_page()
+    if not sheet.may_read(caller.role):
+        forbidden_page(f"Votre rôle ne donne pas accès à « {sheet.label} » (R-SEC-4).")
+        return
+    with frame(sheet.label, active=f"/feuilles/{name}"):
         if sheet.description:
             ui.label(sheet.description).classes("text-grey-8")
-        SheetGrid(sheet, caller_for_page())
+        SheetGrid(sheet, caller)
 
 
 @ui.page("/journal")
+@require_roles(Role.ADMIN)
 async def audit_page() -> None:
-    """The audit trail: every change, read-only."""
+    """The audit trail: every change, read-only (admins, R-SEC-4)."""
     sheet = get_sheet("audit")
+    caller = await caller_for_page()
     with frame(sheet.label, active="/journal"):
         ui.label(sheet.description).classes("text-grey-8")
-        SheetGrid(sheet, caller_for_page())
+        SheetGrid(sheet, caller)

@@ -17,6 +17,7 @@ from sheets.query import BlockRequest, QueryError, base_query, fetch_block, to_r
 from sheets.writes import Issue, RowChange, WriteRefused, apply_changes, bulk_set, parse_changes, row_history, undo_last
 
 MAX_BULK_ROWS = 200_000
+STEP_UP_ROWS = 100  # above this, bulk edits and imports ask a fresh TOTP code: only from the app, not the API
 MAX_PASTE_CELLS = 20_000
 
 
@@ -28,18 +29,7 @@ class Caller:
     role: str | None = None
 
 
-async def _demo_caller(request: Request) -> Caller:
-    """Until accounts exist: the session's browser id, no role restriction."""
-    return Caller(actor="démo")
-
-
-# The security layer replaces this with the logged-in user (session cookie or bearer token).
-caller_resolver: Callable[[Request], Awaitable[Caller]] = _demo_caller
-
-
-async def current_caller(request: Request) -> Caller:
-    """FastAPI dependency: the caller of a request."""
-    return await caller_resolver(request)
+CallerDependency = Callable[[Request], Awaitable[Caller]]
 
 
 def readable_sheet(name: str, caller: Caller) -> Sheet:
@@ -137,8 +127,8 @@ def sheet_meta(sheet: Sheet, caller: Caller) -> dict[str, Any]:
     }
 
 
-def build_router() -> APIRouter:
-    """The /api/sheets routes (a new router each time the app is wired)."""
+def build_router(current_caller: CallerDependency) -> APIRouter:
+    """The /api/sheets routes; `current_caller` (from the web layer) says who calls, or answers 401."""
     router = APIRouter(prefix="/api/sheets", tags=["Feuilles"])
 
     @router.get("", summary="Feuilles disponibles")
@@ -185,6 +175,10 @@ def build_router() -> APIRouter:
                 ids = await rows_of_filter(sheet, body.get("filterModel") or {}, str(body.get("quick") or ""))
             except QueryError as exc:
                 raise HTTPException(status_code=400, detail=str(exc)) from None
+        if len(ids) > STEP_UP_ROWS:
+            raise HTTPException(status_code=403, detail=(
+                f"{len(ids)} lignes : au-delà de {STEP_UP_ROWS}, une modification en masse se fait depuis "
+                "l'application, qui demande un code de double authentification."))
         if len(ids) > MAX_BULK_ROWS:
             raise HTTPException(status_code=422, detail=f"{len(ids)} lignes : {MAX_BULK_ROWS} au plus par opération.")
         expected = body.get("expected_count")
@@ -236,6 +230,10 @@ def build_router() -> APIRouter:
         from sheets.query import cli_filters
 
         sheet = readable_sheet(name, caller)
+        if sheet.personal_data:
+            raise HTTPException(status_code=403, detail=f"« {sheet.label} » contient des données personnelles : "
+                                                        "exportez-la depuis l'application, qui demande un code de "
+                                                        "double authentification.")
         try:
             filters = cli_filters(sheet, request.query_params.getlist("filter"))
             sort_model = [{"colId": part.split(":")[0], "sort": (part.split(":", 1)[1] if ":" in part else "asc")}

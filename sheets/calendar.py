@@ -23,11 +23,12 @@ CALENDAR = register(Sheet(
     name="calendar",
     label="Calendrier de campagne",
     model=CampaignEvent,
+    read_roles=frozenset({"admin", "agent", "lecteur"}),
+    edit_roles=frozenset({"admin", "agent"}),
     key="id",
     default_sort=("year", "due_on", "slug"),
     page_path="/feuilles/calendar",
     row_validator=_window,
-    edit_roles=frozenset({"*"}),
     description="Les échéances du livret, par année de campagne : qui est concerné et quand relancer.",
     columns=(
         Column("id", "N°", kind="integer", width=80),

@@ -79,12 +79,13 @@ class Sheet:
     columns: tuple[Column, ...]
     key: str
     default_sort: tuple[str, ...] = ()
-    read_roles: frozenset[str] = frozenset({"*"})
-    edit_roles: frozenset[str] = frozenset({"*"})
+    read_roles: frozenset[str] = frozenset({"admin"})  # role names of models.accounts.Role
+    edit_roles: frozenset[str] = frozenset({"admin"})
     row_validator: RowValidator | None = None
     change_hook: ChangeHook | None = None
     can_create: bool = False
     versioned: bool = True
+    personal_data: bool = False  # exports of personal data ask a fresh TOTP code (R-SEC-4)
     description: str = ""
     page_path: str = ""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -64,6 +64,43 @@ def running_app(data_dir: Path, env: dict[str, str] | None = None, timeout: floa
         log.close()
 
 
+def demo_credentials(data_dir: Path) -> dict[str, dict[str, str]]:
+    """The demo accounts the app printed at first start (read from its log), by role."""
+    import re
+
+    logs = sorted(data_dir.parent.glob("server-*.log"), key=lambda p: p.stat().st_mtime)
+    found: dict[str, dict[str, str]] = {}
+    for log in logs:
+        text = log.read_text(encoding="utf-8", errors="replace")
+        for m in re.finditer(r"(\S+)@demo\.rentree\.fr\s+mot de passe : (\S+)", text):
+            found[m.group(1)] = {"email": f"{m.group(1)}@demo.rentree.fr", "password": m.group(2)}
+        key = re.search(r"clé TOTP .*? : ([A-Z2-7]+)", text)
+        if key and "admin" in found:
+            found["admin"]["totp_secret"] = key.group(1)
+    return found
+
+
+def browser_login(driver: object, url: str, account: dict[str, str]) -> None:
+    """Log in through the real login form (and the TOTP step when the account has a key)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 20)
+    driver.get(url + "/login")  # type: ignore[attr-defined]
+    email = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, 'input[aria-label="Adresse e-mail"]')))
+    email.send_keys(account["email"])
+    password = driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Mot de passe"]')  # type: ignore[attr-defined]
+    password.send_keys(account["password"], Keys.ENTER)
+    if account.get("totp_secret"):
+        import pyotp
+
+        code = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, 'input[aria-label="Code de vérification"]')))
+        code.send_keys(pyotp.TOTP(account["totp_secret"]).now(), Keys.ENTER)
+    wait.until(lambda d: "/login" not in d.current_url)
+
+
 def require_browser() -> None:
     """Skip (or fail under CI) when Chromium and chromedriver are not installed."""
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):

@@ -141,3 +141,21 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         monkeypatch.setenv("SMTP_PORT", str(server.port))
         settings_module.set_current(None)
         yield server
+
+
+# --- Accounts --------------------------------------------------------------------------------------
+
+@pytest.fixture(autouse=True, scope="session")
+def _light_password_hashing() -> None:
+    """Argon2id with small parameters in this process (apps started as subprocesses keep the real ones)."""
+    from models.accounts import use_light_hashing
+
+    use_light_hashing()
+
+
+@pytest.fixture
+async def logged_in(user: object) -> object:
+    """The simulated `user`, logged in through the login page as an agent (an account of the Région team)."""
+    from tests.factories import login
+
+    return await login(user, "agent")

@@ -39,3 +39,73 @@ async def make_contact(school: School, roles: list[ContactRole] | None = None, *
     for role in roles or []:
         await ContactRoleAssignment.create(contact=contact, role=role)
     return contact
+
+
+# --- Accounts --------------------------------------------------------------------------------------
+
+TEST_PASSWORD = "Correct-cheval-agrafe-pile-42"
+
+
+async def make_account(role: str = "agent", *, totp: bool | None = None, **fields: Any) -> Any:
+    """Create an account with TEST_PASSWORD, ready to log in (admins get TOTP, as R-SEC-1 requires)."""
+    import pyotp
+
+    from models.accounts import Role, create_user
+
+    role = Role(role)
+    n = next(_counter)
+    email = fields.pop("email", f"{role.value}{n}@essai.iledefrance.fr")
+    user, _ = await create_user(email, fields.pop("full_name", f"Compte {role.value} {n}"), role,
+                                password=fields.pop("password", TEST_PASSWORD))
+    if totp if totp is not None else role == Role.ADMIN:
+        user.totp_secret, user.totp_enabled = pyotp.random_base32(32), True
+    for key, value in fields.items():
+        setattr(user, key, value)
+    await user.save()
+    return user
+
+
+def totp_now(account: Any) -> str:
+    """The current TOTP code of an account."""
+    import pyotp
+
+    return pyotp.TOTP(account.totp_secret).now()
+
+
+async def see(user: Any, text: str, seconds: float = 10) -> None:
+    """Like user.should_see, waiting longer (a login checks an Argon2 hash in a worker thread)."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            await user.should_see(text, retries=1)
+            return
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def login(user: Any, role: str = "agent", account: Any = None, **fields: Any) -> Any:
+    """Log a simulated user in through the real login page (creating an account of the role); return it."""
+    import asyncio
+
+    from nicegui import ui
+
+    account = account or await make_account(role, **fields)
+    await user.open("/login")
+    user.find(kind=ui.input, content="Adresse e-mail").type(account.email)
+    user.find(kind=ui.input, content="Mot de passe").type(TEST_PASSWORD)
+    user.find(kind=ui.button, content="Se connecter").click()
+    if account.totp_enabled:
+        await see(user, "Saisissez le code à 6 chiffres")
+        user.find(kind=ui.input, content="Code de vérification").type(totp_now(account))
+        user.find("Valider").click()
+    for _ in range(500):
+        if user.back_history and user.back_history[-1].startswith("/login/session"):
+            break
+        await asyncio.sleep(0.02)
+    assert user.back_history[-1].startswith("/login/session"), "login failed"
+    await see(user, "Se déconnecter")  # the page after login (the one asked for, or a required step)
+    return account

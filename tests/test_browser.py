@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from seed.demo import generate_schools
-from tests.browser import chromium, running_app
+from tests.browser import browser_login, chromium, demo_credentials, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -27,6 +27,7 @@ def test_schools_grid_in_chromium_finds_a_seeded_school(tmp_path: Path) -> None:
 
     target = generate_schools()[123]
     with running_app(tmp_path / "data") as url, chromium() as driver:
+        browser_login(driver, url, demo_credentials(tmp_path / "data")["agent"])
         driver.get(url + "/ecoles")
         _wait_text(driver, "470 ligne(s)")
         box = driver.find_element(By.CSS_SELECTOR, "input[placeholder='Recherche rapide…']")
@@ -64,6 +65,7 @@ def test_grid_scrolls_100000_rows_to_the_end_edits_and_keeps_the_value(tmp_path:
             total = con.execute("SELECT count(*) FROM contact").fetchone()[0]
         assert total > 100_000
         with chromium() as driver:
+            browser_login(driver, url, demo_credentials(data)["agent"])
             driver.get(url + "/feuilles/contacts")
             _wait_text(driver, f"{total:,} ligne(s)".replace(",", "\u202f"), timeout=30)
             # Sort by id so the last row is the last contact inserted.
@@ -107,28 +109,31 @@ def test_grid_scrolls_100000_rows_to_the_end_edits_and_keeps_the_value(tmp_path:
 
 def test_import_from_the_page_shows_the_preview_then_applies(tmp_path: Path) -> None:
     """A person exports the sheet, changes one name in Excel, uploads it: preview first, then applied."""
-    import io
-    import urllib.request
 
     import openpyxl
     from selenium.webdriver.common.by import By
 
     data = tmp_path / "data"
     with running_app(data) as url:
-        with urllib.request.urlopen(url + "/api/sheets/schools/export.xlsx?filter=departement=93") as response:
-            book = openpyxl.load_workbook(io.BytesIO(response.read()))
+        with sqlite3.connect(data / "app.sqlite3") as con:  # the file a person would have exported
+            rows = con.execute("SELECT uai, name FROM school WHERE departement='93' ORDER BY uai").fetchall()
+        book = openpyxl.Workbook()
+        book.active.append(["UAI", "Nom"])
+        for row in rows:
+            book.active.append(list(row))
         sheet = book.worksheets[0]
         uai, old_name = sheet.cell(2, 1).value, sheet.cell(2, 2).value
         sheet.cell(2, 2).value = "Lycée renommé par import"
         upload = tmp_path / "etablissements.xlsx"
         book.save(upload)
         with chromium() as driver:
+            browser_login(driver, url, demo_credentials(data)["agent"])
             driver.get(url + "/ecoles")
             _wait_text(driver, "470 ligne(s)")
             next(b for b in driver.find_elements(By.TAG_NAME, "button") if "Importer" in b.text).click()
             _wait_text(driver, "Rien n'est écrit avant votre confirmation")
             driver.find_element(By.CSS_SELECTOR, ".q-dialog input[type=file]").send_keys(str(upload))
-            _wait_text(driver, "1 modifiée(s)")
+            _wait_text(driver, "1 modifiée(s)", timeout=30)
             body = driver.find_element(By.TAG_NAME, "body").text
             assert "Lycée renommé par import" in body and old_name in body  # preview: old → new
             with sqlite3.connect(data / "app.sqlite3") as con:  # dry run: nothing written yet
@@ -149,6 +154,7 @@ def test_paste_a_block_copied_from_excel_onto_the_grid(tmp_path: Path) -> None:
 
     data = tmp_path / "data"
     with running_app(data) as url, chromium() as driver:
+        browser_login(driver, url, demo_credentials(data)["agent"])
         driver.get(url + "/ecoles")
         _wait_text(driver, "470 ligne(s)")
         cell = driver.find_element(By.CSS_SELECTOR, ".ag-row[row-index='0'] .ag-cell[col-id='commune']")

@@ -13,12 +13,18 @@ from models.schools import ContactRole
 from tests.factories import make_contact, make_school
 
 
+@pytest.fixture(autouse=True)
+async def _logged_in(logged_in: object) -> None:
+    """Every page here is seen by a logged-in agent (the login guard is tested in test_security.py)."""
+
+
 @pytest.fixture
 async def client(user: User) -> AsyncIterator[httpx.AsyncClient]:
-    """A plain HTTP client on the app the `user` fixture started (to read status codes)."""
+    """A plain HTTP client on the app the `user` fixture started, with its logged-in session cookie."""
     from nicegui import app
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test",
+                                 cookies=user.http_client.cookies) as http:
         yield http
 
 
@@ -95,10 +101,27 @@ async def test_sheet_cell_bulk_undo_history_endpoints(client: httpx.AsyncClient)
 
 
 async def test_journal_and_generic_sheet_pages(user: User) -> None:
-    await user.open("/journal")
-    await user.should_see("Journal des modifications")
-    await user.open("/feuilles/contacts")
+    """R-SEC-4: the audit journal is for admins; the contacts sheet for the Région's team, not partners."""
+    from tests.factories import login
+
+    await user.open("/feuilles/contacts")  # logged in as an agent by the module's fixture
     await user.should_see("Contacts des établissements")
+    await user.http_client.get("/logout")
+    await login(user, "laposte")
+    from nicegui import app
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test",
+                                 cookies=user.http_client.cookies) as http:
+        assert (await http.get("/journal")).status_code == 403
+        page = await http.get("/feuilles/contacts")
+        assert page.status_code == 403 and "ne donne pas accès" in page.text
+        rows = await http.post("/api/sheets/contacts/rows", json={"startRow": 0, "endRow": 10})
+        assert rows.status_code == 403
+        assert (await http.post("/api/sheets/schools/rows", json={"startRow": 0, "endRow": 10})).status_code == 200
+    await user.http_client.get("/logout")
+    await login(user, "admin")
+    await user.open("/journal")
+    await user.should_see("Chaque modification")
 
 
 async def test_school_page_shows_identity_and_contacts(user: User) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from emails.demo_box import box_folder, count_messages
-from tests.browser import chromium, free_port, running_app
+from tests.browser import browser_login, chromium, demo_credentials, free_port, running_app
 from tests.test_cli_and_settings import run_cli
 
 pytestmark = pytest.mark.browser
@@ -34,6 +34,7 @@ def test_demo_reminders_arrive_in_the_demo_box_and_render(tmp_path: Path) -> Non
            "OUTBOX_INTERVAL": "1"}
     with running_app(data, env=env) as url, chromium(1400, 1250) as driver:
         wait = WebDriverWait(driver, 30)
+        browser_login(driver, url, demo_credentials(data)["agent"])
         driver.get(url + "/")
         wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "prochaine relance le"))
         _shot(driver, tmp_path, "home-upcoming.png")

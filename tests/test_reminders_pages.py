@@ -20,7 +20,7 @@ from tests.smtp import SmtpServer
 from tests.test_cli_and_settings import run_cli
 
 
-async def test_r_slot_1_dry_run_page_lists_who_would_get_what(user: User) -> None:
+async def test_r_slot_1_dry_run_page_lists_who_would_get_what(logged_in: object, user: User) -> None:
     await seed_calendar()
     school = await make_school(name="Lycée Simulé", departement="93")
     await user.open("/relances?date=2024-06-21")
@@ -32,12 +32,12 @@ async def test_r_slot_1_dry_run_page_lists_who_would_get_what(user: User) -> Non
     await user.should_see("Calendrier de campagne")
 
 
-async def test_bad_date_on_the_page_says_what_to_type(user: User) -> None:
+async def test_bad_date_on_the_page_says_what_to_type(logged_in: object, user: User) -> None:
     await user.open("/relances?date=31-02-2024")
     await user.should_see("saisissez-la au format JJ/MM/AAAA")
 
 
-async def test_outbox_status_is_visible_on_the_page(user: User, smtp: SmtpServer) -> None:
+async def test_outbox_status_is_visible_on_the_page(logged_in: object, user: User, smtp: SmtpServer) -> None:
     await seed_calendar()
     school = await make_school(name="Lycée Refusé")
     smtp.handler.refuse.add(school.generic_email)
@@ -47,7 +47,7 @@ async def test_outbox_status_is_visible_on_the_page(user: User, smtp: SmtpServer
     await user.should_see("Remettre en file les courriels en échec")
 
 
-async def test_home_shows_upcoming_reminders(user: User) -> None:
+async def test_home_shows_upcoming_reminders(logged_in: object, user: User) -> None:
     soon = dt.date.today() + dt.timedelta(days=10)
     await CampaignEvent.create(year=soon.year, slug="essai", rule_id="R-BASKET-6", title="Fermeture des commandes",
                                due_on=soon, remind_days="14,7", audience=Audience.ALL)
@@ -57,7 +57,8 @@ async def test_home_shows_upcoming_reminders(user: User) -> None:
     await user.should_see(f"prochaine relance le {(soon - dt.timedelta(days=7)):%d/%m/%Y}")
 
 
-async def test_demo_box_receives_over_smtp_and_shows_the_mail(user: User, isolated_settings: Path) -> None:
+async def test_demo_box_receives_over_smtp_and_shows_the_mail(logged_in: object, user: User,
+                                                             isolated_settings: Path) -> None:
     await seed_calendar()
     await make_school(name="Lycée Démo", departement="92")
     port = free_port()
@@ -91,7 +92,7 @@ def test_remind_cli_dry_run_for_2024_06_21_lists_the_calendar_events(isolated_se
     assert bad.returncode == 2 and "attendu AAAA-MM-JJ" in bad.stderr
 
 
-async def test_calendar_event_is_edited_from_the_page_and_bad_dates_are_refused(user: User) -> None:
+async def test_calendar_event_is_edited_from_the_page_and_bad_dates_are_refused(logged_in: object, user: User) -> None:
     await seed_calendar()
     event = await CampaignEvent.get(year=2024, slug="gar-reset")
     await user.open("/relances")
@@ -109,7 +110,7 @@ async def test_calendar_event_is_edited_from_the_page_and_bad_dates_are_refused(
     assert saved.due_on == dt.date(2024, 8, 16) and saved.version == 2
 
 
-async def test_copy_to_next_year_button(user: User) -> None:
+async def test_copy_to_next_year_button(logged_in: object, user: User) -> None:
     await seed_calendar()
     await user.open("/relances")
     user.find("Copier vers l'année suivante").click()

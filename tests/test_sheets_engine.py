@@ -17,8 +17,8 @@ from sheets.writes import RowChange, WriteRefused, apply_changes, bulk_set, pars
 from tests.factories import make_contact, make_school
 
 SCHOOLS = get_sheet("schools")
-ALICE = Caller("alice@iledefrance.fr")
-BOB = Caller("bob@iledefrance.fr")
+ALICE = Caller("alice@iledefrance.fr", "agent")
+BOB = Caller("bob@iledefrance.fr", "agent")
 NAMES = ["Lycée Hugo", "lycée Curie", "Lycée Zola", "Lycée Éluard", "LP Ferry", "Lycée Camus", "Lycée Sand"]
 COMMUNES = ["Paris", "Meaux", "Créteil", "Évry", "Nanterre", ""]
 
@@ -179,14 +179,14 @@ async def test_choice_accepts_label_or_code(db: str) -> None:
 async def test_bulk_set_on_many_rows_one_transaction_with_audit(db: str) -> None:
     schools = [await make_school(csn_deployed=False) for _ in range(30)]
     ids = [s.id for s in schools]
-    result = await bulk_set(SCHOOLS, ids, "csn_deployed", "Oui", actor=ALICE.actor)
+    result = await bulk_set(SCHOOLS, ids, "csn_deployed", "Oui", actor=ALICE.actor, role="agent")
     assert result.changed_rows == 30
     assert await School.filter(id__in=ids, csn_deployed=True, version=2).count() == 30
     assert await AuditEntry.filter(batch=result.batch, source=Source.BULK).count() == 30
-    again = await bulk_set(SCHOOLS, ids, "csn_deployed", True, actor=ALICE.actor)
+    again = await bulk_set(SCHOOLS, ids, "csn_deployed", True, actor=ALICE.actor, role="agent")
     assert again.changed_rows == 0  # unchanged rows are not rewritten nor audited
     with pytest.raises(WriteRefused, match="attendu Oui ou Non"):
-        await bulk_set(SCHOOLS, ids, "csn_deployed", "bof", actor=ALICE.actor)
+        await bulk_set(SCHOOLS, ids, "csn_deployed", "bof", actor=ALICE.actor, role="agent")
 
 
 def test_parse_block_from_excel() -> None:
@@ -213,16 +213,16 @@ async def test_paste_applies_a_block_or_refuses_it_whole(db: str) -> None:
 
 async def test_undo_restores_the_last_batch_and_refuses_when_changed_since(db: str) -> None:
     schools = [await make_school(commune="Paris") for _ in range(3)]
-    await bulk_set(SCHOOLS, [s.id for s in schools], "commune", "Meaux", actor=ALICE.actor)
-    label, _ = await undo_last(ALICE.actor)
+    await bulk_set(SCHOOLS, [s.id for s in schools], "commune", "Meaux", actor=ALICE.actor, role="agent")
+    label, _ = await undo_last(ALICE.actor, "agent")
     assert "3 modification(s)" in label
     assert await School.filter(commune="Paris").count() == 3
-    assert await undo_last(ALICE.actor) is None  # the undo itself is not undone by a second call
+    assert await undo_last(ALICE.actor, "agent") is None  # the undo itself is not undone by a second call
 
     await edit_cell(SCHOOLS, schools[0].id, "commune", "Evry", None, ALICE)
     await edit_cell(SCHOOLS, schools[0].id, "commune", "Nanterre", None, BOB)
     with pytest.raises(WriteRefused, match="a changé depuis"):
-        await undo_last(ALICE.actor)
+        await undo_last(ALICE.actor, "agent")
     assert (await School.get(id=schools[0].id)).commune == "Nanterre"
 
 
@@ -241,13 +241,13 @@ async def test_reference_column_by_key_and_refused_when_unknown(db: str) -> None
     contact = await make_contact(a, [])
     changes, issues = await parse_changes(contacts, [RowChange(contact.id, {"school": b.uai.lower()})])
     assert not issues
-    await apply_changes(contacts, changes, actor=ALICE.actor, source=Source.GRID)
+    await apply_changes(contacts, changes, actor=ALICE.actor, source=Source.GRID, role="agent")
     block = await fetch_block(contacts, BlockRequest(0, 10, [], {"school": {"filterType": "text", "type": "equals",
                                                                             "filter": b.uai}}))
     assert [r["school"] for r in block["rows"]] == [b.uai]
     changes, _ = await parse_changes(contacts, [RowChange(contact.id, {"school": "0750650Z"})])
     with pytest.raises(WriteRefused, match="aucune ligne"):
-        await apply_changes(contacts, changes, actor=ALICE.actor, source=Source.GRID)
+        await apply_changes(contacts, changes, actor=ALICE.actor, source=Source.GRID, role="agent")
 
 
 async def test_audit_sheet_is_read_only(db: str) -> None:
@@ -257,7 +257,8 @@ async def test_audit_sheet_is_read_only(db: str) -> None:
     entry = await AuditEntry.first()
     assert entry is not None
     with pytest.raises(WriteRefused, match="pas le droit"):
-        await apply_changes(audit, [RowChange(entry.id, {"actor": "x"})], actor=ALICE.actor, source=Source.GRID)
+        await apply_changes(audit, [RowChange(entry.id, {"actor": "x"})], actor=ALICE.actor, source=Source.GRID,
+                            role="admin")
     rows = await fetch_block(audit, BlockRequest(0, 10, [], {}))
     assert rows["rows"][0]["actor"] == ALICE.actor
 

@@ -7,6 +7,7 @@ MODEL_MODULES: list[str] = [
     "models.campaign",
     "models.outbox",
     "models.joblease",
+    "models.fleet",
 ]
 
 # Pitfall (Tortoise 1.1 on SQLite): a model's docstring becomes the table comment in the DDL, and a

@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
                 ('version', fields.IntField(default=1)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'holder', 'app': 'models', 'indexes': [Index(fields=['school', 'kind', 'last_name']), Index(fields=['school', 'level', 'end_choice'])], 'pk_attr': 'id', 'table_description': 'A person holding (or due to hold) a device, only what the work needs (R-SEC-4).'},
+            options={'table': 'holder', 'app': 'models', 'indexes': [Index(fields=['school_id', 'kind', 'last_name']), Index(fields=['school_id', 'level', 'end_choice'])], 'pk_attr': 'id', 'table_description': 'A person holding (or due to hold) a device, only what the work needs (R-SEC-4).'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'device', 'app': 'models', 'indexes': [Index(fields=['school', 'status', 'serial']), Index(fields=['status', 'serial']), Index(fields=['holder', 'status'])], 'pk_attr': 'id', 'table_description': "A laptop or a screen of the Région's fleet (R-FLEET-1)."},
+            options={'table': 'device', 'app': 'models', 'indexes': [Index(fields=['school_id', 'status', 'serial']), Index(fields=['status', 'serial']), Index(fields=['holder_id', 'status'])], 'pk_attr': 'id', 'table_description': "A laptop or a screen of the Région's fleet (R-FLEET-1)."},
             bases=['Model'],
         ),
         ops.CreateModel(

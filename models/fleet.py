@@ -409,7 +409,7 @@ class Holder(Model):
 
     class Meta:
         table = "holder"
-        indexes = (("school", "kind", "last_name"), ("school", "level", "end_choice"))
+        indexes = (("school_id", "kind", "last_name"), ("school_id", "level", "end_choice"))
 
     def __str__(self) -> str:
         return f"{self.last_name} {self.first_name}".strip()
@@ -447,7 +447,7 @@ class Device(Model):
     class Meta:
         table = "device"
         # The grid's hot paths: school + status sorted by serial, status sorted by serial, a holder's devices.
-        indexes = (("school", "status", "serial"), ("status", "serial"), ("holder", "status"))
+        indexes = (("school_id", "status", "serial"), ("status", "serial"), ("holder_id", "status"))
 
 
 class RestockRequest(Model):

@@ -243,7 +243,7 @@ def plan_change(state: DeviceState, values: dict[str, Any], role: str | None, to
             "un appareil et l'affecter à une autre personne (R-FLEET-5). Adressez la demande au tchat Unowhy.")
     if holder_changes and state.status == Status.STOCK and "status" not in out and out["holder_id"] is not None:
         out["status"] = target = Status.ASSIGNED  # a holder given to a stock device is an assignment
-    if school_changes and role not in RESET_ROLES:
+    if school_changes and state.school_id is not None and role not in RESET_ROLES:  # a delivery sets the first one
         follows = new_holder is None and out["school_id"] == state.holder_school_id
         if not follows:
             raise TransitionRefused(

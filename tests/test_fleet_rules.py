@@ -74,7 +74,7 @@ def test_r_fleet_1_life_cycle_stock_to_distributed() -> None:
 
 
 def test_forbidden_move_says_what_is_possible() -> None:
-    with pytest.raises(TransitionRefused, match="impossible.*possible : "):
+    with pytest.raises(TransitionRefused, match=r"impossible.*possible : "):
         plan_change(state(Status.STOCK), {"status": "conserve"}, None, DAY)
     with pytest.raises(TransitionRefused, match="Restitué"):
         plan_change(state(Status.TO_RETURN), {"status": "stock"}, None, DAY)

@@ -10,6 +10,7 @@ def setup(settings: Settings) -> None:
     from nicegui import app
 
     from pages import api, errors, home, schools, sheet_pages, support  # noqa: F401  (importing registers the pages)
+    from pages import fleet as _fleet  # noqa: F401  (issue 6)
     from pages import reminders as _reminders  # noqa: F401  (issue 5)
     from sheets import api as sheets_api
 

@@ -26,6 +26,7 @@ NAV: list[NavEntry] = [
     NavEntry("Accueil", "/", "home"),
     NavEntry("Établissements", "/ecoles", "school"),
     NavEntry("Contacts", "/feuilles/contacts", "contacts"),
+    NavEntry("Parc", "/parc", "laptop_chromebook"),
     NavEntry("Annuaire support", "/support", "support_agent"),
     NavEntry("Journal des modifications", "/journal", "manage_history"),
     NavEntry("API (OpenAPI)", "/docs", "api"),

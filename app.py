@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.set_defaults(func=cmd_serve)
     p_seed = sub.add_parser("seed", help="créer les données de démonstration manquantes (idempotent)")
     p_seed.add_argument("--devices", type=int, metavar="N",
-                        help="taille du parc de démonstration (appareils ; défaut 10000, ex. 500000)")
+                        help="taille du parc de démonstration (appareils ; défaut 5000, ex. 500000)")
     p_seed.set_defaults(func=cmd_seed)
     p_migrate = sub.add_parser("migrate", help="appliquer les migrations de la base")
     p_migrate.set_defaults(func=cmd_migrate)

@@ -19,7 +19,7 @@ from models.schools import School
 from seed.demo import FIRST_NAMES, LAST_NAMES
 
 Progress = Callable[[str], None]
-DEFAULT_DEVICES = 10_000  # the demo's first start stays fast; `python app.py seed --devices 500000` for scale
+DEFAULT_DEVICES = 5000  # the demo's first start stays fast; `python app.py seed --devices 500000` for scale
 
 KINDS: list[tuple[DeviceKind, float]] = [
     (DeviceKind.STUDENT_LAPTOP, 0.85), (DeviceKind.TEACHER_LAPTOP, 0.10), (DeviceKind.STAFF_LAPTOP, 0.02),

@@ -49,6 +49,9 @@ def build_web(settings: Settings) -> None:
 
             if not await School.exists():
                 created = await seed_demo(progress=log.info)
+                from seed.fleet import seed_fleet  # issue 6: a small demo fleet
+
+                created.update(await seed_fleet(progress=log.info))
                 await db.analyze()
                 log.info("Données de démonstration créées : %s", created)
             from seed.accounts import credentials_text, seed_demo_users
@@ -146,14 +149,16 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_seed(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     """Create the demo data that is missing (idempotent)."""
     from models import db
     from seed.demo import seed_demo
+    from seed.fleet import DEFAULT_DEVICES, seed_fleet
 
     async def work() -> int:
         started = time.perf_counter()
         created = await seed_demo(progress=say)
+        created.update(await seed_fleet(getattr(args, "devices", None) or DEFAULT_DEVICES, progress=say))
         await db.analyze()
         say(f"Terminé en {time.perf_counter() - started:.1f} s : " +
             ", ".join(f"{k} +{v}" for k, v in created.items()))
@@ -390,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--port", type=int, help="port (défaut : RENTREE_PORT ou 8080)")
     p_serve.set_defaults(func=cmd_serve)
     p_seed = sub.add_parser("seed", help="créer les données de démonstration manquantes (idempotent)")
+    p_seed.add_argument("--devices", type=int, metavar="N",
+                        help="taille du parc de démonstration (appareils ; défaut 5000, ex. 500000)")
     p_seed.set_defaults(func=cmd_seed)
     p_migrate = sub.add_parser("migrate", help="appliquer les migrations de la base")
     p_migrate.set_defaults(func=cmd_migrate)

@@ -8,6 +8,7 @@ MODEL_MODULES: list[str] = [
     "models.outbox",
     "models.joblease",
     "models.accounts",
+    "models.fleet",
 ]
 
 # Pitfall (Tortoise 1.1 on SQLite): a model's docstring becomes the table comment in the DDL, and a

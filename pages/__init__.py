@@ -11,6 +11,7 @@ def setup(settings: Settings) -> None:
 
     # Importing registers the pages.
     from pages import api, auth, errors, home, schools, sheet_pages, support, users  # noqa: F401
+    from pages import fleet as _fleet  # noqa: F401
     from pages import reminders as _reminders  # noqa: F401
     from sheets import api as sheets_api
 

@@ -160,7 +160,8 @@ async def api_caller(request: Request) -> Caller:
 class SheetGrid:
     """A sheet as an editable grid with its toolbar: counts, filters, bulk edit, paste, undo, history."""
 
-    def __init__(self, sheet: Sheet, caller: Caller, height: str = "calc(100vh - 250px)") -> None:
+    def __init__(self, sheet: Sheet, caller: Caller, height: str = "calc(100vh - 250px)",
+                 initial_filter: dict[str, Any] | None = None) -> None:
         self.sheet, self.caller = sheet, caller
         self.editable = sheet.may_edit(caller.role)
         self.count = 0
@@ -217,6 +218,8 @@ class SheetGrid:
         self.grid.on("cellValueChanged", self._on_cell_changed)
         for event in ("sortChanged", "columnResized", "columnMoved", "filterChanged"):
             self.grid.on(event, self._save_state, throttle=1.0)
+        if initial_filter:  # a page opened on a subset (e.g. one school's devices) wins over the saved filters
+            saved = {**saved, "filterModel": initial_filter}
         self.grid.on("gridReady", lambda: self._restore_state(saved))
         self.grid.on("gridReady", self.load_views)
         ui.on(f"{self.grid_id}-count", self._on_count)

@@ -34,6 +34,7 @@ NAV: list[NavEntry] = [
     NavEntry("Accueil", "/", "home"),
     NavEntry("Établissements", "/ecoles", "school"),
     NavEntry("Contacts", "/feuilles/contacts", "contacts", roles=frozenset({"admin", "agent", "lecteur"})),
+    NavEntry("Parc", "/parc", "laptop_chromebook"),
     NavEntry("Relances", "/relances", "notifications_active"),
     NavEntry("Calendrier de campagne", "/feuilles/calendar", "event",
              roles=frozenset({"admin", "agent", "lecteur"})),

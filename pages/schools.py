@@ -53,7 +53,9 @@ async def school_page(uai: str) -> None:
     contacts = contacts_visible_to(viewer.role if viewer else Role.LECTEUR, await school_contacts(school))  # R-SEC-4
     enrolments = await Enrolment.filter(school=school).order_by("track", "level")
     with frame(f"{school.name}", active="/ecoles"):
-        ui.link("← Tous les établissements", "/ecoles").classes("text-sm")
+        with ui.row().classes("gap-4 text-sm"):
+            ui.link("← Tous les établissements", "/ecoles")
+            ui.link("Parc de PC et d'écrans de l'établissement →", f"/parc/ecoles/{school.uai}")  # issue 6
         with ui.row().classes("w-full gap-4 items-stretch flex-wrap"):
             with ui.card().classes("flex-1 min-w-80"):
                 ui.label("Identité").classes("text-lg font-semibold")

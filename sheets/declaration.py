@@ -19,6 +19,10 @@ RowValidator = Callable[[dict[str, Any]], None]
 # state machine): gets (sheet, instance, {field: new value}, actor, role) and returns the final
 # {field: value} to write (it may add fields, e.g. a date set by a transition).
 ChangeHook = Callable[["Sheet", Model, dict[str, Any], str, "str | None"], Awaitable[dict[str, Any]]]
+# An optional fast path for a bulk edit of one column on a sheet with a change hook (e.g. a state change of
+# 10,000 rows): gets (sheet, row ids, field, parsed value, actor, role, source) and returns a WriteResult, or
+# None to let the generic per-row path run. It must apply the same rules as the change hook.
+BulkHook = Callable[["Sheet", list[int], str, Any, str, "str | None", Any], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class Sheet:
     edit_roles: frozenset[str] = frozenset({"admin"})
     row_validator: RowValidator | None = None
     change_hook: ChangeHook | None = None
+    bulk_hook: BulkHook | None = None
     can_create: bool = False
     versioned: bool = True
     personal_data: bool = False  # exports of personal data ask a fresh TOTP code (R-SEC-4)
@@ -141,3 +146,4 @@ def all_sheets() -> list[Sheet]:
 def load_all() -> None:
     """Import the modules that declare sheets (one per business area)."""
     from sheets import audit_sheet, calendar, contacts, schools  # noqa: F401
+    from sheets import fleet as _fleet  # noqa: F401

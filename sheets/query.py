@@ -9,7 +9,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from sheets.declaration import Column, Sheet
@@ -143,6 +143,14 @@ def _condition(column: Column, cond: dict[str, Any]) -> Q:
     text = str(cond.get("filter") or "")
     if column.kind == "reference":
         text = text.strip()
+        if op == "equals" and column.reference is not None:
+            # The referenced row's id through a subquery, not a JOIN: the planner then uses the indexes that
+            # start with the foreign key (e.g. device school_id + status + serial) instead of a scan.
+            from sheets.declaration import get_sheet
+
+            target = get_sheet(column.reference[0]).model
+            ids = Subquery(target.filter(**{f"{column.reference[1]}__iexact": text}).values("id"))
+            return Q(**{f"{column.field}_id__in": ids})
     ops_text = {"contains": "__icontains", "notContains": None, "equals": "__iexact", "notEqual": "!",
                 "startsWith": "__istartswith", "endsWith": "__iendswith"}
     if op not in ops_text:
@@ -306,6 +314,19 @@ def _reverse(terms: list[str]) -> list[str]:
     return [t[1:] if t.startswith("-") else "-" + t for t in terms]
 
 
+async def _offset_block(sheet: Sheet, base: QuerySet, terms: list[str], offset: int, limit: int,
+                        paths: list[str]) -> list[dict[str, Any]]:
+    """Rows at an offset: a small offset reads them directly; a deep one first walks the ids alone (a deferred
+    join: the skipped rows are read from an index, without their joined columns), then reads those rows."""
+    if offset < 1000:
+        return await base.order_by(*terms).offset(offset).limit(limit).values(*paths)
+    ids = await base.order_by(*terms).offset(offset).limit(limit).values_list("id", flat=True)
+    if not ids:
+        return []
+    rows = {r["id"]: r for r in await sheet.model.filter(id__in=list(ids)).values(*paths)}
+    return [rows[i] for i in ids if i in rows]
+
+
 async def fetch_block(sheet: Sheet, request: BlockRequest) -> dict[str, Any]:
     """One block of rows and the row count for AG Grid's infinite model ({rows, lastRow}).
 
@@ -329,11 +350,11 @@ async def fetch_block(sheet: Sheet, request: BlockRequest) -> dict[str, Any]:
         elif total is not None and request.start_row > total // 2:
             from_end = max(0, total - request.end_row)
             take = min(size, total - request.start_row)
-            records = list(reversed(await base.order_by(*_reverse(terms)).offset(from_end).limit(take)
-                                    .values(*paths, *[p for p in sort_paths if p not in paths])))
+            records = list(reversed(await _offset_block(sheet, base, _reverse(terms), from_end, take,
+                                                        [*paths, *[p for p in sort_paths if p not in paths]])))
         else:
-            records = await base.order_by(*terms).offset(request.start_row).limit(size).values(
-                *paths, *[p for p in sort_paths if p not in paths])
+            records = await _offset_block(sheet, base, terms, request.start_row, size,
+                                          [*paths, *[p for p in sort_paths if p not in paths]])
     if records:
         last = records[-1]
         BOUNDARIES.put(BOUNDARIES.key(sheet, request, request.start_row + len(records)),

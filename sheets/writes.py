@@ -231,6 +231,10 @@ async def bulk_set(sheet: Sheet, row_ids: list[int], field_name: str, raw: Any, 
         value = parse_value(column, raw)
     except CellError as exc:
         raise WriteRefused([Issue(str(exc), column=field_name, value=raw)]) from None
+    if sheet.bulk_hook is not None:
+        fast = await sheet.bulk_hook(sheet, row_ids, field_name, value, actor, role, source)
+        if fast is not None:
+            return fast
     if sheet.change_hook is not None or sheet.row_validator is not None or column.kind == "reference":
         changes = [RowChange(i, {field_name: value}) for i in row_ids]
         return await apply_changes(sheet, changes, actor=actor, source=source, role=role)

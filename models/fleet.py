@@ -1,0 +1,604 @@
+"""The fleet: laptops and screens, their holders, the life cycle of a device (R-FLEET-1 … R-FLEET-15, R-SLOT-7).
+
+The life cycle is a transition table plus pure functions (`plan_change`): the sheet's change hook, the bulk
+path, the imports and the action buttons all call them, so a forbidden change is refused with the same French
+reason whatever the path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.schools import Level, Track
+
+# --- Vocabulary ------------------------------------------------------------------------------------
+
+
+class DeviceKind(StrEnum):
+    """What a device is (R-FLEET-1, R-FLEET-14)."""
+
+    STUDENT_LAPTOP = "pc_eleve"
+    TEACHER_LAPTOP = "pc_enseignant"
+    STAFF_LAPTOP = "pc_personnel"
+    SCREEN = "eni"
+    OPS = "ops"
+
+
+KIND_LABELS: dict[str, str] = {
+    "pc_eleve": "PC élève", "pc_enseignant": "PC enseignant", "pc_personnel": "PC personnel",
+    "eni": "Écran numérique interactif", "ops": "Écran avec OPS",
+}
+LAPTOPS = frozenset({DeviceKind.STUDENT_LAPTOP, DeviceKind.TEACHER_LAPTOP, DeviceKind.STAFF_LAPTOP})
+COMPUTERS = LAPTOPS | {DeviceKind.OPS}  # R-FLEET-14: a screen with an OPS has an embedded computer
+
+
+class Status(StrEnum):
+    """Where a device is in its life."""
+
+    STOCK = "stock"
+    ASSIGNED = "affecte"
+    DELIVERED = "livre"
+    DISTRIBUTED = "remis"
+    KEPT = "conserve"
+    TO_RETURN = "a_restituer"
+    RETURNED = "restitue"
+    RECONDITIONED = "reinitialise"
+    AFTER_SALES = "sav"
+    STOLEN = "vole"
+    LOST = "perdu"
+
+
+STATUS_LABELS: dict[str, str] = {
+    "stock": "Stock régional", "affecte": "Affecté", "livre": "Livré à l'établissement", "remis": "Remis",
+    "conserve": "Conservé (fin de scolarité)", "a_restituer": "À restituer", "restitue": "Restitué",
+    "reinitialise": "Réinitialisé et noté", "sav": "Au S.A.V.", "vole": "Volé", "perdu": "Perdu",
+}
+
+
+class Grade(StrEnum):
+    """Condition grade (R-FLEET-10)."""
+
+    AS_NEW = "comme_neuf"
+    FAIR = "correct"
+    WORN = "degrade"
+
+
+GRADE_LABELS: dict[str, str] = {"comme_neuf": "Comme neuf", "correct": "Correct", "degrade": "Dégradé"}
+GRADE_RANK: dict[str, int] = {"comme_neuf": 3, "correct": 2, "degrade": 1}
+
+
+class HolderKind(StrEnum):
+    """Who holds a device."""
+
+    STUDENT = "eleve"
+    TEACHER = "enseignant"
+    STAFF = "personnel"
+
+
+HOLDER_KIND_LABELS: dict[str, str] = {"eleve": "Élève", "enseignant": "Enseignant", "personnel": "Personnel"}
+
+
+class Situation(StrEnum):
+    """Where a holder stands (R-FLEET-3, R-FLEET-7, R-FLEET-8, R-FLEET-9)."""
+
+    IN_SCHOOL = "scolarise"
+    MOVED_IDF = "mute_idf"
+    LEFT_IDF = "parti_hors_idf"
+    FINISHED = "fin_scolarite"
+    RETIRED = "retraite"
+
+
+SITUATION_LABELS: dict[str, str] = {
+    "scolarise": "Dans l'établissement", "mute_idf": "Changé d'établissement (IDF)",
+    "parti_hors_idf": "Parti hors IDF", "fin_scolarite": "Fin de scolarité", "retraite": "Retraité",
+}
+
+
+class EndChoice(StrEnum):
+    """Decision of a student finishing school (R-FLEET-8)."""
+
+    KEEP = "garder"
+    RETURN = "restituer"
+
+
+END_CHOICE_LABELS: dict[str, str] = {"garder": "Garder", "restituer": "Restituer"}
+
+# --- Roles (strings of the accounts issue; None = the demo caller with no role) -------------------
+
+RESET_ROLES: frozenset[str | None] = frozenset({"unowhy", "laposte"})  # R-FLEET-5
+OPERATOR_ROLES: frozenset[str | None] = frozenset({None, "admin", "agent", "unowhy", "laposte", "maintenance"})
+ROLE_LABELS: dict[str, str] = {"unowhy": "Unowhy", "laposte": "La Poste"}
+
+OFFICE_SINCE = dt.date(2021, 9, 1)  # R-FLEET-13
+
+
+def mdm_unenroll_deadline(day: dt.date) -> dt.date:
+    """End of September of the school year that ends around `day` (R-FLEET-8: keep → unenrol before)."""
+    return dt.date(day.year if day.month <= 9 else day.year + 1, 9, 30)
+
+
+# --- The transition table --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One allowed move of the life cycle: from which states, to which, who, what it needs."""
+
+    action: str
+    label: str
+    sources: tuple[Status, ...]
+    target: Status
+    roles: frozenset[str | None]
+    needs: tuple[str, ...] = ()  # fields that must be set after the change: holder, school, evidence_ref, grade
+    rule: str = ""
+    clears: tuple[str, ...] = ()  # fields emptied by the move
+    help: str = ""
+
+
+_IN_SERVICE = (Status.ASSIGNED, Status.DELIVERED, Status.DISTRIBUTED, Status.TO_RETURN)
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition("assign", "Affecter à une personne", (Status.STOCK,), Status.ASSIGNED, RESET_ROLES, ("holder",),
+               "R-FLEET-5", help="Seuls Unowhy et La Poste affectent un appareil à une personne."),
+    Transition("ship", "Expédier en réassort", (Status.STOCK,), Status.DELIVERED, OPERATOR_ROLES, ("school",),
+               "R-FLEET-12", help="PC du stock envoyés à un lycée pour de nouveaux élèves, affectés ensuite."),
+    Transition("deliver", "Livrer à l'établissement", (Status.ASSIGNED,), Status.DELIVERED, OPERATOR_ROLES,
+               ("school",), "R-FLEET-1"),
+    Transition("distribute", "Remettre au porteur", (Status.DELIVERED,), Status.DISTRIBUTED, OPERATOR_ROLES,
+               ("holder", "school"), "R-SLOT-7"),
+    Transition("extra_stock", "Remettre depuis le stock des agents", (Status.STOCK,), Status.DISTRIBUTED,
+               RESET_ROLES, ("holder", "school"), "R-SLOT-7",
+               help="Élève présent sans PC : un PC du stock supplémentaire des agents lui est remis."),
+    Transition("keep", "Fin de scolarité : garde le PC", (Status.DISTRIBUTED,), Status.KEPT, OPERATOR_ROLES,
+               ("holder",), "R-FLEET-8",
+               help="Le PC doit être désinscrit du MDM avant la fin septembre ; l'élève en devient administrateur."),
+    Transition("to_return", "À restituer", (Status.ASSIGNED, Status.DELIVERED, Status.DISTRIBUTED),
+               Status.TO_RETURN, OPERATOR_ROLES, (), "R-FLEET-7",
+               help="Fin de scolarité avec restitution, départ hors IDF, départ en retraite."),
+    Transition("collect", "Restitué", (Status.TO_RETURN,), Status.RETURNED, OPERATOR_ROLES, (), "R-FLEET-9"),
+    Transition("take_back", "Repris (porteur absent de la base)", (Status.DELIVERED, Status.DISTRIBUTED),
+               Status.RETURNED, OPERATOR_ROLES, (), "R-SLOT-7"),
+    Transition("reset", "Réinitialiser et noter", (Status.RETURNED,), Status.RECONDITIONED, RESET_ROLES,
+               ("grade",), "R-FLEET-5", clears=("holder",),
+               help="Réinitialisation (RGPD) : seuls Unowhy et La Poste."),
+    Transition("restock", "Retour au stock régional", (Status.RECONDITIONED,), Status.STOCK, RESET_ROLES,
+               (), "R-FLEET-5", clears=("holder", "school")),
+    Transition("theft", "Vol ou détournement", _IN_SERVICE, Status.STOLEN, OPERATOR_ROLES, ("evidence_ref",),
+               "R-FLEET-11", help="Référence du dépôt de plainte obligatoire."),
+    Transition("loss", "Perte", _IN_SERVICE, Status.LOST, OPERATOR_ROLES, ("evidence_ref",), "R-FLEET-11",
+               help="Référence de la déclaration de perte (main courante) obligatoire."),
+    Transition("breakage", "Casse : envoi au S.A.V.", (Status.DELIVERED, Status.DISTRIBUTED), Status.AFTER_SALES,
+               OPERATOR_ROLES, ("evidence_ref",), "R-FLEET-11", help="Numéro de dossier S.A.V. obligatoire."),
+    Transition("repaired", "Réparé, rendu au porteur", (Status.AFTER_SALES,), Status.DISTRIBUTED, OPERATOR_ROLES,
+               ("holder",), "R-FLEET-11"),
+)
+BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
+BY_MOVE: dict[tuple[Status, Status], Transition] = {(s, t.target): t for t in TRANSITIONS for s in t.sources}
+assert len(BY_MOVE) == sum(len(t.sources) for t in TRANSITIONS), "two transitions share a move"
+
+NEED_MESSAGES: dict[str, str] = {
+    "holder": "un porteur est obligatoire",
+    "school": "un établissement (UAI) est obligatoire",
+    "grade": "l'état (comme neuf, correct, dégradé) est obligatoire",
+}
+EVIDENCE_MESSAGES: dict[str, str] = {
+    "theft": "la référence du dépôt de plainte est obligatoire pour un vol (R-FLEET-11)",
+    "loss": "la référence de la déclaration de perte (main courante) est obligatoire (R-FLEET-11)",
+    "breakage": "le numéro de dossier S.A.V. est obligatoire pour une casse (R-FLEET-11)",
+}
+
+
+class TransitionRefused(ValueError):
+    """A change the life cycle forbids; the message (French) says why and what to do."""
+
+
+def _role_text(role: str | None) -> str:
+    return f"le rôle « {role} »" if role else "un utilisateur sans rôle"
+
+
+def allowed_targets(status: Status | str, role: str | None) -> list[Transition]:
+    """The transitions a role may start from a status (for the action buttons)."""
+    return [t for t in TRANSITIONS if Status(status) in t.sources and role in t.roles]
+
+
+@dataclass
+class DeviceState:
+    """What the life cycle needs to know of a device (a snapshot, no database)."""
+
+    status: Status
+    kind: DeviceKind = DeviceKind.STUDENT_LAPTOP
+    holder_id: int | None = None
+    school_id: int | None = None
+    grade: str | None = None
+    evidence_ref: str = ""
+    holder_kind: str | None = None
+    holder_school_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_change(state: DeviceState, values: dict[str, Any], role: str | None, today: dt.date,
+                new_holder: tuple[str, int | None] | None = None) -> dict[str, Any]:
+    """The final {field: value} of a change, or TransitionRefused (French) saying why.
+
+    `values` uses model field names (holder/school as ids, status as a code); `new_holder` gives the kind and
+    school id of the new holder when `holder_id` changes.
+    """
+    out = dict(values)
+    holder_changes = "holder_id" in out and out["holder_id"] != state.holder_id
+    school_changes = "school_id" in out and out["school_id"] != state.school_id
+    target = Status(out["status"]) if out.get("status") is not None else state.status
+    if target == state.status:
+        out.pop("status", None)
+    # R-FLEET-5: only Unowhy and La Poste assign a device to a person or change its holder.
+    if holder_changes and role not in RESET_ROLES:
+        raise TransitionRefused(
+            f"Changement de porteur refusé pour {_role_text(role)} : seuls Unowhy et La Poste peuvent réinitialiser "
+            "un appareil et l'affecter à une autre personne (R-FLEET-5). Adressez la demande au tchat Unowhy.")
+    if holder_changes and state.status == Status.STOCK and "status" not in out and out["holder_id"] is not None:
+        out["status"] = target = Status.ASSIGNED  # a holder given to a stock device is an assignment
+    if school_changes and state.school_id is not None and role not in RESET_ROLES:  # a delivery sets the first one
+        follows = new_holder is None and out["school_id"] == state.holder_school_id
+        if not follows:
+            raise TransitionRefused(
+                "Changement d'établissement refusé : l'appareil suit son porteur (R-FLEET-3) ; seuls Unowhy et "
+                "La Poste peuvent le déplacer autrement.")
+    if target != state.status:
+        move = BY_MOVE.get((state.status, target))
+        if move is None:
+            possible = [STATUS_LABELS[t.target] for t in TRANSITIONS if state.status in t.sources]
+            raise TransitionRefused(
+                f"Passage de « {STATUS_LABELS[state.status]} » à « {STATUS_LABELS[target]} » impossible. "
+                f"Depuis « {STATUS_LABELS[state.status]} », possible : {', '.join(possible) or 'aucun changement'}.")
+        if role not in move.roles:
+            raise TransitionRefused(
+                f"« {move.label} » refusé pour {_role_text(role)} : réservé à Unowhy et La Poste ({move.rule}).")
+        after = {"holder": out.get("holder_id", state.holder_id), "school": out.get("school_id", state.school_id),
+                 "grade": out.get("grade", state.grade), "evidence_ref": out.get("evidence_ref", state.evidence_ref)}
+        for need in move.needs:
+            if not after[need]:
+                message = EVIDENCE_MESSAGES.get(move.action) if need == "evidence_ref" else NEED_MESSAGES[need]
+                raise TransitionRefused(f"« {move.label} » impossible : {message}.")
+        holder_kind = new_holder[0] if new_holder else state.holder_kind
+        if move.action == "keep" and holder_kind not in (None, HolderKind.STUDENT):
+            raise TransitionRefused("Seul un élève en fin de scolarité peut garder son PC (R-FLEET-8) ; un enseignant "
+                                    "qui part hors IDF ou à la retraite le restitue (R-FLEET-7).")
+        for name in move.clears:
+            out[f"{name}_id"] = None
+        if move.target == Status.DELIVERED:
+            out.setdefault("delivered_on", today)
+        if move.target == Status.DISTRIBUTED:
+            out.setdefault("distributed_on", today)
+            if state.kind in LAPTOPS and today >= OFFICE_SINCE:
+                out["office_installed"] = True  # R-FLEET-13
+            out.setdefault("mdm_enrolled", True)
+        if move.target == Status.KEPT:
+            out["mdm_unenroll_by"] = mdm_unenroll_deadline(today)  # R-FLEET-8, a deadline for the reminders
+        if move.target == Status.RECONDITIONED:
+            out["mdm_enrolled"] = False
+            out["loan_accepted_on"] = None  # the next holder accepts the loan again (R-FLEET-2)
+    elif holder_changes and state.status not in (Status.STOCK, Status.ASSIGNED, Status.DELIVERED,
+                                                 Status.DISTRIBUTED):
+        raise TransitionRefused(f"Un appareil « {STATUS_LABELS[state.status]} » ne change pas de porteur.")
+    return out
+
+
+def check_replacement(old_grade: str | None, new_grade: str | None) -> None:
+    """R-FLEET-10: the replacement must be of equivalent condition (same grade or better)."""
+    if not old_grade or not new_grade:
+        raise TransitionRefused("Remplacement impossible : l'état des deux appareils doit être renseigné.")
+    if GRADE_RANK[new_grade] < GRADE_RANK[old_grade]:
+        raise TransitionRefused(
+            f"Remplacement refusé : l'appareil de remplacement est « {GRADE_LABELS[new_grade]} », moins bon que "
+            f"l'appareil remplacé (« {GRADE_LABELS[old_grade]} ») ; il doit être d'état équivalent (R-FLEET-10).")
+
+
+# --- R-SLOT-7: the three special cases at distribution -------------------------------------------
+
+
+class SlotCase(StrEnum):
+    """What happens to one student at a distribution slot (R-SLOT-7)."""
+
+    HAND_OVER = "remettre"
+    KEEP_AT_SCHOOL = "garder_etablissement"
+    FROM_EXTRA_STOCK = "stock_agents"
+    TAKE_BACK = "reprendre"
+    NOTHING = "rien"
+
+
+SLOT_CASE_LABELS: dict[str, str] = {
+    "remettre": "Remettre le PC", "garder_etablissement": "Absent : le lycée le remettra plus tard",
+    "stock_agents": "Présent sans PC : PC du stock des agents", "reprendre": "Plus dans la base : PC repris",
+    "rien": "Rien à faire",
+}
+
+
+def slot_case(listed: bool, present: bool, has_device: bool) -> SlotCase:
+    """R-SLOT-7: absent → stays at school, present without device → agents' stock, not listed → taken back."""
+    if not listed:
+        return SlotCase.TAKE_BACK if has_device else SlotCase.NOTHING
+    if not present:
+        return SlotCase.KEEP_AT_SCHOOL if has_device else SlotCase.NOTHING
+    return SlotCase.HAND_OVER if has_device else SlotCase.FROM_EXTRA_STOCK
+
+
+# --- R-FLEET-12: restock ---------------------------------------------------------------------------
+
+
+class Shipping(StrEnum):
+    """How a restock travels."""
+
+    CARRIER = "transporteur"
+    PARCEL = "colissimo"
+
+
+SHIPPING_LABELS: dict[str, str] = {"transporteur": "Transporteur", "colissimo": "Colissimo"}
+CARRIER_ABOVE = 5
+
+
+def shipping_mode(quantity: int) -> Shipping:
+    """R-FLEET-12: more than 5 by carrier, otherwise parcel post; exactly 5 goes by Colissimo (« + de 5 »)."""
+    if quantity < 1:
+        raise ValueError("Un réassort porte sur au moins 1 PC.")
+    return Shipping.CARRIER if quantity > CARRIER_ABOVE else Shipping.PARCEL
+
+
+class RestockStatus(StrEnum):
+    """Steps of a restock request."""
+
+    REQUESTED = "demande"
+    SHIPPED = "expedie"
+    RECEIVED = "recu"
+    SIGNED = "attestation_signee"
+    ASSIGNED = "affecte"
+
+
+RESTOCK_LABELS: dict[str, str] = {
+    "demande": "Demandé", "expedie": "Expédié", "recu": "Réception validée par le lycée",
+    "attestation_signee": "Attestation signée", "affecte": "PC affectés",
+}
+RESTOCK_ORDER = list(RestockStatus)
+
+
+def next_restock_status(current: str, target: str) -> None:
+    """Refuse (French) a restock step out of order: requested → shipped → received → signed → assigned."""
+    i, j = RESTOCK_ORDER.index(RestockStatus(current)), RESTOCK_ORDER.index(RestockStatus(target))
+    if j != i + 1:
+        raise ValueError(f"Étape « {RESTOCK_LABELS[target]} » impossible depuis « {RESTOCK_LABELS[current]} » : "
+                         f"étape suivante attendue « {RESTOCK_LABELS[RESTOCK_ORDER[min(i + 1, 4)].value]} ».")
+
+
+# --- R-FLEET-14: interactive screens by waves of 10 ------------------------------------------------
+
+WAVE_SIZE = 10
+
+
+def plan_screen_waves(projectors: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Waves of 10 screens per school, oldest projectors first: (projector id, obsolete since year) →
+    [(projector id, wave number from 1)] (R-FLEET-14)."""
+    ordered = sorted(projectors, key=lambda p: (p[1], p[0]))
+    return [(pid, i // WAVE_SIZE + 1) for i, (pid, _year) in enumerate(ordered)]
+
+
+# --- Models ----------------------------------------------------------------------------------------
+
+
+class Holder(Model):
+    """A person holding (or due to hold) a device, only what the work needs (R-SEC-4)."""
+
+    id = fields.IntField(primary_key=True)
+    ident = fields.CharField(max_length=20, unique=True)  # stable identifier of the school's database
+    kind = fields.CharEnumField(HolderKind, max_length=12, default=HolderKind.STUDENT)
+    last_name = fields.CharField(max_length=80)
+    first_name = fields.CharField(max_length=80, default="")
+    school: fields.ForeignKeyNullableRelation[Any] = fields.ForeignKeyField(
+        "models.School", related_name="holders", null=True, on_delete=fields.SET_NULL)
+    class_name = fields.CharField(max_length=20, default="")
+    level = fields.CharEnumField(Level, max_length=8, null=True)
+    track = fields.CharEnumField(Track, max_length=16, null=True)
+    situation = fields.CharEnumField(Situation, max_length=16, default=Situation.IN_SCHOOL)
+    end_choice = fields.CharEnumField(EndChoice, max_length=10, null=True)
+    version = fields.IntField(default=1)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "holder"
+        indexes = (("school_id", "kind", "last_name"), ("school_id", "level", "end_choice"))
+
+    def __str__(self) -> str:
+        return f"{self.last_name} {self.first_name}".strip()
+
+
+class Device(Model):
+    """A laptop or a screen of the Région's fleet (R-FLEET-1)."""
+
+    id = fields.IntField(primary_key=True)
+    serial = fields.CharField(max_length=32, unique=True)
+    kind = fields.CharEnumField(DeviceKind, max_length=16, default=DeviceKind.STUDENT_LAPTOP)
+    model = fields.CharField(max_length=60, default="")
+    supplier = fields.CharField(max_length=60, default="Unowhy")
+    school: fields.ForeignKeyNullableRelation[Any] = fields.ForeignKeyField(
+        "models.School", related_name="devices", null=True, on_delete=fields.SET_NULL)
+    holder: fields.ForeignKeyNullableRelation[Holder] = fields.ForeignKeyField(
+        "models.Holder", related_name="devices", null=True, on_delete=fields.SET_NULL)
+    status = fields.CharEnumField(Status, max_length=16, default=Status.STOCK)
+    grade = fields.CharEnumField(Grade, max_length=12, null=True)
+    computer = fields.BooleanField(default=True)  # R-FLEET-14: laptops and OPS screens are computers
+    mdm_enrolled = fields.BooleanField(default=False)
+    mdm_unenroll_by = fields.DateField(null=True)  # R-FLEET-8: kept laptops leave the MDM before this day
+    loan_accepted_on = fields.DateField(null=True)  # R-FLEET-2
+    delivered_on = fields.DateField(null=True)
+    distributed_on = fields.DateField(null=True)
+    office_installed = fields.BooleanField(default=False)  # R-FLEET-13
+    evidence_ref = fields.CharField(max_length=60, default="")  # complaint, declaration or after-sales number
+    wave = fields.IntField(null=True)  # R-FLEET-14: installation wave of a screen
+    training_done = fields.BooleanField(default=False)  # R-FLEET-14
+    restock_id = fields.IntField(null=True)
+    version = fields.IntField(default=1)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "device"
+        # The grid's hot paths: school + status sorted by serial, status sorted by serial, a holder's devices.
+        indexes = (("school_id", "status", "serial"), ("status", "serial"), ("holder_id", "status"))
+
+
+class RestockRequest(Model):
+    """A restock during the year for new students (R-FLEET-12)."""
+
+    id = fields.IntField(primary_key=True)
+    school: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
+        "models.School", related_name="restocks", on_delete=fields.CASCADE)
+    quantity = fields.IntField()
+    reason = fields.CharField(max_length=120, default="Nouveaux élèves")
+    shipping = fields.CharEnumField(Shipping, max_length=12, default=Shipping.PARCEL)
+    status = fields.CharEnumField(RestockStatus, max_length=20, default=RestockStatus.REQUESTED)
+    requested_on = fields.DateField(null=True)
+    received_on = fields.DateField(null=True)
+    signed_by = fields.CharField(max_length=160, default="")
+    version = fields.IntField(default=1)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "restock_request"
+
+    async def save(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+        """Derive the shipping mode from the quantity (R-FLEET-12)."""
+        self.shipping = shipping_mode(self.quantity)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "quantity" in update_fields and "shipping" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "shipping"]  # type: ignore[misc]
+        await super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+# --- Views of the fleet (per school and regional) --------------------------------------------------
+
+# Devices a holder is using or will use: a holder without one of these has no device.
+HELD = (Status.ASSIGNED, Status.DELIVERED, Status.DISTRIBUTED, Status.AFTER_SALES)
+# R-FLEET-4: devices in a school without a holder, to be collected by Unowhy.
+AT_SCHOOL = (Status.DELIVERED, Status.RETURNED, Status.TO_RETURN)
+
+
+def _in(values: Iterable[StrEnum]) -> str:
+    return "(" + ", ".join(f"'{v.value}'" for v in values) + ")"  # enum constants only, never user input
+
+
+_HOLDERS_WITHOUT_DEVICE = (
+    "SELECT h.school_id AS school_id, COUNT(*) AS n FROM holder h WHERE h.situation = 'scolarise' "
+    "{where} AND NOT EXISTS (SELECT 1 FROM device d WHERE d.holder_id = h.id AND d.status IN " + _in(HELD) + ") "
+    "GROUP BY h.school_id")
+
+
+async def _rows(sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    from tortoise import connections
+
+    conn = connections.get("default")
+    if params and conn.capabilities.dialect == "postgres":
+        for i in range(len(params)):
+            sql = sql.replace("?", f"${i + 1}", 1)
+    return await conn.execute_query_dict(sql, params or [])
+
+
+async def regional_counts() -> dict[int, dict[str, int]]:
+    """Device counts per school and status in one grouped query: {school id: {status: n}}."""
+    out: dict[int, dict[str, int]] = {}
+    for r in await _rows("SELECT school_id, status, COUNT(*) AS n FROM device WHERE school_id IS NOT NULL "
+                         "GROUP BY school_id, status"):
+        out.setdefault(r["school_id"], {})[r["status"]] = int(r["n"])
+    return out
+
+
+async def regional_holder_flags() -> dict[int, dict[str, int]]:
+    """Per school: holders without a device, Tle students without a keep/return decision, devices to collect."""
+    out: dict[int, dict[str, int]] = {}
+    for r in await _rows(_HOLDERS_WITHOUT_DEVICE.format(where="")):
+        out.setdefault(r["school_id"], {})["without_device"] = int(r["n"])
+    for r in await _rows("SELECT school_id, COUNT(*) AS n FROM holder WHERE situation = 'scolarise' "
+                         "AND kind = 'eleve' AND level = 'Tle' AND end_choice IS NULL GROUP BY school_id"):
+        out.setdefault(r["school_id"], {})["tle_undecided"] = int(r["n"])
+    for r in await _rows("SELECT school_id, COUNT(*) AS n FROM device WHERE school_id IS NOT NULL AND holder_id IS "
+                         "NULL AND status IN " + _in(AT_SCHOOL) + " GROUP BY school_id"):
+        out.setdefault(r["school_id"], {})["to_collect"] = int(r["n"])
+    return out
+
+
+@dataclass
+class SchoolFleet:
+    """The fleet of one school, for its page (R-FLEET-4, R-FLEET-6, R-FLEET-8, R-SCH-7)."""
+
+    by_status: dict[str, int]
+    by_grade: dict[str, int]
+    by_kind: dict[str, int]
+    holders_without_device: list[Holder]
+    holders_without_device_count: int
+    to_collect: list[Device]
+    to_collect_count: int
+    tle_undecided: list[Holder]
+    tle_undecided_count: int
+    kept_to_unenroll: int
+    screens: list[Device]
+
+
+async def school_fleet(school_id: int, limit: int = 50) -> SchoolFleet:
+    """Counts and lists of one school's fleet."""
+    from tortoise.functions import Count
+
+    devices = Device.filter(school_id=school_id)
+    by_status = {_v(r["status"]): r["n"] for r in await devices.group_by("status").annotate(n=Count("id"))
+                 .values("status", "n")}
+    by_grade = {_v(r["grade"]) or "": r["n"] for r in await devices.group_by("grade").annotate(n=Count("id"))
+                .values("grade", "n")}
+    by_kind = {_v(r["kind"]): r["n"] for r in await devices.group_by("kind").annotate(n=Count("id"))
+               .values("kind", "n")}
+    flagged = await _rows("SELECT h.id AS id FROM holder h WHERE h.situation = 'scolarise' AND h.school_id = ? "
+                          "AND NOT EXISTS (SELECT 1 FROM device d WHERE d.holder_id = h.id AND d.status IN "
+                          + _in(HELD) + ")", [school_id])
+    without_ids = [r["id"] for r in flagged]
+    without = await Holder.filter(id__in=without_ids[:limit]).order_by("class_name", "last_name")
+    collect_q = Device.filter(school_id=school_id, holder_id=None, status__in=AT_SCHOOL)
+    tle_q = Holder.filter(school_id=school_id, situation=Situation.IN_SCHOOL, kind=HolderKind.STUDENT,
+                          level=Level.TERMINALE, end_choice=None)
+    return SchoolFleet(
+        by_status=by_status, by_grade=by_grade, by_kind=by_kind,
+        holders_without_device=list(without), holders_without_device_count=len(without_ids),
+        to_collect=list(await collect_q.order_by("serial").limit(limit)), to_collect_count=await collect_q.count(),
+        tle_undecided=list(await tle_q.order_by("class_name", "last_name").limit(limit)),
+        tle_undecided_count=await tle_q.count(),
+        kept_to_unenroll=await Device.filter(school_id=school_id, status=Status.KEPT, mdm_enrolled=True).count(),
+        screens=list(await Device.filter(school_id=school_id, kind__in=[DeviceKind.SCREEN, DeviceKind.OPS])
+                     .order_by("wave", "serial").limit(100)),
+    )
+
+
+def _v(value: Any) -> Any:
+    return value.value if hasattr(value, "value") else value
+
+
+async def distribution_list(school_id: int) -> list[tuple[str, str, str, str, str]]:
+    """La Poste's distribution list of a school by class: (class, last name, first name, holder id, serial)."""
+    rows = await Device.filter(school_id=school_id, status__in=(Status.DELIVERED, Status.ASSIGNED),
+                               holder_id__not_isnull=True).order_by(
+        "holder__class_name", "holder__last_name", "holder__first_name").values_list(
+        "holder__class_name", "holder__last_name", "holder__first_name", "holder__ident", "serial")
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def unowhy_collect_list(school_id: int | None = None) -> list[tuple[str, str, str, str, str]]:
+    """Unowhy's list: devices to collect (no holder in a school, R-FLEET-4) or to return: (UAI, serial, kind,
+    status, holder id)."""
+    from tortoise.expressions import Q
+
+    q = Device.filter(Q(status__in=(Status.TO_RETURN, Status.RETURNED))
+                      | Q(holder_id=None, status=Status.DELIVERED, school_id__not_isnull=True))
+    if school_id is not None:
+        q = q.filter(school_id=school_id)
+    rows = await q.order_by("school__uai", "serial").values_list("school__uai", "serial", "kind", "status",
+                                                                   "holder__ident")
+    return [(u or "", s, KIND_LABELS[_v(k)], STATUS_LABELS[_v(st)], h or "") for u, s, k, st, h in rows]

@@ -1,0 +1,495 @@
+"""The fleet: regional table, one school's fleet, the device / holder / restock grids, life events, partner files."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nicegui import ui
+
+from models.fleet import (
+    BY_ACTION,
+    GRADE_LABELS,
+    HOLDER_KIND_LABELS,
+    KIND_LABELS,
+    RESET_ROLES,
+    STATUS_LABELS,
+    TRANSITIONS,
+    Device,
+    HolderKind,
+    RestockRequest,
+    Status,
+    TransitionRefused,
+    check_replacement,
+    distribution_list,
+    regional_counts,
+    regional_holder_flags,
+    school_fleet,
+    unowhy_collect_list,
+)
+from models.schools import ACADEMIE_LABELS, LEVEL_LABELS, InvalidUAI, School, normalize_uai
+from pages.errors import not_found
+from pages.fmt import fr_number
+from pages.grid import SheetGrid, caller_for_page
+from pages.layout import frame
+from sheets.api import Caller
+from sheets.fleet import DEVICES, HOLDERS, RESTOCKS
+from sheets.fleet_movements import analyse_movements, apply_movements, write_sample
+from sheets.importer import ImportFileError
+from sheets.writes import RowChange, WriteRefused, apply_changes, bulk_set, create_rows, parse_changes
+from sheets.xlsx_writer import XlsxColumn, write_xlsx
+
+# Columns of the regional table: the statuses a school sees (stock and reconditioned devices are at Unowhy).
+SCHOOL_STATUSES = ("affecte", "livre", "remis", "a_restituer", "restitue", "conserve", "sav", "vole", "perdu")
+
+
+def _download(columns: list[XlsxColumn], rows: list[list[Any]], filename: str, title: str) -> None:
+    """Write rows to an .xlsx and hand it to the browser."""
+    target = Path(tempfile.mkdtemp(prefix="rentree-fleet-")) / filename
+    write_xlsx(target, columns, rows, sheet_title=title[:31])
+    ui.download(target.read_bytes(), filename)
+    target.unlink(missing_ok=True)
+
+
+def _nav_links() -> None:
+    with ui.row().classes("gap-4 text-sm"):
+        ui.link("Tableau régional", "/parc")
+        ui.link("Appareils", "/parc/appareils")
+        ui.link("Porteurs", "/parc/porteurs")
+        ui.link("Réassorts", "/parc/reassorts")
+
+
+# --- Regional table --------------------------------------------------------------------------------
+
+
+async def regional_rows() -> list[dict[str, Any]]:
+    """One row per school: device counts by status (one grouped query) and the holder flags."""
+    counts = await regional_counts()
+    flags = await regional_holder_flags()
+    rows = []
+    for s in await School.all().order_by("uai").values("id", "uai", "name", "academie", "wifi_mdm_configured",
+                                                       "wifi_code_changed"):
+        c, f = counts.get(s["id"], {}), flags.get(s["id"], {})
+        row = {"uai": s["uai"], "name": s["name"], "academie": ACADEMIE_LABELS.get(str(getattr(
+            s["academie"], "value", s["academie"])), ""), "total": sum(c.values())}
+        row.update({k: c.get(k, 0) for k in SCHOOL_STATUSES})
+        row.update(without_device=f.get("without_device", 0), tle_undecided=f.get("tle_undecided", 0),
+                   to_collect=f.get("to_collect", 0),
+                   wifi="À configurer" if not s["wifi_mdm_configured"] else
+                   ("Code changé" if s["wifi_code_changed"] else "OK"))
+        rows.append(row)
+    return rows
+
+
+REGIONAL_COLUMNS: list[tuple[str, str]] = [
+    ("uai", "UAI"), ("name", "Établissement"), ("academie", "Académie"), ("total", "Appareils"),
+    *[(k, STATUS_LABELS[k]) for k in SCHOOL_STATUSES],
+    ("without_device", "Porteurs sans PC"), ("tle_undecided", "Tle sans choix"), ("to_collect", "À collecter"),
+    ("wifi", "Wi-Fi MDM"),
+]
+
+
+@ui.page("/parc")
+async def fleet_page() -> None:
+    """Every school's fleet in one table (R-FLEET-4, R-FLEET-8, R-SCH-7), exportable."""
+    with frame("Parc : tableau régional", active="/parc"):
+        _nav_links()
+        rows = await regional_rows()
+        totals = {k: sum(r[k] for r in rows) for k in ("total", "remis", "a_restituer", "without_device",
+                                                        "tle_undecided", "to_collect")}
+        in_stock = await Device.filter(status=Status.STOCK).count()
+        with ui.row().classes("gap-4 flex-wrap"):
+            for label, value in (("Appareils en établissement", totals["total"]), ("Stock régional", in_stock),
+                                 ("Remis", totals["remis"]), ("À restituer", totals["a_restituer"]),
+                                 ("Porteurs sans PC", totals["without_device"]),
+                                 ("Tle sans choix", totals["tle_undecided"]),
+                                 ("À collecter (Unowhy)", totals["to_collect"])):
+                with ui.card().classes("min-w-40 gap-0"):
+                    ui.label(fr_number(value)).classes("text-2xl font-semibold text-primary")
+                    ui.label(label).classes("text-sm text-grey-8")
+        with ui.row().classes("gap-2"):
+            ui.button("Exporter le tableau (.xlsx)", icon="file_download", on_click=lambda: _download(
+                [XlsxColumn(label, kind="integer" if key not in ("uai", "name", "academie", "wifi") else "text")
+                 for key, label in REGIONAL_COLUMNS],
+                [[r[k] for k, _ in REGIONAL_COLUMNS] for r in rows], "parc-regional.xlsx", "Parc régional",
+            )).props("outline no-caps")
+            ui.button("Liste Unowhy : à collecter / restituer (.xlsx)", icon="local_shipping",
+                      on_click=lambda: unowhy_export(None)).props("outline no-caps")
+        columns = [{"name": k, "label": label, "field": k, "sortable": True,
+                    "align": "left" if k in ("uai", "name", "academie", "wifi") else "right"}
+                   for k, label in REGIONAL_COLUMNS]
+        table = ui.table(columns=columns, rows=rows, row_key="uai", pagination={"rowsPerPage": 25, "sortBy": "uai"}
+                         ).props("flat dense bordered").classes("w-full")
+        table.add_slot("body-cell-uai", '<q-td :props="props"><a :href="\'/parc/ecoles/\' + props.value" '
+                                        'class="text-primary">{{ props.value }}</a></q-td>')
+        table.add_slot("body-cell-wifi", '<q-td :props="props"><q-badge :color="props.value == \'OK\' ? '
+                                         '\'positive\' : \'orange\'">{{ props.value }}</q-badge></q-td>')
+
+
+async def unowhy_export(school_id: int | None) -> None:
+    """Unowhy's file: devices to collect (no holder in a school, R-FLEET-4) or to return."""
+    rows = await unowhy_collect_list(school_id)
+    _download([XlsxColumn("UAI", width=12), XlsxColumn("N° de série", width=16), XlsxColumn("Type", width=22),
+               XlsxColumn("Statut", width=22), XlsxColumn("Porteur", width=16)], [list(r) for r in rows],
+              "unowhy-a-collecter.xlsx", "À collecter")
+    ui.notify(f"{fr_number(len(rows))} appareil(s) dans la liste Unowhy.", type="positive")
+
+
+# --- One school's fleet ----------------------------------------------------------------------------
+
+
+@ui.page("/parc/ecoles/{uai}")
+async def school_fleet_page(uai: str) -> None:
+    """One school's fleet: counts, holders without a device, devices to collect, Tle decisions, Wi-Fi, files."""
+    try:
+        code = normalize_uai(uai)
+    except InvalidUAI as exc:
+        not_found("Établissement introuvable", str(exc))
+        return
+    school = await School.get_or_none(uai=code)
+    if school is None:
+        not_found("Établissement introuvable", f"Aucun établissement n'a l'UAI {code}.")
+        return
+    fleet = await school_fleet(school.id)
+    with frame(f"Parc · {school.name}", active="/parc"):
+        with ui.row().classes("gap-4 text-sm"):
+            ui.link(f"← Fiche de l'établissement {school.uai}", f"/ecoles/{school.uai}")
+            ui.link("Tableau régional", "/parc")
+            ui.link("Tous ses appareils dans la grille", f"/parc/appareils?uai={school.uai}")
+        if school.wifi_needs_attention:  # R-SCH-7
+            with ui.row().classes("items-center gap-2 text-orange-9 bg-orange-1 rounded p-2 w-full"):
+                ui.icon("wifi_off")
+                ui.label("Wi-Fi à reconnecter sur chaque PC : le code a changé après la préparation (R-SCH-7)."
+                         if school.wifi_code_changed else
+                         "Wi-Fi non configuré dans le MDM : une manipulation sera nécessaire sur chaque PC (R-SCH-7).")
+        with ui.row().classes("w-full gap-4 items-stretch flex-wrap"):
+            _count_card("Appareils par statut", fleet.by_status, STATUS_LABELS, school.uai, "status")
+            _count_card("Par état", fleet.by_grade, {**GRADE_LABELS, "": "Non noté"}, school.uai, "grade")
+            _count_card("Par type", fleet.by_kind, KIND_LABELS, school.uai, "kind")
+        with ui.row().classes("w-full gap-4 items-stretch flex-wrap"):
+            _people_card(f"Porteurs sans appareil ({fr_number(fleet.holders_without_device_count)})",
+                         fleet.holders_without_device, "Chacun a un PC.")
+            _people_card(f"Terminale sans choix garder / restituer ({fr_number(fleet.tle_undecided_count)})",
+                         fleet.tle_undecided, "Tous les élèves de Terminale ont choisi (R-FLEET-8).")
+        with ui.card().classes("w-full"):
+            ui.label(f"Appareils sans porteur : à collecter par Unowhy ({fr_number(fleet.to_collect_count)})").classes(
+                "text-lg font-semibold")
+            ui.label("Aucun PC ne reste dans un lycée sans affectation (R-FLEET-4).").classes("text-sm text-grey-8")
+            if fleet.to_collect:
+                ui.table(columns=[{"name": "serial", "label": "N° de série", "field": "serial", "align": "left"},
+                                  {"name": "status", "label": "Statut", "field": "status", "align": "left"},
+                                  {"name": "kind", "label": "Type", "field": "kind", "align": "left"}],
+                         rows=[{"serial": d.serial, "status": STATUS_LABELS[d.status.value],
+                                "kind": KIND_LABELS[d.kind.value]} for d in fleet.to_collect],
+                         row_key="serial").props("flat dense bordered").classes("max-w-2xl")
+            if fleet.kept_to_unenroll:
+                ui.label(f"{fleet.kept_to_unenroll} PC conservé(s) encore inscrit(s) au MDM : à désinscrire avant "
+                         "la fin septembre (R-FLEET-8).").classes("text-orange-9")
+        if fleet.screens:
+            with ui.card().classes("w-full"):
+                ui.label(f"Écrans numériques interactifs ({len(fleet.screens)})").classes("text-lg font-semibold")
+                ui.table(columns=[{"name": c, "label": label, "field": c, "align": "left"} for c, label in (
+                    ("serial", "N° de série"), ("wave", "Vague"), ("kind", "Type"), ("computer", "Ordinateur"),
+                    ("training", "Formation"))],
+                    rows=[{"serial": d.serial, "wave": d.wave or "—", "kind": KIND_LABELS[d.kind.value],
+                           "computer": "Oui (OPS)" if d.computer else "Non",
+                           "training": "Faite" if d.training_done else "À faire"} for d in fleet.screens],
+                    row_key="serial").props("flat dense bordered").classes("max-w-3xl")
+        with ui.card().classes("w-full gap-2"):
+            ui.label("Fichiers et mouvements").classes("text-lg font-semibold")
+            with ui.row().classes("gap-2 flex-wrap"):
+                ui.button("Liste de distribution La Poste (.xlsx)", icon="local_post_office",
+                          on_click=lambda: laposte_export(school)).props("outline no-caps")
+                ui.button("Liste Unowhy : à collecter / restituer (.xlsx)", icon="local_shipping",
+                          on_click=lambda: unowhy_export(school.id)).props("outline no-caps")
+                ui.button("Importer la base élèves (SIECLE)", icon="upload_file",
+                          on_click=lambda: movements_dialog(school, HolderKind.STUDENT)).props("outline no-caps")
+                ui.button("Importer la base enseignants (STS)", icon="upload_file",
+                          on_click=lambda: movements_dialog(school, HolderKind.TEACHER)).props("outline no-caps")
+                ui.button("Fichier d'exemple (élèves)", icon="description",
+                          on_click=lambda: sample_download(school)).props("flat no-caps")
+        await restock_card(school)
+
+
+def _count_card(title: str, counts: dict[str, int], labels: dict[str, str], uai: str, column: str) -> None:
+    with ui.card().classes("flex-1 min-w-72"):
+        ui.label(f"{title} ({fr_number(sum(counts.values()))})").classes("text-lg font-semibold")
+        if not counts:
+            ui.label("Aucun appareil.").classes("text-grey-7")
+        with ui.grid(columns="1fr auto").classes("gap-x-6 gap-y-1 w-full"):
+            for code, label in labels.items():
+                if counts.get(code):
+                    if column == "status":
+                        ui.link(label, f"/parc/appareils?uai={uai}&statut={code}").classes("text-primary")
+                    else:
+                        ui.label(label)
+                    ui.label(fr_number(counts[code])).classes("font-medium text-right")
+
+
+def _people_card(title: str, people: list[Any], empty: str) -> None:
+    with ui.card().classes("flex-1 min-w-96"):
+        ui.label(title).classes("text-lg font-semibold")
+        if not people:
+            ui.label(empty).classes("text-grey-7")
+            return
+        ui.table(columns=[{"name": c, "label": label, "field": c, "align": "left"} for c, label in (
+            ("ident", "Identifiant"), ("name", "Nom"), ("kind", "Type"), ("class_name", "Classe"))],
+            rows=[{"ident": h.ident, "name": str(h), "kind": HOLDER_KIND_LABELS[h.kind.value],
+                   "class_name": h.class_name or (LEVEL_LABELS.get(h.level.value, "") if h.level else "")}
+                  for h in people], row_key="ident", pagination=8).props("flat dense bordered").classes("w-full")
+
+
+async def laposte_export(school: School) -> None:
+    """La Poste's distribution list of a school by class: class, holder, serial (R-SLOT-7)."""
+    rows = await distribution_list(school.id)
+    _download([XlsxColumn("Classe", width=10), XlsxColumn("Nom", width=20), XlsxColumn("Prénom", width=16),
+               XlsxColumn("Identifiant", width=16), XlsxColumn("N° de série", width=16),
+               XlsxColumn("Présent", kind="choice", choices=("Oui", "Non"), width=10)],
+              [[*r, ""] for r in rows], f"distribution-{school.uai}.xlsx", "Distribution")
+    ui.notify(f"{fr_number(len(rows))} PC à remettre dans la liste.", type="positive")
+
+
+async def sample_download(school: School) -> None:
+    """A filled example of the student list, from the demo data."""
+    target = Path(tempfile.mkdtemp(prefix="rentree-fleet-")) / f"exemple-eleves-{school.uai}.xlsx"
+    await write_sample(school, HolderKind.STUDENT, target)
+    ui.download(target.read_bytes(), target.name)
+
+
+async def movements_dialog(school: School, kind: HolderKind) -> None:
+    """Upload a student or teacher list: preview of the movements, then apply on confirmation."""
+    caller = await caller_for_page()
+    folder = Path(tempfile.mkdtemp(prefix="rentree-movements-"))
+    state: dict[str, Any] = {"report": None}
+    what = "élèves (SIECLE)" if kind == HolderKind.STUDENT else "enseignants (STS)"
+    with ui.dialog(value=True) as dialog, ui.card().classes("w-[48rem] max-w-full gap-3"):
+        ui.label(f"Base {what} de {school.uai}").classes("text-lg font-semibold")
+        ui.label("Colonnes : Identifiant, Nom, Prénom, Classe, Niveau, Voie. Les porteurs absents du fichier sont "
+                 "considérés comme partis. Rien n'est écrit avant votre confirmation.").classes("text-sm text-grey-8")
+        ui.upload(label="Fichier .xlsx", auto_upload=True, on_upload=lambda e: on_upload(e)).props(
+            'accept=".xlsx" flat bordered').classes("w-full")
+        result = ui.column().classes("w-full gap-1")
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Fermer", on_click=dialog.close).props("flat")
+            apply_button = ui.button("Appliquer", icon="check").props("color=primary")
+            apply_button.set_visibility(False)
+
+    def show(report: Any) -> None:
+        result.clear()
+        with result:
+            ui.label(report.summary()).classes("font-medium")
+            for title, items in (("Nouveaux", report.new), ("Arrivés d'un autre lycée (le PC suit)", report.moved),
+                                 ("Changements", report.updated), ("Partis", report.left)):
+                if items:
+                    ui.label(f"{title} ({len(items)})").classes("text-sm font-semibold mt-1")
+                    for m in items[:30]:
+                        ui.label(f"{m.ident} · {m.name} · {m.detail}").classes("text-xs")
+            for issue in report.issues[:50]:
+                ui.label(issue).classes("text-xs text-negative")
+        apply_button.set_visibility(report.ok and not report.applied)
+
+    async def on_upload(e: Any) -> None:
+        path = folder / "liste.xlsx"
+        path.write_bytes(await e.file.read())
+        try:
+            state["report"] = await analyse_movements(path, school, kind)
+        except ImportFileError as exc:
+            ui.notify(str(exc), type="negative", multi_line=True)
+            return
+        show(state["report"])
+
+    async def apply() -> None:
+        try:
+            report = await apply_movements(state["report"], actor=caller.actor, role=caller.role)
+        except (ValueError, WriteRefused) as exc:
+            ui.notify(f"Rien n'a été appliqué : {exc}", type="negative", multi_line=True)
+            return
+        show(report)
+        ui.notify(report.summary(), type="positive", multi_line=True)
+
+    apply_button.on_click(apply)
+
+
+async def restock_card(school: School) -> None:
+    """The school's restock requests and a form to ask for one (R-FLEET-12)."""
+    requests = await RestockRequest.filter(school_id=school.id).order_by("-id").limit(10)
+    with ui.card().classes("w-full gap-2"):
+        ui.label("Réassort (nouveaux élèves)").classes("text-lg font-semibold")
+        ui.label("Plus de 5 PC : envoi par transporteur ; 5 ou moins : Colissimo (R-FLEET-12).").classes(
+            "text-sm text-grey-8")
+        for r in requests:
+            ui.label(f"N° {r.id} · {r.quantity} PC · {r.reason} · {r.shipping.value} · étape : {r.status.value}"
+                     ).classes("text-sm")
+        with ui.row().classes("items-end gap-2"):
+            quantity = ui.number("Nombre de PC", value=1, min=1, max=500, precision=0).classes("w-36")
+            reason = ui.input("Motif", value="Nouveaux élèves").classes("w-64")
+
+            async def ask() -> None:
+                caller = await caller_for_page()
+                try:
+                    await create_rows(RESTOCKS, [{"school": school.uai, "quantity": int(quantity.value or 0),
+                                                  "reason": reason.value or "Nouveaux élèves"}],
+                                      actor=caller.actor, source=_source())
+                except (WriteRefused, ValueError) as exc:
+                    ui.notify(f"Demande refusée : {exc}", type="negative")
+                    return
+                ui.notify("Demande de réassort enregistrée ; suivez-la dans « Réassorts ».", type="positive")
+                ui.navigate.reload()
+
+            ui.button("Demander un réassort", icon="add_shopping_cart", on_click=ask).props("no-caps")
+
+
+def _source() -> Any:
+    from models.audit import Source
+
+    return Source.GRID
+
+
+# --- Grids and life events -------------------------------------------------------------------------
+
+
+@ui.page("/parc/appareils")
+async def devices_page(uai: str = "", statut: str = "") -> None:
+    """The device grid (500,000 rows) and the life-event dialog on the selected devices."""
+    initial: dict[str, Any] = {}
+    if uai:
+        initial["school"] = {"filterType": "text", "type": "equals", "filter": uai.strip().upper()}
+    if statut in STATUS_LABELS:
+        initial["status"] = {"filterType": "text", "type": "equals", "filter": statut}
+    with frame(DEVICES.label, active="/parc"):
+        _nav_links()
+        caller = await caller_for_page()
+        state: dict[str, Any] = {"role": caller.role}
+        with ui.row().classes("items-center gap-2"):
+            ui.button("Événement de vie…", icon="bolt", on_click=lambda: events_dialog(grid, state)).props(
+                "color=primary no-caps")
+            ui.label("Sélectionnez des appareils (case à cocher) puis choisissez l'événement.").classes(
+                "text-sm text-grey-8")
+        grid = SheetGrid(DEVICES, caller, height="calc(100vh - 300px)", initial_filter=initial or None)
+
+
+async def events_dialog(grid: SheetGrid, state: dict[str, Any]) -> None:
+    """Apply a life event to the selected devices through the life cycle (refusals in French)."""
+    selected = await grid.grid.get_selected_rows()
+    if not selected:
+        ui.notify("Sélectionnez au moins un appareil (case à cocher en début de ligne).", type="warning")
+        return
+    caller = grid.caller  # the logged-in user: the role decides resets and reassignments (R-FLEET-5)
+    statuses = {r.get("status") for r in selected}
+    actions = {t.action: f"{t.label} → {STATUS_LABELS[t.target]}" for t in TRANSITIONS
+               if all(Status(s) in t.sources for s in statuses if s)}
+    if len(selected) == 1 and selected[0].get("status") in ("vole", "perdu", "sav"):
+        actions["replace"] = "Remplacer par un PC du stock (état équivalent, R-FLEET-10)"
+    with ui.dialog(value=True) as dialog, ui.card().classes("min-w-[30rem] gap-2"):
+        ui.label(f"Événement sur {len(selected)} appareil(s)").classes("text-lg font-semibold")
+        ui.label("Statut(s) actuel(s) : " + ", ".join(STATUS_LABELS.get(s, s) for s in statuses if s)).classes(
+            "text-sm text-grey-8")
+        if not actions:
+            ui.label("Aucun événement commun à ces statuts : sélectionnez des appareils de même statut.").classes(
+                "text-negative")
+        action = ui.select(actions, label="Événement").classes("w-full")
+        help_label = ui.label("").classes("text-sm text-grey-8")
+        evidence = ui.input("Justificatif (plainte, main courante, n° S.A.V.)").classes("w-full")
+        grade = ui.select(GRADE_LABELS, label="État après réinitialisation").classes("w-full")
+        holder = ui.input("Identifiant du porteur (INE / NUMEN)").classes("w-full")
+        school = ui.input("UAI de l'établissement").classes("w-full")
+        replacement = ui.input("N° de série du PC de remplacement").classes("w-full")
+
+        def refresh_fields() -> None:
+            t = BY_ACTION.get(action.value or "")
+            help_label.text = t.help if t else ""
+            evidence.set_visibility(bool(t and "evidence_ref" in t.needs))
+            grade.set_visibility(bool(t and "grade" in t.needs))
+            holder.set_visibility(bool(t and t.action in ("assign", "extra_stock")))
+            school.set_visibility(bool(t and "school" in t.needs and not all(r.get("school") for r in selected)))
+            replacement.set_visibility(action.value == "replace")
+            if t and t.roles == RESET_ROLES and caller.role not in RESET_ROLES:
+                help_label.text = (t.help or "") + " Votre rôle ne le permet pas : la demande sera refusée."
+
+        action.on_value_change(refresh_fields)
+        refresh_fields()
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Annuler", on_click=dialog.close).props("flat")
+            go = ui.button("Appliquer", icon="check").props("color=primary")
+
+        async def apply() -> None:
+            if not action.value:
+                ui.notify("Choisissez un événement.", type="warning")
+                return
+            try:
+                if action.value == "replace":
+                    n = await replace_device(selected[0], replacement.value or "", caller)
+                else:
+                    n = await apply_event(selected, BY_ACTION[action.value].target, caller,
+                                          evidence=evidence.value or "", grade=grade.value, holder=holder.value or "",
+                                          school=school.value or "")
+            except WriteRefused as exc:
+                grid._show_issues("Événement refusé : rien n'a été modifié", exc)
+                return
+            except (TransitionRefused, ValueError) as exc:
+                ui.notify(str(exc), type="negative", multi_line=True)
+                return
+            dialog.close()
+            ui.notify(f"{fr_number(n)} appareil(s) modifié(s).", type="positive")
+            grid.refresh()
+
+        go.on_click(apply)
+
+
+async def apply_event(rows: list[dict[str, Any]], target: Status, caller: Caller, *, evidence: str = "",
+                      grade: str | None = None, holder: str = "", school: str = "") -> int:
+    """One life event on rows of the grid: bulk fast path for a plain state change, else audited row changes."""
+    from models.audit import Source
+
+    extra: dict[str, Any] = {}
+    if evidence:
+        extra["evidence_ref"] = evidence
+    if grade:
+        extra["grade"] = grade
+    if holder:
+        extra["holder"] = holder.strip().upper()
+    if school:
+        extra["school"] = school.strip().upper()
+    if not extra and len(rows) > 50:
+        result = await bulk_set(DEVICES, [int(r["id"]) for r in rows], "status", target.value, actor=caller.actor,
+                                role=caller.role, source=Source.GRID)
+        return result.changed_rows
+    changes, issues = await parse_changes(DEVICES, [
+        RowChange(int(r["id"]), {"status": target.value, **extra}, r.get("version")) for r in rows])
+    if issues:
+        raise WriteRefused(issues)
+    result = await apply_changes(DEVICES, changes, actor=caller.actor, source=Source.GRID, role=caller.role)
+    return result.changed_rows
+
+
+async def replace_device(row: dict[str, Any], serial: str, caller: Caller) -> int:
+    """R-FLEET-10: a stock device of equivalent grade goes to the holder of a stolen, lost or broken one."""
+    old = await Device.get(id=int(row["id"])).prefetch_related("holder", "school")
+    new = await Device.get_or_none(serial=serial.strip().upper())
+    if new is None or new.status != Status.STOCK:
+        raise ValueError(f"PC « {serial} » introuvable dans le stock régional.")
+    if old.holder is None or old.school is None:
+        raise ValueError("L'appareil remplacé n'a pas de porteur ou d'établissement.")
+    check_replacement(old.grade.value if old.grade else None, new.grade.value if new.grade else None)
+    return await apply_event([{"id": new.id, "version": new.version}], Status.DISTRIBUTED, caller,
+                             holder=old.holder.ident, school=old.school.uai)
+
+
+@ui.page("/parc/porteurs")
+async def holders_page() -> None:
+    """The holders grid."""
+    with frame(HOLDERS.label, active="/parc"):
+        _nav_links()
+        ui.label(HOLDERS.description).classes("text-grey-8")
+        SheetGrid(HOLDERS, await caller_for_page())
+
+
+@ui.page("/parc/reassorts")
+async def restocks_page() -> None:
+    """The restock requests grid: each step through the sheet's hook (R-FLEET-12)."""
+    with frame(RESTOCKS.label, active="/parc"):
+        _nav_links()
+        ui.label(RESTOCKS.description + " Étapes : demandé → expédié → réception validée → attestation signée → "
+                 "PC affectés. Une demande se fait depuis la page Parc du lycée.").classes("text-grey-8")
+        SheetGrid(RESTOCKS, await caller_for_page())

@@ -1,0 +1,194 @@
+"""Movements from the schools' databases: a student list (SIECLE-like) or a teacher list (STS-like) per school.
+
+File layout (first sheet, one header row, column order free, headers matched ignoring case and accents):
+`Identifiant` (INE of a student, NUMEN of a teacher: required, stable), `Nom` (required), `Prénom`, and for
+students `Classe`, `Niveau` (2de, 1re, Tle… or its label) and `Voie` (générale, technologique,
+professionnelle). Compared with the holders of the school: new holders, holders coming from another school
+(their device follows, R-FLEET-3 / R-FLEET-7), holders whose class changed, and holders absent from the file,
+who left (device to return, R-FLEET-7 / R-FLEET-9; a Terminale student finishes school, R-FLEET-8).
+Analysed first (preview), applied on confirmation in one transaction through the sheets, with audit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from models.audit import Source
+from models.fleet import HOLDER_KIND_LABELS, Holder, HolderKind, Situation
+from models.schools import LEVEL_LABELS, TRACK_LABELS, School
+from sheets.fleet import HOLDERS
+from sheets.importer import ImportFileError, read_xlsx
+from sheets.values import fold
+from sheets.writes import RowChange, create_rows, parse_changes
+from sheets.writes import apply_changes as write_changes
+from sheets.xlsx_writer import XlsxColumn, write_xlsx
+
+HEADERS: dict[str, str] = {"identifiant": "ident", "ine": "ident", "numen": "ident", "nom": "last_name",
+                           "prenom": "first_name", "classe": "class_name", "division": "class_name",
+                           "niveau": "level", "voie": "track"}
+SAMPLE_COLUMNS = [XlsxColumn("Identifiant", width=16), XlsxColumn("Nom", width=20), XlsxColumn("Prénom", width=16),
+                  XlsxColumn("Classe", width=10), XlsxColumn("Niveau", width=10), XlsxColumn("Voie", width=16)]
+
+
+@dataclass
+class Movement:
+    """One holder's movement found in the file."""
+
+    ident: str
+    name: str
+    detail: str
+    values: dict[str, Any] = field(default_factory=dict)
+    holder_id: int | None = None
+    line: int | None = None
+
+
+@dataclass
+class MovementReport:
+    """What a school's list changes; nothing is written before `apply_movements`."""
+
+    uai: str
+    kind: HolderKind
+    new: list[Movement] = field(default_factory=list)
+    moved: list[Movement] = field(default_factory=list)
+    updated: list[Movement] = field(default_factory=list)
+    left: list[Movement] = field(default_factory=list)
+    issues: list[str] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """No refused line."""
+        return not self.issues
+
+    def summary(self) -> str:
+        """One French line."""
+        verb = "appliqué" if self.applied else "à appliquer"
+        return (f"{HOLDER_KIND_LABELS[self.kind.value]}s de {self.uai} ({verb}) : {len(self.new)} nouveau(x), "
+                f"{len(self.moved)} arrivé(s) d'un autre lycée, {len(self.updated)} changement(s) de classe, "
+                f"{len(self.left)} parti(s)" + (f", {len(self.issues)} ligne(s) refusée(s)" if self.issues else "."))
+
+
+def _level(raw: str) -> str | None:
+    if not raw:
+        return None
+    for code, label in LEVEL_LABELS.items():
+        if fold(raw) in (fold(code), fold(label)) or (fold(raw) in ("2nde", "seconde") and code == "2de"):
+            return code
+    raise ValueError(f"niveau « {raw} » inconnu (attendu {', '.join(LEVEL_LABELS)})")
+
+
+def _track(raw: str) -> str | None:
+    if not raw:
+        return None
+    for code, label in TRACK_LABELS.items():
+        if fold(raw) in (fold(code), fold(label)) or fold(label).startswith(fold(raw)):
+            return code
+    raise ValueError(f"voie « {raw} » inconnue (générale, technologique ou professionnelle)")
+
+
+async def analyse_movements(path: str | Path, school: School, kind: HolderKind) -> MovementReport:
+    """Read a school's list and compare it with its holders (ImportFileError for a refused file)."""
+    report = MovementReport(school.uai, kind)
+    source = await read_xlsx(path)
+    try:
+        mapping = {i: HEADERS[fold(h).replace(" ", "")] for i, h in enumerate(source.headers)
+                   if fold(h).replace(" ", "") in HEADERS}
+        if "ident" not in mapping.values() or "last_name" not in mapping.values():
+            raise ImportFileError("Colonnes « Identifiant » et « Nom » obligatoires (voir le fichier d'exemple).")
+        rows: dict[str, tuple[int, dict[str, Any]]] = {}
+        for n, raw in enumerate(source.iter_rows(), start=2):
+            values = {f: str(raw[i]).strip() if i < len(raw) and raw[i] is not None else "" for i, f in mapping.items()}
+            values = {k: (v[:-2] if v.endswith(".0") else v) for k, v in values.items()}
+            if not any(values.values()):
+                continue
+            ident = values["ident"].upper()
+            if not ident or not values.get("last_name"):
+                report.issues.append(f"ligne {n} : identifiant et nom obligatoires.")
+                continue
+            try:
+                values["level"] = _level(values.get("level", ""))
+                values["track"] = _track(values.get("track", ""))
+            except ValueError as exc:
+                report.issues.append(f"ligne {n} : {exc}.")
+                continue
+            if ident in rows:
+                report.issues.append(f"ligne {n} : identifiant {ident} déjà présent ligne {rows[ident][0]}.")
+                continue
+            values["ident"] = ident
+            rows[ident] = (n, values)
+    finally:
+        source.close()
+    known: dict[str, dict[str, Any]] = {}
+    idents = list(rows)
+    for start in range(0, len(idents), 900):
+        for h in await Holder.filter(ident__in=idents[start:start + 900]).values(
+                "id", "ident", "school_id", "school__uai", "class_name", "level", "track", "situation"):
+            known[h["ident"]] = h
+    for ident, (line, values) in rows.items():
+        name = f"{values.get('last_name', '')} {values.get('first_name', '')}".strip()
+        wanted = {k: values.get(k) for k in ("class_name", "level", "track") if k in values}
+        h = known.get(ident)
+        if h is None:
+            report.new.append(Movement(ident, name, values.get("class_name", "") or "", values, line=line))
+        elif h["school_id"] != school.id:
+            report.moved.append(Movement(ident, name, f"vient de {h['school__uai'] or 'hors IDF'}",
+                                         {"school": school.uai, "situation": Situation.IN_SCHOOL.value, **wanted},
+                                         h["id"], line))
+        else:
+            diff = {k: v for k, v in wanted.items() if (getattr(h[k], "value", h[k]) or None) != (v or None)}
+            if getattr(h["situation"], "value", h["situation"]) != Situation.IN_SCHOOL:
+                diff["situation"] = Situation.IN_SCHOOL.value
+            if diff:
+                report.updated.append(Movement(ident, name, ", ".join(f"{k} → {v}" for k, v in diff.items()), diff,
+                                               h["id"], line))
+    for h in await Holder.filter(school_id=school.id, kind=kind, situation=Situation.IN_SCHOOL).values(
+            "id", "ident", "last_name", "first_name", "level"):
+        if h["ident"] in rows:
+            continue
+        finished = kind == HolderKind.STUDENT and getattr(h["level"], "value", h["level"]) == "Tle"
+        situation = Situation.FINISHED if finished else Situation.LEFT_IDF
+        report.left.append(Movement(h["ident"], f"{h['last_name']} {h['first_name']}".strip(),
+                                    "fin de scolarité" if finished else "absent de la base : PC à restituer",
+                                    {"situation": situation.value}, h["id"]))
+    return report
+
+
+async def apply_movements(report: MovementReport, *, actor: str, role: str | None = None) -> MovementReport:
+    """Write the movements in one transaction with audit (refused whole when the file had refused lines)."""
+    if report.issues:
+        raise ValueError("Corrigez d'abord les lignes refusées : rien n'a été appliqué.")
+    kind = report.kind.value
+    async with in_transaction():
+        if report.new:
+            await create_rows(HOLDERS, [{"ident": m.ident, "kind": kind, "last_name": m.values.get("last_name", ""),
+                                         "first_name": m.values.get("first_name", ""), "school": report.uai,
+                                         "class_name": m.values.get("class_name", ""), "level": m.values.get("level"),
+                                         "track": m.values.get("track")} for m in report.new],
+                              actor=actor, source=Source.IMPORT, lines=[m.line or 0 for m in report.new])
+        changes = [RowChange(m.holder_id, m.values, line=m.line) for m in (*report.moved, *report.updated,
+                                                                              *report.left) if m.holder_id]
+        if changes:
+            parsed, issues = await parse_changes(HOLDERS, changes)
+            if issues:
+                raise ValueError("; ".join(i.message for i in issues[:5]))
+            await write_changes(HOLDERS, parsed, actor=actor, source=Source.IMPORT, role=role)
+    report.applied = True
+    return report
+
+
+async def write_sample(school: School, kind: HolderKind, target: str | Path) -> int:
+    """A filled example of the file from the demo data: the school's holders, one new and one removed."""
+    holders = await Holder.filter(school_id=school.id, kind=kind, situation=Situation.IN_SCHOOL).order_by(
+        "class_name", "last_name").values_list("ident", "last_name", "first_name", "class_name", "level", "track")
+    rows = [[i, n, p, c, LEVEL_LABELS.get(getattr(lv, "value", lv) or "", ""),
+             TRACK_LABELS.get(getattr(t, "value", t) or "", "")] for i, n, p, c, lv, t in holders][1:]
+    stamp = dt.date.today().strftime("%y%m%d")
+    rows.append([f"{'INE' if kind == HolderKind.STUDENT else 'NUM'}N{stamp}{school.id:04d}", "Nouveau", "Élève",
+                 "2nde A", "2de", "Générale"])
+    return write_xlsx(target, SAMPLE_COLUMNS, rows, sheet_title="Base élèves" if kind == HolderKind.STUDENT
+                      else "Base enseignants")

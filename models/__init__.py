@@ -9,6 +9,7 @@ MODEL_MODULES: list[str] = [
     "models.joblease",
     "models.accounts",
     "models.fleet",
+    "models.equipment",
 ]
 
 # Pitfall (Tortoise 1.1 on SQLite): a model's docstring becomes the table comment in the DDL, and a

@@ -146,4 +146,5 @@ def all_sheets() -> list[Sheet]:
 def load_all() -> None:
     """Import the modules that declare sheets (one per business area)."""
     from sheets import audit_sheet, calendar, contacts, schools  # noqa: F401
+    from sheets import equipment as _equipment  # noqa: F401
     from sheets import fleet as _fleet  # noqa: F401

@@ -452,6 +452,7 @@ def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, 
     """Parse a chunk of file rows by column type (runs in a worker thread)."""
     key_index = next(i for i, c in mapping.items() if c.field == sheet.key)
     key_column = sheet.key_column
+    auto_key = sheet.can_create and sheet.key == "id"  # new rows leave the N° empty, the database numbers them
     plan: list[tuple[int, Column, Column | None]] = []  # file index, column, key column of a reference
     for i, column in mapping.items():
         if column.field == sheet.key or not (column.editable or column.required):
@@ -468,8 +469,10 @@ def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, 
         issues: list[Issue] = []
         key: Any = None
         if raw_key in ("", None) or (isinstance(raw_key, str) and not raw_key.strip()):
-            issues.append(Issue(f"{key_column.label} manquant : chaque ligne doit indiquer son {key_column.label}, "
-                                "qui la relie à la base.", column=key_column.label, line=line))
+            if not auto_key:  # a sheet numbered by the database takes an empty N° as a new row
+                issues.append(Issue(f"{key_column.label} manquant : chaque ligne doit indiquer son "
+                                    f"{key_column.label}, qui la relie à la base.", column=key_column.label,
+                                    line=line))
         else:
             try:
                 key, _ = parse_cell(key_column, raw_key)

@@ -101,7 +101,7 @@ async def main() -> None:
                    .values_list("id", flat=True))
         before = await AuditEntry.all().count()
         t0 = time.perf_counter()
-        result = await bulk_set(get_sheet("devices"), ids, "status", "a_restituer", actor="bench", role=None)
+        result = await bulk_set(get_sheet("devices"), ids, "status", "a_restituer", actor="bench", role="admin")
         elapsed = time.perf_counter() - t0
         audit = await AuditEntry.all().count() - before
         print(f"bulk state change of {result.changed_rows:,} devices (remis → à restituer) with {audit:,} audit "

@@ -516,7 +516,8 @@ async def regional_counts() -> dict[int, dict[str, int]]:
 
 
 async def regional_holder_flags() -> dict[int, dict[str, int]]:
-    """Per school: holders without a device, Tle students without a keep/return decision, devices to collect."""
+    """Per school: holders without a device, Tle students without a keep/return decision, devices to collect,
+    devices handed over without the loan conditions accepted (R-FLEET-2)."""
     out: dict[int, dict[str, int]] = {}
     for r in await _rows(_HOLDERS_WITHOUT_DEVICE.format(where="")):
         out.setdefault(r["school_id"], {})["without_device"] = int(r["n"])
@@ -526,6 +527,9 @@ async def regional_holder_flags() -> dict[int, dict[str, int]]:
     for r in await _rows("SELECT school_id, COUNT(*) AS n FROM device WHERE school_id IS NOT NULL AND holder_id IS "
                          "NULL AND status IN " + _in(AT_SCHOOL) + " GROUP BY school_id"):
         out.setdefault(r["school_id"], {})["to_collect"] = int(r["n"])
+    for r in await _rows("SELECT school_id, COUNT(*) AS n FROM device WHERE school_id IS NOT NULL AND status = "
+                         "'remis' AND loan_accepted_on IS NULL GROUP BY school_id"):
+        out.setdefault(r["school_id"], {})["loan_not_accepted"] = int(r["n"])  # R-FLEET-2
     return out
 
 
@@ -544,6 +548,7 @@ class SchoolFleet:
     tle_undecided_count: int
     kept_to_unenroll: int
     screens: list[Device]
+    loan_not_accepted: int = 0  # R-FLEET-2: handed over, loan conditions not accepted yet
 
 
 async def school_fleet(school_id: int, limit: int = 50) -> SchoolFleet:
@@ -574,6 +579,8 @@ async def school_fleet(school_id: int, limit: int = 50) -> SchoolFleet:
         kept_to_unenroll=await Device.filter(school_id=school_id, status=Status.KEPT, mdm_enrolled=True).count(),
         screens=list(await Device.filter(school_id=school_id, kind__in=[DeviceKind.SCREEN, DeviceKind.OPS])
                      .order_by("wave", "serial").limit(100)),
+        loan_not_accepted=await Device.filter(school_id=school_id, status=Status.DISTRIBUTED,
+                                              loan_accepted_on=None).count(),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from nicegui import ui
 
+from models.equipment import EQUIPMENT_STATUS_LABELS, TRACK_NEED_LABELS, equipment_by_status, needs_by_track
 from models.fleet import (
     BY_ACTION,
     GRADE_LABELS,
@@ -58,6 +59,7 @@ def _nav_links() -> None:
         ui.link("Appareils", "/parc/appareils")
         ui.link("Porteurs", "/parc/porteurs")
         ui.link("Réassorts", "/parc/reassorts")
+        ui.link("Équipement fixe et salles", "/feuilles/equipment")
 
 
 # --- Regional table --------------------------------------------------------------------------------
@@ -75,7 +77,7 @@ async def regional_rows() -> list[dict[str, Any]]:
             s["academie"], "value", s["academie"])), ""), "total": sum(c.values())}
         row.update({k: c.get(k, 0) for k in SCHOOL_STATUSES})
         row.update(without_device=f.get("without_device", 0), tle_undecided=f.get("tle_undecided", 0),
-                   to_collect=f.get("to_collect", 0),
+                   to_collect=f.get("to_collect", 0), loan_not_accepted=f.get("loan_not_accepted", 0),
                    wifi="À configurer" if not s["wifi_mdm_configured"] else
                    ("Code changé" if s["wifi_code_changed"] else "OK"))
         rows.append(row)
@@ -86,6 +88,7 @@ REGIONAL_COLUMNS: list[tuple[str, str]] = [
     ("uai", "UAI"), ("name", "Établissement"), ("academie", "Académie"), ("total", "Appareils"),
     *[(k, STATUS_LABELS[k]) for k in SCHOOL_STATUSES],
     ("without_device", "Porteurs sans PC"), ("tle_undecided", "Tle sans choix"), ("to_collect", "À collecter"),
+    ("loan_not_accepted", "Remis sans acceptation du prêt"),
     ("wifi", "Wi-Fi MDM"),
 ]
 
@@ -97,14 +100,15 @@ async def fleet_page() -> None:
         _nav_links()
         rows = await regional_rows()
         totals = {k: sum(r[k] for r in rows) for k in ("total", "remis", "a_restituer", "without_device",
-                                                        "tle_undecided", "to_collect")}
+                                                        "tle_undecided", "to_collect", "loan_not_accepted")}
         in_stock = await Device.filter(status=Status.STOCK).count()
         with ui.row().classes("gap-4 flex-wrap"):
             for label, value in (("Appareils en établissement", totals["total"]), ("Stock régional", in_stock),
                                  ("Remis", totals["remis"]), ("À restituer", totals["a_restituer"]),
                                  ("Porteurs sans PC", totals["without_device"]),
                                  ("Tle sans choix", totals["tle_undecided"]),
-                                 ("À collecter (Unowhy)", totals["to_collect"])):
+                                 ("À collecter (Unowhy)", totals["to_collect"]),
+                                 ("Remis sans acceptation des conditions de prêt", totals["loan_not_accepted"])):
                 with ui.card().classes("min-w-40 gap-0"):
                     ui.label(fr_number(value)).classes("text-2xl font-semibold text-primary")
                     ui.label(label).classes("text-sm text-grey-8")
@@ -123,8 +127,29 @@ async def fleet_page() -> None:
                          ).props("flat dense bordered").classes("w-full")
         table.add_slot("body-cell-uai", '<q-td :props="props"><a :href="\'/parc/ecoles/\' + props.value" '
                                         'class="text-primary">{{ props.value }}</a></q-td>')
+        table.add_slot("body-cell-loan_not_accepted", '<q-td :props="props"><a v-if="props.value" '
+                       ':href="\'/parc/appareils?statut=remis&pret=non&uai=\' + props.row.uai" class="text-primary">'
+                       '{{ props.value }}</a><span v-else>0</span></q-td>')
+        await needs_card()
         table.add_slot("body-cell-wifi", '<q-td :props="props"><q-badge :color="props.value == \'OK\' ? '
                                          '\'positive\' : \'orange\'">{{ props.value }}</q-badge></q-td>')
+
+
+async def needs_card() -> None:
+    """R-FLEET-15: regional fixed-equipment quantities by track need and status (one grouped query)."""
+    needs = await needs_by_track()
+    if not needs:
+        return
+    with ui.card().classes("w-full gap-1"):
+        with ui.row().classes("items-center gap-4"):
+            ui.label("Équipement fixe : besoins par voie (quantités)").classes("text-lg font-semibold")
+            ui.link("Ouvrir la feuille", "/feuilles/equipment").classes("text-sm")
+        columns = [{"name": "track", "label": "Voie", "field": "track", "align": "left"},
+                   *[{"name": k, "label": label, "field": k, "align": "right"}
+                     for k, label in EQUIPMENT_STATUS_LABELS.items()]]
+        rows = [{"track": label, **{k: fr_number(needs.get(code, {}).get(k, 0)) for k in EQUIPMENT_STATUS_LABELS}}
+                for code, label in TRACK_NEED_LABELS.items()]
+        ui.table(columns=columns, rows=rows, row_key="track").props("flat dense bordered").classes("max-w-4xl")
 
 
 async def unowhy_export(school_id: int | None) -> None:
@@ -157,6 +182,7 @@ async def school_fleet_page(uai: str) -> None:
             ui.link(f"← Fiche de l'établissement {school.uai}", f"/ecoles/{school.uai}")
             ui.link("Tableau régional", "/parc")
             ui.link("Tous ses appareils dans la grille", f"/parc/appareils?uai={school.uai}")
+            ui.link("Son équipement fixe et ses salles", f"/feuilles/equipment?school={school.uai}")
         if school.wifi_needs_attention:  # R-SCH-7
             with ui.row().classes("items-center gap-2 text-orange-9 bg-orange-1 rounded p-2 w-full"):
                 ui.icon("wifi_off")
@@ -167,6 +193,25 @@ async def school_fleet_page(uai: str) -> None:
             _count_card("Appareils par statut", fleet.by_status, STATUS_LABELS, school.uai, "status")
             _count_card("Par état", fleet.by_grade, {**GRADE_LABELS, "": "Non noté"}, school.uai, "grade")
             _count_card("Par type", fleet.by_kind, KIND_LABELS, school.uai, "kind")
+        if fleet.loan_not_accepted:  # R-FLEET-2
+            with ui.row().classes("items-center gap-2 text-orange-9 bg-orange-1 rounded p-2 w-full"):
+                ui.icon("gavel")
+                ui.link(f"{fr_number(fleet.loan_not_accepted)} appareil(s) remis sans acceptation des conditions de "
+                        "prêt (R-FLEET-2)", f"/parc/appareils?uai={school.uai}&statut=remis&pret=non").classes(
+                    "text-orange-9")
+        equipment = await equipment_by_status(school.id)
+        with ui.card().classes("w-full gap-1"):
+            ui.label(f"Équipement fixe et salles ({fr_number(sum(equipment.values()))})").classes(
+                "text-lg font-semibold")
+            if not equipment:
+                ui.label("Aucun besoin enregistré.").classes("text-grey-7")
+            with ui.row().classes("gap-4 flex-wrap"):
+                for code, label in EQUIPMENT_STATUS_LABELS.items():
+                    if equipment.get(code):
+                        ui.link(f"{label} : {fr_number(equipment[code])}",
+                                f"/feuilles/equipment?school={school.uai}&status={code}").classes("text-primary")
+            ui.link("Voir ou saisir les besoins de l'établissement (R-FLEET-15) →",
+                    f"/feuilles/equipment?school={school.uai}").classes("text-sm")
         with ui.row().classes("w-full gap-4 items-stretch flex-wrap"):
             _people_card(f"Porteurs sans appareil ({fr_number(fleet.holders_without_device_count)})",
                          fleet.holders_without_device, "Chacun a un PC.")
@@ -350,13 +395,15 @@ def _source() -> Any:
 
 
 @ui.page("/parc/appareils")
-async def devices_page(uai: str = "", statut: str = "") -> None:
+async def devices_page(uai: str = "", statut: str = "", pret: str = "") -> None:
     """The device grid (500,000 rows) and the life-event dialog on the selected devices."""
     initial: dict[str, Any] = {}
     if uai:
         initial["school"] = {"filterType": "text", "type": "equals", "filter": uai.strip().upper()}
     if statut in STATUS_LABELS:
         initial["status"] = {"filterType": "text", "type": "equals", "filter": statut}
+    if pret == "non":  # R-FLEET-2: loan conditions not accepted
+        initial["loan_accepted_on"] = {"filterType": "date", "type": "blank"}
     with frame(DEVICES.label, active="/parc"):
         _nav_links()
         caller = await caller_for_page()

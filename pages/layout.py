@@ -44,6 +44,8 @@ NAV: list[NavEntry] = [
     NavEntry("API (OpenAPI)", "/docs", "api"),
     NavEntry("Utilisateurs", "/utilisateurs", "manage_accounts", roles=frozenset({"admin"})),
     NavEntry("Journal de sécurité", "/securite/journal", "policy", roles=frozenset({"admin"})),
+    NavEntry("Équipement fixe et salles", "/feuilles/equipment", "desktop_windows",
+             roles=frozenset({"admin", "agent", "lecteur", "maintenance"})),
 ]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from fastapi import Request
 from nicegui import ui
 
 from models.accounts import Role
@@ -9,12 +12,29 @@ from pages.auth import forbidden_page, require_roles
 from pages.errors import not_found
 from pages.grid import SheetGrid, caller_for_page
 from pages.layout import frame
-from sheets.declaration import get_sheet
+from sheets.declaration import Sheet, get_sheet
+
+
+def filter_from_query(sheet: Sheet, params: dict[str, str]) -> dict[str, Any] | None:
+    """An initial grid filter from the page's query string: `?school=0750001A&status=livre` (a text, choice or
+    reference column equal to a value, `vide` for an empty one); other parameters are ignored."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if not sheet.has_column(name) or sheet.column(name).kind not in ("text", "choice", "reference"):
+            continue
+        column = sheet.column(name)
+        value = value.strip()
+        if value == "vide":
+            out[name] = {"filterType": "text", "type": "blank"}
+        elif value:
+            out[name] = {"filterType": "text", "type": "equals",
+                         "filter": value.upper() if column.kind == "reference" else value}
+    return out or None
 
 
 @ui.page("/feuilles/{name}")
-async def sheet_page(name: str) -> None:
-    """Any declared sheet as a grid."""
+async def sheet_page(name: str, request: Request) -> None:
+    """Any declared sheet as a grid, filtered by the query string when it names columns."""
     try:
         sheet = get_sheet(name)
     except KeyError as exc:
@@ -30,7 +50,7 @@ async def sheet_page(name: str) -> None:
     with frame(sheet.label, active=f"/feuilles/{name}"):
         if sheet.description:
             ui.label(sheet.description).classes("text-grey-8")
-        SheetGrid(sheet, caller)
+        SheetGrid(sheet, caller, initial_filter=filter_from_query(sheet, dict(request.query_params)))
 
 
 @ui.page("/journal")

@@ -14,6 +14,7 @@ from typing import Any
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from models.equipment import EquipmentKind, EquipmentStatus, FixedEquipment, TrackNeed
 from models.fleet import Device, DeviceKind, EndChoice, Grade, Holder, HolderKind, Situation, Status
 from models.schools import School
 from seed.demo import FIRST_NAMES, LAST_NAMES
@@ -138,17 +139,18 @@ async def seed_fleet(devices: int = DEFAULT_DEVICES, progress: Progress | None =
                      chunk: int = 50_000) -> dict[str, int]:
     """Create the demo devices missing up to `devices` (with their holders), in one transaction."""
     say = progress or (lambda _msg: None)
+    equipment = await seed_equipment(seed=seed)
     have = await Device.all().count()
     if have >= devices:
         say(f"Parc : {have} appareil(s) déjà présent(s), rien à ajouter.")
-        return {"devices": 0, "holders": 0}
+        return {"devices": 0, "holders": 0, "equipment": equipment}
     schools = list(await School.all().order_by("id").values_list("id", flat=True))
     if not schools:
         raise RuntimeError("Aucun établissement : créez d'abord les établissements (python app.py seed).")
     start_id = max(await Device.all().order_by("-id").limit(1).values_list("id", flat=True) or [0])
     holder_start = max(await Holder.all().order_by("-id").limit(1).values_list("id", flat=True) or [0])
     started = time.perf_counter()
-    created = {"devices": 0, "holders": 0}
+    created = {"devices": 0, "holders": 0, "equipment": equipment}
     async with in_transaction() as conn:
         dialect = connections.get("default").capabilities.dialect
         device_sql = _insert_sql("device", DEVICE_COLUMNS, dialect)
@@ -174,3 +176,48 @@ async def seed_fleet(devices: int = DEFAULT_DEVICES, progress: Progress | None =
     say(f"Parc : {created['devices']} appareil(s) et {created['holders']} porteur(s) ajoutés en "
         f"{time.perf_counter() - started:.1f} s.")
     return created
+
+
+DEFAULT_EQUIPMENT = 300
+ROOMS = ("Salle 204", "Salle 112", "Salle informatique A", "Salle informatique B", "CDI", "Salle des professeurs",
+         "Atelier", "Laboratoire de physique", "Salle 301", "Vie scolaire")
+EQUIPMENT_KINDS: list[tuple[EquipmentKind, float]] = [
+    (EquipmentKind.DESKTOP, 0.45), (EquipmentKind.PROJECTOR, 0.2), (EquipmentKind.WIFI, 0.15),
+    (EquipmentKind.PRINTER, 0.1), (EquipmentKind.SERVER, 0.05), (EquipmentKind.OTHER, 0.05),
+]
+EQUIPMENT_STATUSES: list[tuple[EquipmentStatus, float]] = [
+    (EquipmentStatus.NEED, 0.25), (EquipmentStatus.ORDERED, 0.2), (EquipmentStatus.DELIVERED, 0.15),
+    (EquipmentStatus.INSTALLED, 0.35), (EquipmentStatus.WITHDRAWN, 0.05),
+]
+
+
+async def seed_equipment(rows: int = DEFAULT_EQUIPMENT, seed: int = 2024) -> int:
+    """Demo needs of fixed equipment (R-FLEET-15), dates coherent with their status; none when some exist."""
+    if await FixedEquipment.exists():
+        return 0
+    schools = list(await School.all().order_by("id").values_list("id", "track_generale", "track_technologique",
+                                                                 "track_professionnelle"))
+    if not schools:
+        return 0
+    rng = random.Random(seed + 15)
+    items = []
+    for n in range(rows):
+        school_id, *flags = rng.choice(schools)
+        tracks = [t for t, on in zip((TrackNeed.GENERALE, TrackNeed.TECHNOLOGIQUE, TrackNeed.PROFESSIONNELLE),
+                                     flags, strict=True) if on]
+        status = _pick(rng, EQUIPMENT_STATUSES)
+        kind = _pick(rng, EQUIPMENT_KINDS)
+        ordered = dt.date(2024, 3, 1) + dt.timedelta(days=rng.randint(0, 400))
+        delivered = ordered + dt.timedelta(days=rng.randint(10, 60))
+        installed = delivered + dt.timedelta(days=rng.randint(1, 30))
+        rank = {EquipmentStatus.NEED: 0, EquipmentStatus.ORDERED: 1, EquipmentStatus.DELIVERED: 2,
+                EquipmentStatus.INSTALLED: 3, EquipmentStatus.WITHDRAWN: 3}[status]
+        items.append(FixedEquipment(
+            school_id=school_id, room=rng.choice(ROOMS), kind=kind,
+            track=rng.choice([TrackNeed.ALL, *tracks]), status=status,
+            quantity=rng.randint(10, 30) if kind == EquipmentKind.DESKTOP else rng.randint(1, 4),
+            ordered_on=ordered if rank >= 1 else None, delivered_on=delivered if rank >= 2 else None,
+            installed_on=installed if rank >= 3 else None,
+            order_ref=f"LYS-{2024 + n % 3}-{rng.randint(1000, 9999)}" if rank >= 1 else ""))
+    await FixedEquipment.bulk_create(items, batch_size=500)
+    return len(items)

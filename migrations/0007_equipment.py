@@ -32,4 +32,8 @@ class Migration(migrations.Migration):
             options={'table': 'fixed_equipment', 'app': 'models', 'indexes': [Index(fields=['school_id', 'status']), Index(fields=['track', 'status'])], 'pk_attr': 'id', 'table_description': 'A need of fixed equipment in a room of a school, followed to its installation (R-FLEET-15).'},
             bases=['Model'],
         ),
+        ops.AddIndex(
+            model_name='Device',
+            index=Index(fields=['status', 'loan_accepted_on', 'school_id']),
+        ),
     ]

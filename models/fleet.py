@@ -447,7 +447,9 @@ class Device(Model):
     class Meta:
         table = "device"
         # The grid's hot paths: school + status sorted by serial, status sorted by serial, a holder's devices.
-        indexes = (("school_id", "status", "serial"), ("status", "serial"), ("holder_id", "status"))
+        # R-FLEET-2: handed over without the loan accepted, per school, from the index alone.
+        indexes = (("school_id", "status", "serial"), ("status", "serial"), ("holder_id", "status"),
+                   ("status", "loan_accepted_on", "school_id"))
 
 
 class RestockRequest(Model):

@@ -335,5 +335,5 @@ async def test_r_fleet_4_views_per_school_and_regional(db: str) -> None:
     counts = await regional_counts()
     assert counts[school.id] == {"remis": 1, "livre": 1}
     flags = await regional_holder_flags()
-    assert flags[school.id] == {"without_device": 3, "tle_undecided": 1, "to_collect": 1}
+    assert flags[school.id] == {"without_device": 3, "tle_undecided": 1, "to_collect": 1, "loan_not_accepted": 1}
     assert Situation.IN_SCHOOL == "scolarise"

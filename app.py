@@ -183,9 +183,9 @@ def _cli_actor() -> str:
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     """Export a sheet (with filters) to an .xlsx file."""
-    from sheets.declaration import get_sheet
-    from sheets.exporter import export_sheet
-    from sheets.query import QueryError, cli_filters
+    from sheets.engine.declaration import get_sheet
+    from sheets.engine.exporter import export_sheet
+    from sheets.engine.query import QueryError, cli_filters
 
     try:
         sheet = get_sheet(args.name)
@@ -264,8 +264,8 @@ def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Import an .xlsx file into a sheet (exit 1 when the file or rows are refused)."""
-    from sheets.declaration import get_sheet
-    from sheets.importer import import_xlsx
+    from sheets.engine.declaration import get_sheet
+    from sheets.engine.importer import import_xlsx
 
     try:
         sheet = get_sheet(args.name)

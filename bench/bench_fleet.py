@@ -26,9 +26,9 @@ from models.fleet import Device, Status, regional_counts, regional_holder_flags 
 from models.schools import School  # noqa: E402
 from seed.demo import seed_demo  # noqa: E402
 from seed.fleet import seed_fleet  # noqa: E402
-from sheets.declaration import get_sheet  # noqa: E402
-from sheets.query import COUNTS, BlockRequest, fetch_block  # noqa: E402
-from sheets.writes import bulk_set  # noqa: E402
+from sheets.engine.declaration import get_sheet  # noqa: E402
+from sheets.engine.query import COUNTS, BlockRequest, fetch_block  # noqa: E402
+from sheets.engine.writes import bulk_set  # noqa: E402
 
 
 def _stats(times: list[float]) -> str:

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 from tortoise import connections  # noqa: E402
 
 from models import db  # noqa: E402
-from sheets.declaration import get_sheet  # noqa: E402
-from sheets.query import COUNTS, BlockRequest, fetch_block  # noqa: E402
+from sheets.engine.declaration import get_sheet  # noqa: E402
+from sheets.engine.query import COUNTS, BlockRequest, fetch_block  # noqa: E402
 
 SOURCES = ["grid", "bulk", "paste", "import", "api", "cli", "job"]
 

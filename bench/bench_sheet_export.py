@@ -31,7 +31,7 @@ def worker(db: Path, out: Path) -> None:
     """Export the whole table in this (fresh) process and print the figures as JSON."""
     from tortoise import Tortoise
 
-    from sheets.exporter import export_sheet
+    from sheets.engine.exporter import export_sheet
 
     async def run() -> tuple[int, float, int]:
         await open_db(db)

@@ -3,7 +3,7 @@
 Usage: python bench/bench_sheet_import.py [--rows 500000] [--keep DIR]
 
 Seeds the throwaway fleet-like table (bench/fleet_sheet.py), writes the file with
-`sheets.xlsx_writer.write_xlsx` (choice labels, real dates; 1 row in 50 with a changed holder),
+`sheets.engine.xlsx.write_xlsx` (choice labels, real dates; 1 row in 50 with a changed holder),
 then runs `import_xlsx(..., dry_run=True)` in a fresh subprocess so that its peak RSS is its own.
 Targets: under 60 s and under 600 MB peak RSS.
 """
@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleet_sheet import FLEET, GRADES, STATUSES, TYPES, fleet_rows, open_db, seed
 
-from sheets.exporter import xlsx_columns
-from sheets.xlsx_writer import write_xlsx
+from sheets.engine.exporter import xlsx_columns
+from sheets.engine.xlsx import write_xlsx
 
 
 def write_file(path: Path, n: int) -> int:
@@ -43,7 +43,7 @@ def worker(db: Path, path: Path) -> None:
     """Dry-run import in this (fresh) process; print the figures as JSON."""
     from tortoise import Tortoise
 
-    from sheets.importer import import_xlsx
+    from sheets.engine.importer import import_xlsx
 
     async def run() -> tuple[dict, float]:
         await open_db(db)

@@ -56,9 +56,9 @@ def run_generator(n: int, _out: Path) -> None:
 
 
 def run_xlsx_writer(n: int, out: Path) -> None:
-    """Write the export with sheets.xlsx_writer."""
+    """Write the export with sheets.engine.xlsx."""
     sys.path.insert(0, str(ROOT))
-    from sheets.xlsx_writer import XlsxColumn, write_xlsx
+    from sheets.engine.xlsx import XlsxColumn, write_xlsx
 
     columns = [
         XlsxColumn(HEADERS[0]),

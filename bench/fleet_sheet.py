@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sheets.declaration import Column, Sheet  # noqa: E402
+from sheets.engine.declaration import Column, Sheet  # noqa: E402
 
 TYPES = {"laptop": "PC portable", "tablet": "Tablette", "chromebook": "Chromebook", "hybrid": "PC hybride"}
 STATUSES = {"in_use": "En service", "stock": "En stock", "repair": "En réparation", "lost": "Perdu",

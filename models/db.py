@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from tortoise import Tortoise, connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from models import MODEL_MODULES
+from models import model_modules
 
 APP_LABEL = "models"
 SQLITE_PRAGMAS: dict[str, Any] = {
@@ -54,7 +54,7 @@ def build_config(db_url: str) -> dict[str, Any]:
         "connections": {"default": connection},
         "apps": {
             APP_LABEL: {
-                "models": MODEL_MODULES,
+                "models": list(model_modules()),
                 "default_connection": "default",
                 "migrations": "migrations",
             }

@@ -72,12 +72,18 @@ def register(rule: ReminderRule) -> ReminderRule:
 
 
 def rules() -> list[ReminderRule]:
-    """Every registered rule, by code."""
+    """Every registered rule, by code (every module of `models/` imported first: rules are found, not listed)."""
+    from models import import_all
+
+    import_all()
     return [_RULES[code] for code in sorted(_RULES)]
 
 
 def superseded_event_codes() -> set[str]:
     """Calendar event codes that a registered module rule replaces (e.g. booking reminders of the slots)."""
+    from models import import_all
+
+    import_all()
     return {code for rule in _RULES.values() for code in rule.supersedes}
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from settings import Settings
 
 
@@ -9,15 +12,18 @@ def setup(settings: Settings) -> None:
     """Register every page, the JSON API and the error pages on NiceGUI's app."""
     from nicegui import app
 
-    # Importing registers the pages.
-    from pages import api, auth, errors, home, schools, sheet_pages, support, users  # noqa: F401
-    from pages import fleet as _fleet  # noqa: F401
-    from pages import reminders as _reminders  # noqa: F401
-    from sheets import api as sheets_api
+    import pages
+    from pages import api, auth, errors
+    from sheets.engine import api as sheets_api
+
+    # Importing a module registers its pages: every module of `pages/` is one area, found, not listed.
+    for info in sorted(pkgutil.iter_modules(pages.__path__), key=lambda i: i.name):
+        if not info.ispkg and not info.name.startswith("_"):
+            importlib.import_module(f"pages.{info.name}")
 
     app.include_router(api.build_router())
     app.include_router(auth.build_router())
-    from pages.grid import api_caller
+    from pages.components.grid import api_caller
 
     app.include_router(sheets_api.build_router(api_caller))
     errors.install(app)

@@ -58,7 +58,7 @@ from models.accounts import (
     user_for_token,
     verify_totp,
 )
-from pages.layout import frame
+from pages.components.frame import frame
 
 SESSION_PATH = "/login/session"  # exchanges a one-time ticket for a fresh session id (no session fixation)
 PUBLIC_PATHS: frozenset[str] = frozenset({"/login", SESSION_PATH, "/favicon.ico"})

@@ -8,7 +8,7 @@ from nicegui import App, Client, context, ui
 from nicegui.page import page
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pages.layout import frame
+from pages.components.frame import frame
 
 
 def not_found(title: str, message: str) -> None:

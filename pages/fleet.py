@@ -30,16 +30,16 @@ from models.fleet import (
     unowhy_collect_list,
 )
 from models.schools import ACADEMIE_LABELS, LEVEL_LABELS, InvalidUAI, School, normalize_uai
+from pages.components.frame import frame
+from pages.components.grid import SheetGrid, caller_for_page
 from pages.errors import not_found
 from pages.fmt import fr_number
-from pages.grid import SheetGrid, caller_for_page
-from pages.layout import frame
-from sheets.api import Caller
+from sheets.engine.api import Caller
+from sheets.engine.importer import ImportFileError
+from sheets.engine.writes import RowChange, WriteRefused, apply_changes, bulk_set, create_rows, parse_changes
+from sheets.engine.xlsx import XlsxColumn, write_xlsx
 from sheets.fleet import DEVICES, HOLDERS, RESTOCKS
 from sheets.fleet_movements import analyse_movements, apply_movements, write_sample
-from sheets.importer import ImportFileError
-from sheets.writes import RowChange, WriteRefused, apply_changes, bulk_set, create_rows, parse_changes
-from sheets.xlsx_writer import XlsxColumn, write_xlsx
 
 # Columns of the regional table: the statuses a school sees (stock and reconditioned devices are at Unowhy).
 SCHOOL_STATUSES = ("affecte", "livre", "remis", "a_restituer", "restitue", "conserve", "sav", "vole", "perdu")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from nicegui import ui
 
 from models.schools import ACADEMIE_LABELS, school_overview, wifi_attention_schools
+from pages.components.frame import frame
 from pages.fmt import fr_number
-from pages.layout import frame
 
 
 def stat_card(label: str, value: str, icon: str, hint: str = "") -> None:

@@ -23,8 +23,8 @@ from models.campaign import (
 )
 from models.outbox import STATUS_LABELS, MailStatus, outbox_counts, recent_mails, retry_failed
 from models.schools import CONTACT_ROLE_LABELS
+from pages.components.frame import frame
 from pages.fmt import fr_date, fr_number
-from pages.layout import frame
 
 
 def today() -> dt.date:

@@ -19,10 +19,10 @@ from models.schools import (
     school_contacts,
 )
 from pages.auth import current_user
+from pages.components.frame import frame
+from pages.components.grid import SheetGrid, caller_for_page
 from pages.errors import not_found
 from pages.fmt import fr_number, yes_no
-from pages.grid import SheetGrid, caller_for_page
-from pages.layout import frame
 from sheets.schools import SCHOOLS
 
 

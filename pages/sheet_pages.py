@@ -9,10 +9,10 @@ from nicegui import ui
 
 from models.accounts import Role
 from pages.auth import forbidden_page, require_roles
+from pages.components.frame import frame
+from pages.components.grid import SheetGrid, caller_for_page
 from pages.errors import not_found
-from pages.grid import SheetGrid, caller_for_page
-from pages.layout import frame
-from sheets.declaration import Sheet, get_sheet
+from sheets.engine.declaration import Sheet, get_sheet
 
 
 def filter_from_query(sheet: Sheet, params: dict[str, str]) -> dict[str, Any] | None:

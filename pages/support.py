@@ -5,7 +5,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from models.schools import support_desks
-from pages.layout import frame
+from pages.components.frame import frame
 
 
 @ui.page("/support")

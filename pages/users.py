@@ -26,8 +26,8 @@ from models.accounts import (
     set_active,
 )
 from pages.auth import client_ip, confirm_step_up, current_user, fr_datetime, require_roles
+from pages.components.frame import frame
 from pages.fmt import fr_number
-from pages.layout import frame
 
 ROLE_OPTIONS: dict[str, str] = {r.value: ROLE_LABELS[r.value] for r in Role}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from models.audit import SOURCE_LABELS, AuditEntry
-from sheets.declaration import Column, Sheet, register
+from sheets.engine.declaration import Column, Sheet, register
 
 AUDIT = register(Sheet(
     name="audit",

@@ -6,7 +6,7 @@ from typing import Any
 
 from models.campaign import AUDIENCE_LABELS, CampaignEvent, parse_days
 from models.schools import CONTACT_ROLE_LABELS
-from sheets.declaration import Column, Sheet, register
+from sheets.engine.declaration import Column, Sheet, register
 
 
 def _days(value: str) -> str:

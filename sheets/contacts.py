@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from models.schools import Contact, normalize_email
-from sheets.declaration import Column, Sheet, register
+from sheets.engine.declaration import Column, Sheet, register
 
 
 def _email(value: str) -> str:

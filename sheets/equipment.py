@@ -9,7 +9,7 @@ from models.equipment import (
     FixedEquipment,
     check_equipment,
 )
-from sheets.declaration import Column, Sheet, register
+from sheets.engine.declaration import Column, Sheet, register
 
 
 def _quantity(value: int | None) -> int | None:

@@ -34,9 +34,9 @@ from models.fleet import (
     plan_change,
 )
 from models.schools import LEVEL_LABELS, TRACK_LABELS, School
-from sheets.declaration import Column, Sheet, register
-from sheets.query import COUNTS
-from sheets.writes import Issue, RowChange, WriteRefused, WriteResult, _encode, apply_changes
+from sheets.engine.declaration import Column, Sheet, register
+from sheets.engine.query import COUNTS
+from sheets.engine.writes import Issue, RowChange, WriteRefused, WriteResult, _encode, apply_changes
 
 PARIS = ZoneInfo("Europe/Paris")
 CHUNK = 900  # under SQLite's bound-parameter limit

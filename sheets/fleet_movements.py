@@ -21,12 +21,12 @@ from tortoise.transactions import in_transaction
 from models.audit import Source
 from models.fleet import HOLDER_KIND_LABELS, Holder, HolderKind, Situation
 from models.schools import LEVEL_LABELS, TRACK_LABELS, School
+from sheets.engine.importer import ImportFileError, read_xlsx
+from sheets.engine.values import fold
+from sheets.engine.writes import RowChange, create_rows, parse_changes
+from sheets.engine.writes import apply_changes as write_changes
+from sheets.engine.xlsx import XlsxColumn, write_xlsx
 from sheets.fleet import HOLDERS
-from sheets.importer import ImportFileError, read_xlsx
-from sheets.values import fold
-from sheets.writes import RowChange, create_rows, parse_changes
-from sheets.writes import apply_changes as write_changes
-from sheets.xlsx_writer import XlsxColumn, write_xlsx
 
 HEADERS: dict[str, str] = {"identifiant": "ident", "ine": "ident", "numen": "ident", "nom": "last_name",
                            "prenom": "first_name", "classe": "class_name", "division": "class_name",

@@ -10,7 +10,7 @@ from models.schools import (
     School,
     normalize_uai,
 )
-from sheets.declaration import Column, Sheet, register
+from sheets.engine.declaration import Column, Sheet, register
 
 
 def _uai(value: str) -> str:

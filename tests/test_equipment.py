@@ -13,11 +13,11 @@ from openpyxl import Workbook
 from models.audit import Source
 from models.equipment import FixedEquipment, check_equipment, equipment_by_status, needs_by_track
 from models.fleet import Device, Status, regional_holder_flags, school_fleet
+from sheets.engine.importer import import_xlsx
+from sheets.engine.query import BlockRequest, fetch_block
+from sheets.engine.writes import RowChange, WriteRefused, apply_changes, create_rows, parse_changes
 from sheets.equipment import EQUIPMENT
 from sheets.fleet import DEVICES
-from sheets.importer import import_xlsx
-from sheets.query import BlockRequest, fetch_block
-from sheets.writes import RowChange, WriteRefused, apply_changes, create_rows, parse_changes
 from tests.factories import make_school
 from tests.test_fleet_rules import make_device, make_holder
 

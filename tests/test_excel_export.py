@@ -11,9 +11,9 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from models.schools import MODE_LABELS, School
-from sheets import exporter
-from sheets.exporter import describe_filters, export_sheet
-from sheets.query import QueryError, cli_filters
+from sheets.engine import exporter
+from sheets.engine.exporter import describe_filters, export_sheet
+from sheets.engine.query import QueryError, cli_filters
 from sheets.schools import SCHOOLS
 from tests.factories import make_school
 

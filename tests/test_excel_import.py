@@ -14,12 +14,12 @@ from python_calamine import CalamineWorkbook
 
 from models.audit import AuditEntry, Source
 from models.schools import Mode, School
-from sheets import importer
-from sheets.exporter import export_sheet
-from sheets.importer import ImportFileError, import_xlsx, read_xlsx
+from sheets.engine import importer
+from sheets.engine.exporter import export_sheet
+from sheets.engine.importer import ImportFileError, import_xlsx, read_xlsx
+from sheets.engine.writes import WriteRefused, create_rows, undo_last
+from sheets.engine.xlsx import XlsxColumn, write_xlsx
 from sheets.schools import SCHOOLS
-from sheets.writes import WriteRefused, create_rows, undo_last
-from sheets.xlsx_writer import XlsxColumn, write_xlsx
 from tests.conftest import shared_file
 from tests.factories import make_school
 
@@ -301,7 +301,7 @@ async def test_formulas_import_their_cached_values_with_a_warning(db: str, tmp_p
 
 async def test_numbers_and_dates_as_text_convert_when_unambiguous_and_are_refused_otherwise(
         db: str, tmp_path: Path) -> None:
-    from sheets.declaration import Column
+    from sheets.engine.declaration import Column
 
     decimal = Column("amount", "Montant", kind="euro", editable=True)
     date = Column("delivered", "Livré le", kind="date", editable=True)
@@ -325,7 +325,7 @@ async def test_numbers_and_dates_as_text_convert_when_unambiguous_and_are_refuse
 
 
 async def test_numbers_as_text_warn_in_the_report(db: str, tmp_path: Path) -> None:
-    from sheets.declaration import Column, Sheet
+    from sheets.engine.declaration import Column, Sheet
 
     sheet = replace(SCHOOLS, name="schools_test", columns=(
         *SCHOOLS.columns, Column("version", "Version", kind="integer", editable=True)))

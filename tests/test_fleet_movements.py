@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from models.fleet import Device, Holder, HolderKind, Situation, Status
+from sheets.engine.importer import ImportFileError
+from sheets.engine.xlsx import XlsxColumn, write_xlsx
 from sheets.fleet_movements import SAMPLE_COLUMNS, analyse_movements, apply_movements, write_sample
-from sheets.importer import ImportFileError
-from sheets.xlsx_writer import XlsxColumn, write_xlsx
 from tests.factories import make_school
 from tests.test_fleet_rules import make_device, make_holder
 

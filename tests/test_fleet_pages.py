@@ -7,8 +7,8 @@ from nicegui import ui
 from nicegui.testing import User
 
 from models.fleet import Device, Status
-from sheets.api import Caller
-from sheets.writes import WriteRefused
+from sheets.engine.api import Caller
+from sheets.engine.writes import WriteRefused
 from tests.factories import make_school
 from tests.test_fleet_rules import make_device, make_holder
 

@@ -37,8 +37,8 @@ from models.fleet import (
     shipping_mode,
     slot_case,
 )
+from sheets.engine.writes import RowChange, WriteRefused, apply_changes, bulk_set, parse_changes
 from sheets.fleet import DEVICES, HOLDERS, RESTOCKS
-from sheets.writes import RowChange, WriteRefused, apply_changes, bulk_set, parse_changes
 from tests.factories import make_school
 
 DAY = dt.date(2024, 9, 10)

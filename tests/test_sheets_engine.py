@@ -10,10 +10,10 @@ import pytest
 
 from models.audit import AuditEntry, Source
 from models.schools import School, SchoolType
-from sheets.api import Caller, edit_cell, parse_block, paste_block
-from sheets.declaration import get_sheet
-from sheets.query import BlockRequest, QueryError, fetch_block, filter_q
-from sheets.writes import RowChange, WriteRefused, apply_changes, bulk_set, parse_changes, row_history, undo_last
+from sheets.engine.api import Caller, edit_cell, parse_block, paste_block
+from sheets.engine.declaration import get_sheet
+from sheets.engine.query import BlockRequest, QueryError, fetch_block, filter_q
+from sheets.engine.writes import RowChange, WriteRefused, apply_changes, bulk_set, parse_changes, row_history, undo_last
 from tests.factories import make_contact, make_school
 
 SCHOOLS = get_sheet("schools")
@@ -265,7 +265,7 @@ async def test_audit_sheet_is_read_only(db: str) -> None:
 
 async def test_keyset_and_reversed_paths_give_the_same_rows_as_offsets(db: str) -> None:
     """Scrolling (keyset cursors) and jumping to the end (reversed order) return exactly the offset pages."""
-    from sheets.query import order_by
+    from sheets.engine.query import order_by
 
     await _random_schools(57, seed=5)
     sort_model = [{"colId": "type", "sort": "desc"}]

@@ -18,8 +18,8 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
-import sheets.xlsx_writer as xlsx_writer
-from sheets.xlsx_writer import XlsxColumn, column_letter, write_xlsx
+import sheets.engine.xlsx as xlsx_writer
+from sheets.engine.xlsx import XlsxColumn, column_letter, write_xlsx
 
 PARIS = ZoneInfo("Europe/Paris")
 KIND_ORDER = ("text", "integer", "decimal", "euro", "date", "datetime", "boolean", "choice")

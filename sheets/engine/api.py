@@ -12,9 +12,18 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from models.audit import Source
-from sheets.declaration import Sheet, all_sheets, get_sheet
-from sheets.query import BlockRequest, QueryError, base_query, fetch_block, to_row, value_paths
-from sheets.writes import Issue, RowChange, WriteRefused, apply_changes, bulk_set, parse_changes, row_history, undo_last
+from sheets.engine.declaration import Sheet, all_sheets, get_sheet
+from sheets.engine.query import BlockRequest, QueryError, base_query, fetch_block, to_row, value_paths
+from sheets.engine.writes import (
+    Issue,
+    RowChange,
+    WriteRefused,
+    apply_changes,
+    bulk_set,
+    parse_changes,
+    row_history,
+    undo_last,
+)
 
 MAX_BULK_ROWS = 200_000
 STEP_UP_ROWS = 100  # above this, bulk edits and imports ask a fresh TOTP code: only from the app, not the API
@@ -226,8 +235,8 @@ def build_router(current_caller: CallerDependency) -> APIRouter:
         from fastapi.responses import FileResponse
         from starlette.background import BackgroundTask
 
-        from sheets.exporter import export_sheet
-        from sheets.query import cli_filters
+        from sheets.engine.exporter import export_sheet
+        from sheets.engine.query import cli_filters
 
         sheet = readable_sheet(name, caller)
         if sheet.personal_data:

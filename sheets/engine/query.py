@@ -12,8 +12,8 @@ from typing import Any
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from sheets.declaration import Column, Sheet
-from sheets.values import CellError, fold, parse_value, to_json
+from sheets.engine.declaration import Column, Sheet
+from sheets.engine.values import CellError, fold, parse_value, to_json
 
 MAX_BLOCK = 1000
 
@@ -146,7 +146,7 @@ def _condition(column: Column, cond: dict[str, Any]) -> Q:
         if op == "equals" and column.reference is not None:
             # The referenced row's id through a subquery, not a JOIN: the planner then uses the indexes that
             # start with the foreign key (e.g. device school_id + status + serial) instead of a scan.
-            from sheets.declaration import get_sheet
+            from sheets.engine.declaration import get_sheet
 
             target = get_sheet(column.reference[0]).model
             ids = Subquery(target.filter(**{f"{column.reference[1]}__iexact": text}).values("id"))

@@ -143,8 +143,20 @@ def all_sheets() -> list[Sheet]:
     return list(_REGISTRY.values())
 
 
+_LOADED = False
+
+
 def load_all() -> None:
-    """Import the modules that declare sheets (one per business area)."""
-    from sheets import audit_sheet, calendar, contacts, schools  # noqa: F401
-    from sheets import equipment as _equipment  # noqa: F401
-    from sheets import fleet as _fleet  # noqa: F401
+    """Import every module of `sheets/` (one per business area): declarations are found, not listed."""
+    global _LOADED
+    if _LOADED:
+        return
+    import importlib
+    import pkgutil
+
+    import sheets
+
+    for info in sorted(pkgutil.iter_modules(sheets.__path__), key=lambda i: i.name):
+        if not info.ispkg and not info.name.startswith("_"):
+            importlib.import_module(f"sheets.{info.name}")
+    _LOADED = True

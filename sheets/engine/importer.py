@@ -32,11 +32,11 @@ from python_calamine import CalamineError, CalamineWorkbook
 from tortoise.transactions import in_transaction
 
 from models.audit import Source
-from sheets.declaration import Column, Sheet, get_sheet
-from sheets.exporter import fetch_raw, raw_converter
-from sheets.values import CellError, fold, parse_value, same, to_text
-from sheets.writes import Issue, RowChange, WriteRefused, apply_changes, create_rows
-from sheets.xlsx_writer import XlsxColumn, column_letter, write_xlsx
+from sheets.engine.declaration import Column, Sheet, get_sheet
+from sheets.engine.exporter import fetch_raw, raw_converter
+from sheets.engine.values import CellError, fold, parse_value, same, to_text
+from sheets.engine.writes import Issue, RowChange, WriteRefused, apply_changes, create_rows
+from sheets.engine.xlsx import XlsxColumn, column_letter, write_xlsx
 
 MAX_ROWS = 600_000  # data rows; a bigger file is refused before it is loaded
 CHUNK_ROWS = 2000  # rows analysed per step

@@ -13,9 +13,9 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models.audit import AuditEntry, Source
-from sheets.declaration import Column, Sheet, get_sheet
-from sheets.query import COUNTS
-from sheets.values import CellError, parse_value, same, to_json, to_text
+from sheets.engine.declaration import Column, Sheet, get_sheet
+from sheets.engine.query import COUNTS
+from sheets.engine.values import CellError, parse_value, same, to_json, to_text
 
 
 @dataclass

@@ -10,10 +10,10 @@ from nicegui import app, ui
 
 from models.audit import SOURCE_LABELS, Source
 from pages.fmt import fr_date, fr_number
-from sheets.api import STEP_UP_ROWS, Caller, edit_cell, fetch_row, paste_block, rows_of_filter
-from sheets.declaration import Column, Sheet
-from sheets.query import QueryError
-from sheets.writes import WriteRefused, bulk_set, row_history, undo_last
+from sheets.engine.api import STEP_UP_ROWS, Caller, edit_cell, fetch_row, paste_block, rows_of_filter
+from sheets.engine.declaration import Column, Sheet
+from sheets.engine.query import QueryError
+from sheets.engine.writes import WriteRefused, bulk_set, row_history, undo_last
 
 BLOCK = 100
 
@@ -518,7 +518,7 @@ async def export_view(grid: SheetGrid) -> None:
     import tempfile
     from pathlib import Path
 
-    from sheets.exporter import export_sheet
+    from sheets.engine.exporter import export_sheet
 
     if grid.sheet.personal_data and not await step_up(grid, "exporter des données personnelles"):
         return
@@ -556,7 +556,7 @@ async def import_dialog(grid: SheetGrid) -> None:
     import tempfile
     from pathlib import Path
 
-    from sheets.importer import import_xlsx
+    from sheets.engine.importer import import_xlsx
 
     folder = Path(tempfile.mkdtemp(prefix="rentree-import-"))
     state: dict[str, Any] = {"path": None}

@@ -2,7 +2,7 @@
 
 The database is read in chunks on the event loop (keyset pagination when the order allows it, so
 memory does not grow with the row count) and handed through a bounded queue to the synchronous
-writer (`sheets.xlsx_writer.write_xlsx`) running in a worker thread: the event loop stays free.
+writer (`sheets.engine.xlsx.write_xlsx`) running in a worker thread: the event loop stays free.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from sheets.declaration import Column, Sheet
-from sheets.query import after_cursor, base_query, order_by
-from sheets.values import PARIS
-from sheets.xlsx_writer import XlsxColumn, write_xlsx
+from sheets.engine.declaration import Column, Sheet
+from sheets.engine.query import after_cursor, base_query, order_by
+from sheets.engine.values import PARIS
+from sheets.engine.xlsx import XlsxColumn, write_xlsx
 
 CHUNK_ROWS = 5000
 QUEUE_CHUNKS = 3

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sheets.declaration import Column
+from sheets.engine.declaration import Column
 
 PARIS = ZoneInfo("Europe/Paris")
 _TRUE = {"oui", "o", "vrai", "true", "1", "x", "yes", "y"}

@@ -328,7 +328,7 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
             except accounts.AccountError as exc:
                 print(f"Erreur : {exc}", file=sys.stderr)
                 return 1
-            say(f"Compte créé : {user.email} ({accounts.ROLE_LABELS[args.role]}).")
+            say(f"Compte créé : {user.email} ({accounts.Role.label_of(args.role)}).")
             say(f"Mot de passe provisoire (affiché une seule fois, à changer à la première connexion) : {one_time}")
             if args.role == "admin":
                 say("À la première connexion, la double authentification (TOTP) sera activée avant tout le reste.")

@@ -9,7 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from models.reminders import PendingItem, SchoolDigest
-from models.schools import ACADEMIE_LABELS
+from models.schools import Academie
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
@@ -56,7 +56,7 @@ def render_digest(digest: SchoolDigest, today: dt.date, app_url: str = "") -> Bu
     items: list[PendingItem] = digest.urgent_first
     school = digest.school
     context = {
-        "school": school, "academie": ACADEMIE_LABELS.get(school.academie.value, ""), "today": today,
+        "school": school, "academie": Academie.label_of(school.academie.value, ""), "today": today,
         "items": [{"item": i, "in_days": fr_in_days(i.due, today)} for i in items],
         "count": len(items), "app_url": app_url,
     }

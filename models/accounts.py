@@ -26,28 +26,22 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from models.vocab import Labeled
+
 # --- Roles -----------------------------------------------------------------------------------------
 
 
-class Role(StrEnum):
+class Role(Labeled):
     """What a user may do: the Région's team, then the partners (R-SEC-4)."""
 
-    ADMIN = "admin"
-    AGENT = "agent"
-    LECTEUR = "lecteur"
-    LAPOSTE = "laposte"
-    UNOWHY = "unowhy"
-    MAINTENANCE = "maintenance"
+    ADMIN = "admin", "Administrateur (Région)"
+    AGENT = "agent", "Agent de la Région"
+    LECTEUR = "lecteur", "Lecteur (consultation)"
+    LAPOSTE = "laposte", "La Poste"
+    UNOWHY = "unowhy", "Unowhy"
+    MAINTENANCE = "maintenance", "Maintenance (SPIE / ATOS)"
 
 
-ROLE_LABELS: dict[str, str] = {
-    "admin": "Administrateur (Région)",
-    "agent": "Agent de la Région",
-    "lecteur": "Lecteur (consultation)",
-    "laposte": "La Poste",
-    "unowhy": "Unowhy",
-    "maintenance": "Maintenance (SPIE / ATOS)",
-}
 REGION_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.AGENT, Role.LECTEUR})
 PARTNER_ROLES: frozenset[Role] = frozenset({Role.LAPOSTE, Role.UNOWHY, Role.MAINTENANCE})
 EDIT_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.AGENT})
@@ -110,41 +104,28 @@ TOTP_ISSUER = "Rentrée IDF"
 _hasher = PasswordHasher()
 
 
-class EventKind(StrEnum):
+class EventKind(Labeled):
     """Kinds of entries of the security journal."""
 
-    LOGIN_OK = "login_ok"
-    LOGIN_FAILED = "login_failed"
-    LOGIN_LOCKED = "login_locked"
-    LOCKOUT = "lockout"
-    LOGOUT = "logout"
-    SESSION_EXPIRED = "session_expired"
-    TOTP_ENROLLED = "totp_enrolled"
-    TOTP_RESET = "totp_reset"
-    TOTP_FAILED = "totp_failed"
-    RECOVERY_CODE_USED = "recovery_code_used"
-    STEP_UP = "step_up"
-    PASSWORD_CHANGED = "password_changed"
-    PASSWORD_RESET = "password_reset"
-    USER_CREATED = "user_created"
-    ROLE_CHANGED = "role_changed"
-    USER_DISABLED = "user_disabled"
-    USER_ENABLED = "user_enabled"
-    TOKEN_CREATED = "token_created"
-    TOKEN_REVOKED = "token_revoked"
-
-
-EVENT_LABELS: dict[str, str] = {
-    "login_ok": "Connexion réussie", "login_failed": "Échec de connexion",
-    "login_locked": "Connexion refusée (compte verrouillé)", "lockout": "Verrouillage du compte",
-    "logout": "Déconnexion", "session_expired": "Session expirée (inactivité)",
-    "totp_enrolled": "Double authentification activée", "totp_reset": "Double authentification réinitialisée",
-    "totp_failed": "Code de double authentification refusé", "recovery_code_used": "Code de secours utilisé",
-    "step_up": "Confirmation par code (action d'administration)", "password_changed": "Mot de passe changé",
-    "password_reset": "Mot de passe réinitialisé", "user_created": "Compte créé", "role_changed": "Rôle modifié",
-    "user_disabled": "Compte désactivé", "user_enabled": "Compte réactivé", "token_created": "Jeton d'API créé",
-    "token_revoked": "Jeton d'API révoqué",
-}
+    LOGIN_OK = "login_ok", "Connexion réussie"
+    LOGIN_FAILED = "login_failed", "Échec de connexion"
+    LOGIN_LOCKED = "login_locked", "Connexion refusée (compte verrouillé)"
+    LOCKOUT = "lockout", "Verrouillage du compte"
+    LOGOUT = "logout", "Déconnexion"
+    SESSION_EXPIRED = "session_expired", "Session expirée (inactivité)"
+    TOTP_ENROLLED = "totp_enrolled", "Double authentification activée"
+    TOTP_RESET = "totp_reset", "Double authentification réinitialisée"
+    TOTP_FAILED = "totp_failed", "Code de double authentification refusé"
+    RECOVERY_CODE_USED = "recovery_code_used", "Code de secours utilisé"
+    STEP_UP = "step_up", "Confirmation par code (action d'administration)"
+    PASSWORD_CHANGED = "password_changed", "Mot de passe changé"
+    PASSWORD_RESET = "password_reset", "Mot de passe réinitialisé"
+    USER_CREATED = "user_created", "Compte créé"
+    ROLE_CHANGED = "role_changed", "Rôle modifié"
+    USER_DISABLED = "user_disabled", "Compte désactivé"
+    USER_ENABLED = "user_enabled", "Compte réactivé"
+    TOKEN_CREATED = "token_created", "Jeton d'API créé"
+    TOKEN_REVOKED = "token_revoked", "Jeton d'API révoqué"
 
 
 class User(Model):
@@ -175,7 +156,7 @@ class User(Model):
     @property
     def role_label(self) -> str:
         """The role in French."""
-        return ROLE_LABELS[Role(self.role).value]
+        return Role.label_of(Role(self.role).value)
 
 
 class RecoveryCode(Model):

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from tortoise import fields
 from tortoise.models import Model
 
+from models.vocab import Labeled
 
-class Source(StrEnum):
+
+class Source(Labeled):
     """Where a change came from."""
 
-    GRID = "grid"
-    BULK = "bulk"
-    PASTE = "paste"
-    IMPORT = "import"
-    API = "api"
-    CLI = "cli"
-    JOB = "job"
-    UNDO = "undo"
-
-
-SOURCE_LABELS: dict[str, str] = {
-    "grid": "Grille", "bulk": "Modification en masse", "paste": "Collage", "import": "Import Excel",
-    "api": "API", "cli": "Ligne de commande", "job": "Tâche planifiée", "undo": "Annulation",
-}
+    GRID = "grid", "Grille"
+    BULK = "bulk", "Modification en masse"
+    PASTE = "paste", "Collage"
+    IMPORT = "import", "Import Excel"
+    API = "api", "API"
+    CLI = "cli", "Ligne de commande"
+    JOB = "job", "Tâche planifiée"
+    UNDO = "undo", "Annulation"
 
 
 class AuditEntry(Model):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 
 from tortoise import fields
 from tortoise.models import Model
@@ -11,19 +10,15 @@ from tortoise.transactions import in_transaction
 
 from models.reminders import PendingItem, ReminderRule, register, superseded_event_codes
 from models.schools import ContactRole, Mode, School
+from models.vocab import Labeled
 
 
-class Audience(StrEnum):
+class Audience(Labeled):
     """Which schools an event concerns."""
 
-    ALL = "all"
-    NUMERIQUE = "numerique"
-    PAPIER = "papier"
-
-
-AUDIENCE_LABELS: dict[str, str] = {
-    "all": "Tous les lycées", "numerique": "Lycées numériques", "papier": "Lycées papier",
-}
+    ALL = "all", "Tous les lycées"
+    NUMERIQUE = "numerique", "Lycées numériques"
+    PAPIER = "papier", "Lycées papier"
 
 
 def parse_days(text: str) -> tuple[int, ...]:

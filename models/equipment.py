@@ -14,53 +14,38 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from models.vocab import Labeled
 
-class EquipmentKind(StrEnum):
+
+class EquipmentKind(Labeled):
     """What a fixed piece of equipment is."""
 
-    DESKTOP = "poste_fixe"
-    PROJECTOR = "videoprojecteur"
-    SERVER = "serveur"
-    WIFI = "borne_wifi"
-    PRINTER = "imprimante"
-    OTHER = "autre"
+    DESKTOP = "poste_fixe", "Poste fixe"
+    PROJECTOR = "videoprojecteur", "Vidéoprojecteur"
+    SERVER = "serveur", "Serveur"
+    WIFI = "borne_wifi", "Borne Wi-Fi"
+    PRINTER = "imprimante", "Imprimante"
+    OTHER = "autre", "Autre"
 
 
-EQUIPMENT_KIND_LABELS: dict[str, str] = {
-    "poste_fixe": "Poste fixe", "videoprojecteur": "Vidéoprojecteur", "serveur": "Serveur",
-    "borne_wifi": "Borne Wi-Fi", "imprimante": "Imprimante", "autre": "Autre",
-}
-
-
-class TrackNeed(StrEnum):
+class TrackNeed(Labeled):
     """The track a need serves (R-SCH-4 tracks) or every track of the school."""
 
-    ALL = "tous"
-    GENERALE = "generale"
-    TECHNOLOGIQUE = "technologique"
-    PROFESSIONNELLE = "professionnelle"
+    ALL = "tous", "Toutes voies"
+    GENERALE = "generale", "Générale"
+    TECHNOLOGIQUE = "technologique", "Technologique"
+    PROFESSIONNELLE = "professionnelle", "Professionnelle"
 
 
-TRACK_NEED_LABELS: dict[str, str] = {
-    "tous": "Toutes voies", "generale": "Générale", "technologique": "Technologique",
-    "professionnelle": "Professionnelle",
-}
-
-
-class EquipmentStatus(StrEnum):
+class EquipmentStatus(Labeled):
     """Steps of a need: expressed, ordered, delivered, installed, or withdrawn."""
 
-    NEED = "besoin"
-    ORDERED = "commande"
-    DELIVERED = "livre"
-    INSTALLED = "installe"
-    WITHDRAWN = "retire"
+    NEED = "besoin", "Besoin exprimé"
+    ORDERED = "commande", "Commandé"
+    DELIVERED = "livre", "Livré"
+    INSTALLED = "installe", "Installé"
+    WITHDRAWN = "retire", "Retiré"
 
-
-EQUIPMENT_STATUS_LABELS: dict[str, str] = {
-    "besoin": "Besoin exprimé", "commande": "Commandé", "livre": "Livré", "installe": "Installé",
-    "retire": "Retiré",
-}
 
 # Dates a status needs, in order: each step needs its own date and the earlier ones.
 _STEPS: tuple[tuple[EquipmentStatus, str, str], ...] = (
@@ -91,10 +76,10 @@ def check_equipment(row: dict[str, Any]) -> None:
     rank = _RANK[status]
     for i, (step, name, label) in enumerate(_STEPS, start=1):
         if i <= rank and not row.get(name):
-            raise ValueError(f"Statut « {EQUIPMENT_STATUS_LABELS[status]} » : la date « {label} » est obligatoire.")
+            raise ValueError(f"Statut « {EquipmentStatus.label_of(status)} » : la date « {label} » est obligatoire.")
         if i > rank and row.get(name):
-            raise ValueError(f"Statut « {EQUIPMENT_STATUS_LABELS[status]} » incohérent avec la date « {label} » : "
-                             f"passez le statut à « {EQUIPMENT_STATUS_LABELS[step.value]} » ou videz la date.")
+            raise ValueError(f"Statut « {EquipmentStatus.label_of(status)} » incohérent avec la date « {label} » : "
+                             f"passez le statut à « {EquipmentStatus.label_of(step.value)} » ou videz la date.")
 
 
 class FixedEquipment(Model):

@@ -17,104 +17,81 @@ from tortoise import fields
 from tortoise.models import Model
 
 from models.schools import Level, Track
+from models.vocab import Labeled
 
 # --- Vocabulary ------------------------------------------------------------------------------------
 
 
-class DeviceKind(StrEnum):
+class DeviceKind(Labeled):
     """What a device is (R-FLEET-1, R-FLEET-14)."""
 
-    STUDENT_LAPTOP = "pc_eleve"
-    TEACHER_LAPTOP = "pc_enseignant"
-    STAFF_LAPTOP = "pc_personnel"
-    SCREEN = "eni"
-    OPS = "ops"
+    STUDENT_LAPTOP = "pc_eleve", "PC élève"
+    TEACHER_LAPTOP = "pc_enseignant", "PC enseignant"
+    STAFF_LAPTOP = "pc_personnel", "PC personnel"
+    SCREEN = "eni", "Écran numérique interactif"
+    OPS = "ops", "Écran avec OPS"
 
 
-KIND_LABELS: dict[str, str] = {
-    "pc_eleve": "PC élève", "pc_enseignant": "PC enseignant", "pc_personnel": "PC personnel",
-    "eni": "Écran numérique interactif", "ops": "Écran avec OPS",
-}
 LAPTOPS = frozenset({DeviceKind.STUDENT_LAPTOP, DeviceKind.TEACHER_LAPTOP, DeviceKind.STAFF_LAPTOP})
 COMPUTERS = LAPTOPS | {DeviceKind.OPS}  # R-FLEET-14: a screen with an OPS has an embedded computer
 
 
-class Status(StrEnum):
+class Status(Labeled):
     """Where a device is in its life."""
 
-    STOCK = "stock"
-    ASSIGNED = "affecte"
-    DELIVERED = "livre"
-    DISTRIBUTED = "remis"
-    KEPT = "conserve"
-    TO_RETURN = "a_restituer"
-    RETURNED = "restitue"
-    RECONDITIONED = "reinitialise"
-    AFTER_SALES = "sav"
-    STOLEN = "vole"
-    LOST = "perdu"
+    STOCK = "stock", "Stock régional"
+    ASSIGNED = "affecte", "Affecté"
+    DELIVERED = "livre", "Livré à l'établissement"
+    DISTRIBUTED = "remis", "Remis"
+    KEPT = "conserve", "Conservé (fin de scolarité)"
+    TO_RETURN = "a_restituer", "À restituer"
+    RETURNED = "restitue", "Restitué"
+    RECONDITIONED = "reinitialise", "Réinitialisé et noté"
+    AFTER_SALES = "sav", "Au S.A.V."
+    STOLEN = "vole", "Volé"
+    LOST = "perdu", "Perdu"
 
 
-STATUS_LABELS: dict[str, str] = {
-    "stock": "Stock régional", "affecte": "Affecté", "livre": "Livré à l'établissement", "remis": "Remis",
-    "conserve": "Conservé (fin de scolarité)", "a_restituer": "À restituer", "restitue": "Restitué",
-    "reinitialise": "Réinitialisé et noté", "sav": "Au S.A.V.", "vole": "Volé", "perdu": "Perdu",
-}
-
-
-class Grade(StrEnum):
+class Grade(Labeled):
     """Condition grade (R-FLEET-10)."""
 
-    AS_NEW = "comme_neuf"
-    FAIR = "correct"
-    WORN = "degrade"
+    AS_NEW = "comme_neuf", "Comme neuf"
+    FAIR = "correct", "Correct"
+    WORN = "degrade", "Dégradé"
 
 
-GRADE_LABELS: dict[str, str] = {"comme_neuf": "Comme neuf", "correct": "Correct", "degrade": "Dégradé"}
 GRADE_RANK: dict[str, int] = {"comme_neuf": 3, "correct": 2, "degrade": 1}
 
 
-class HolderKind(StrEnum):
+class HolderKind(Labeled):
     """Who holds a device."""
 
-    STUDENT = "eleve"
-    TEACHER = "enseignant"
-    STAFF = "personnel"
+    STUDENT = "eleve", "Élève"
+    TEACHER = "enseignant", "Enseignant"
+    STAFF = "personnel", "Personnel"
 
 
-HOLDER_KIND_LABELS: dict[str, str] = {"eleve": "Élève", "enseignant": "Enseignant", "personnel": "Personnel"}
-
-
-class Situation(StrEnum):
+class Situation(Labeled):
     """Where a holder stands (R-FLEET-3, R-FLEET-7, R-FLEET-8, R-FLEET-9)."""
 
-    IN_SCHOOL = "scolarise"
-    MOVED_IDF = "mute_idf"
-    LEFT_IDF = "parti_hors_idf"
-    FINISHED = "fin_scolarite"
-    RETIRED = "retraite"
+    IN_SCHOOL = "scolarise", "Dans l'établissement"
+    MOVED_IDF = "mute_idf", "Changé d'établissement (IDF)"
+    LEFT_IDF = "parti_hors_idf", "Parti hors IDF"
+    FINISHED = "fin_scolarite", "Fin de scolarité"
+    RETIRED = "retraite", "Retraité"
 
 
-SITUATION_LABELS: dict[str, str] = {
-    "scolarise": "Dans l'établissement", "mute_idf": "Changé d'établissement (IDF)",
-    "parti_hors_idf": "Parti hors IDF", "fin_scolarite": "Fin de scolarité", "retraite": "Retraité",
-}
-
-
-class EndChoice(StrEnum):
+class EndChoice(Labeled):
     """Decision of a student finishing school (R-FLEET-8)."""
 
-    KEEP = "garder"
-    RETURN = "restituer"
+    KEEP = "garder", "Garder"
+    RETURN = "restituer", "Restituer"
 
-
-END_CHOICE_LABELS: dict[str, str] = {"garder": "Garder", "restituer": "Restituer"}
 
 # --- Roles (strings of the accounts issue; None = the demo caller with no role) -------------------
 
 RESET_ROLES: frozenset[str | None] = frozenset({"unowhy", "laposte"})  # R-FLEET-5
 OPERATOR_ROLES: frozenset[str | None] = frozenset({None, "admin", "agent", "unowhy", "laposte", "maintenance"})
-ROLE_LABELS: dict[str, str] = {"unowhy": "Unowhy", "laposte": "La Poste"}
 
 OFFICE_SINCE = dt.date(2021, 9, 1)  # R-FLEET-13
 
@@ -252,10 +229,10 @@ def plan_change(state: DeviceState, values: dict[str, Any], role: str | None, to
     if target != state.status:
         move = BY_MOVE.get((state.status, target))
         if move is None:
-            possible = [STATUS_LABELS[t.target] for t in TRANSITIONS if state.status in t.sources]
+            possible = [Status.label_of(t.target) for t in TRANSITIONS if state.status in t.sources]
             raise TransitionRefused(
-                f"Passage de « {STATUS_LABELS[state.status]} » à « {STATUS_LABELS[target]} » impossible. "
-                f"Depuis « {STATUS_LABELS[state.status]} », possible : {', '.join(possible) or 'aucun changement'}.")
+                f"Passage de « {Status.label_of(state.status)} » à « {Status.label_of(target)} » impossible. "
+                f"Depuis « {Status.label_of(state.status)} », possible : {', '.join(possible) or 'aucun changement'}.")
         if role not in move.roles:
             raise TransitionRefused(
                 f"« {move.label} » refusé pour {_role_text(role)} : réservé à Unowhy et La Poste ({move.rule}).")
@@ -285,7 +262,7 @@ def plan_change(state: DeviceState, values: dict[str, Any], role: str | None, to
             out["loan_accepted_on"] = None  # the next holder accepts the loan again (R-FLEET-2)
     elif holder_changes and state.status not in (Status.STOCK, Status.ASSIGNED, Status.DELIVERED,
                                                  Status.DISTRIBUTED):
-        raise TransitionRefused(f"Un appareil « {STATUS_LABELS[state.status]} » ne change pas de porteur.")
+        raise TransitionRefused(f"Un appareil « {Status.label_of(state.status)} » ne change pas de porteur.")
     return out
 
 
@@ -295,28 +272,21 @@ def check_replacement(old_grade: str | None, new_grade: str | None) -> None:
         raise TransitionRefused("Remplacement impossible : l'état des deux appareils doit être renseigné.")
     if GRADE_RANK[new_grade] < GRADE_RANK[old_grade]:
         raise TransitionRefused(
-            f"Remplacement refusé : l'appareil de remplacement est « {GRADE_LABELS[new_grade]} », moins bon que "
-            f"l'appareil remplacé (« {GRADE_LABELS[old_grade]} ») ; il doit être d'état équivalent (R-FLEET-10).")
+            f"Remplacement refusé : l'appareil de remplacement est « {Grade.label_of(new_grade)} », moins bon que "
+            f"l'appareil remplacé (« {Grade.label_of(old_grade)} ») ; il doit être d'état équivalent (R-FLEET-10).")
 
 
 # --- R-SLOT-7: the three special cases at distribution -------------------------------------------
 
 
-class SlotCase(StrEnum):
+class SlotCase(Labeled):
     """What happens to one student at a distribution slot (R-SLOT-7)."""
 
-    HAND_OVER = "remettre"
-    KEEP_AT_SCHOOL = "garder_etablissement"
-    FROM_EXTRA_STOCK = "stock_agents"
-    TAKE_BACK = "reprendre"
-    NOTHING = "rien"
-
-
-SLOT_CASE_LABELS: dict[str, str] = {
-    "remettre": "Remettre le PC", "garder_etablissement": "Absent : le lycée le remettra plus tard",
-    "stock_agents": "Présent sans PC : PC du stock des agents", "reprendre": "Plus dans la base : PC repris",
-    "rien": "Rien à faire",
-}
+    HAND_OVER = "remettre", "Remettre le PC"
+    KEEP_AT_SCHOOL = "garder_etablissement", "Absent : le lycée le remettra plus tard"
+    FROM_EXTRA_STOCK = "stock_agents", "Présent sans PC : PC du stock des agents"
+    TAKE_BACK = "reprendre", "Plus dans la base : PC repris"
+    NOTHING = "rien", "Rien à faire"
 
 
 def slot_case(listed: bool, present: bool, has_device: bool) -> SlotCase:
@@ -331,14 +301,13 @@ def slot_case(listed: bool, present: bool, has_device: bool) -> SlotCase:
 # --- R-FLEET-12: restock ---------------------------------------------------------------------------
 
 
-class Shipping(StrEnum):
+class Shipping(Labeled):
     """How a restock travels."""
 
-    CARRIER = "transporteur"
-    PARCEL = "colissimo"
+    CARRIER = "transporteur", "Transporteur"
+    PARCEL = "colissimo", "Colissimo"
 
 
-SHIPPING_LABELS: dict[str, str] = {"transporteur": "Transporteur", "colissimo": "Colissimo"}
 CARRIER_ABOVE = 5
 
 
@@ -349,20 +318,16 @@ def shipping_mode(quantity: int) -> Shipping:
     return Shipping.CARRIER if quantity > CARRIER_ABOVE else Shipping.PARCEL
 
 
-class RestockStatus(StrEnum):
+class RestockStatus(Labeled):
     """Steps of a restock request."""
 
-    REQUESTED = "demande"
-    SHIPPED = "expedie"
-    RECEIVED = "recu"
-    SIGNED = "attestation_signee"
-    ASSIGNED = "affecte"
+    REQUESTED = "demande", "Demandé"
+    SHIPPED = "expedie", "Expédié"
+    RECEIVED = "recu", "Réception validée par le lycée"
+    SIGNED = "attestation_signee", "Attestation signée"
+    ASSIGNED = "affecte", "PC affectés"
 
 
-RESTOCK_LABELS: dict[str, str] = {
-    "demande": "Demandé", "expedie": "Expédié", "recu": "Réception validée par le lycée",
-    "attestation_signee": "Attestation signée", "affecte": "PC affectés",
-}
 RESTOCK_ORDER = list(RestockStatus)
 
 
@@ -370,8 +335,9 @@ def next_restock_status(current: str, target: str) -> None:
     """Refuse (French) a restock step out of order: requested → shipped → received → signed → assigned."""
     i, j = RESTOCK_ORDER.index(RestockStatus(current)), RESTOCK_ORDER.index(RestockStatus(target))
     if j != i + 1:
-        raise ValueError(f"Étape « {RESTOCK_LABELS[target]} » impossible depuis « {RESTOCK_LABELS[current]} » : "
-                         f"étape suivante attendue « {RESTOCK_LABELS[RESTOCK_ORDER[min(i + 1, 4)].value]} ».")
+        raise ValueError(f"Étape « {RestockStatus.label_of(target)} » impossible depuis "
+                         f"« {RestockStatus.label_of(current)} » : "
+                         f"étape suivante attendue « {RestockStatus.label_of(RESTOCK_ORDER[min(i + 1, 4)].value)} ».")
 
 
 # --- R-FLEET-14: interactive screens by waves of 10 ------------------------------------------------
@@ -610,4 +576,4 @@ async def unowhy_collect_list(school_id: int | None = None) -> list[tuple[str, s
         q = q.filter(school_id=school_id)
     rows = await q.order_by("school__uai", "serial").values_list("school__uai", "serial", "kind", "status",
                                                                    "holder__ident")
-    return [(u or "", s, KIND_LABELS[_v(k)], STATUS_LABELS[_v(st)], h or "") for u, s, k, st, h in rows]
+    return [(u or "", s, DeviceKind.label_of(_v(k)), Status.label_of(_v(st)), h or "") for u, s, k, st, h in rows]

@@ -13,7 +13,6 @@ import hashlib
 import json
 import re
 import secrets
-from enum import StrEnum
 
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
@@ -22,20 +21,16 @@ from tortoise.functions import Count
 from tortoise.models import Model
 
 from models.schools import Academie, InvalidUAI, normalize_email, normalize_uai
+from models.vocab import Labeled
 
 
-class MailStatus(StrEnum):
+class MailStatus(Labeled):
     """Where a mail of the outbox stands."""
 
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-
-
-STATUS_LABELS: dict[str, str] = {
-    "pending": "En attente", "sending": "En cours d'envoi", "sent": "Envoyé", "failed": "En échec",
-}
+    PENDING = "pending", "En attente"
+    SENDING = "sending", "En cours d'envoi"
+    SENT = "sent", "Envoyé"
+    FAILED = "failed", "En échec"
 
 
 class InvalidRecipient(ValueError):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 
 from tortoise import fields
 from tortoise.exceptions import ValidationError
 from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.models import Model
+
+from models.vocab import Labeled
 
 # --- R-SCH-1: UAI and its control letter ---------------------------------------------------------
 
@@ -64,15 +65,14 @@ def is_valid_uai(raw: object) -> bool:
 
 # --- R-SCH-2 / R-SCH-3: académie and generic address --------------------------------------------
 
-class Academie(StrEnum):
+class Academie(Labeled):
     """The three académies of Île-de-France."""
 
-    PARIS = "paris"
-    CRETEIL = "creteil"
-    VERSAILLES = "versailles"
+    PARIS = "paris", "Paris"
+    CRETEIL = "creteil", "Créteil"
+    VERSAILLES = "versailles", "Versailles"
 
 
-ACADEMIE_LABELS: dict[str, str] = {"paris": "Paris", "creteil": "Créteil", "versailles": "Versailles"}
 DEPARTEMENT_ACADEMIE: dict[str, Academie] = {
     "75": Academie.PARIS,
     "77": Academie.CRETEIL, "93": Academie.CRETEIL, "94": Academie.CRETEIL,
@@ -109,68 +109,45 @@ def generic_email(uai: str, academie: str | Academie | None = None) -> str:
 
 # --- R-SCH-4: kinds of schools, tracks and levels -----------------------------------------------
 
-class SchoolType(StrEnum):
+class SchoolType(Labeled):
     """Kind of lycée."""
 
-    LEGT = "LEGT"
-    LPO = "LPO"
-    LP = "LP"
-    LGT = "LGT"
-    EREA = "EREA"
-    LA = "LA"
+    LEGT = "LEGT", "Lycée d'enseignement général et technologique"
+    LPO = "LPO", "Lycée polyvalent"
+    LP = "LP", "Lycée professionnel"
+    LGT = "LGT", "Lycée général et technologique"
+    EREA = "EREA", "Établissement régional d'enseignement adapté"
+    LA = "LA", "Lycée agricole"
 
 
-SCHOOL_TYPE_LABELS: dict[str, str] = {
-    "LEGT": "Lycée d'enseignement général et technologique",
-    "LPO": "Lycée polyvalent",
-    "LP": "Lycée professionnel",
-    "LGT": "Lycée général et technologique",
-    "EREA": "Établissement régional d'enseignement adapté",
-    "LA": "Lycée agricole",
-}
-
-
-class Mode(StrEnum):
+class Mode(Labeled):
     """Digital (textbooks and laptops) or paper school (R-SCH-4)."""
 
-    NUMERIQUE = "numerique"
-    PAPIER = "papier"
+    NUMERIQUE = "numerique", "Numérique"
+    PAPIER = "papier", "Papier"
 
 
-MODE_LABELS: dict[str, str] = {"numerique": "Numérique", "papier": "Papier"}
-
-
-class Track(StrEnum):
+class Track(Labeled):
     """Voie (R-SCH-4)."""
 
-    GENERALE = "generale"
-    TECHNOLOGIQUE = "technologique"
-    PROFESSIONNELLE = "professionnelle"
+    GENERALE = "generale", "Générale"
+    TECHNOLOGIQUE = "technologique", "Technologique"
+    PROFESSIONNELLE = "professionnelle", "Professionnelle"
 
 
-TRACK_LABELS: dict[str, str] = {
-    "generale": "Générale", "technologique": "Technologique", "professionnelle": "Professionnelle",
-}
-
-
-class Level(StrEnum):
+class Level(Labeled):
     """Niveau (R-SCH-4)."""
 
-    SECONDE = "2de"
-    PREMIERE = "1re"
-    TERMINALE = "Tle"
-    BMA1 = "BMA1"
-    BMA2 = "BMA2"
-    CAP1 = "CAP1"
-    CAP2 = "CAP2"
-    TROISIEME_PM = "3PM"
-    MCFC = "MCFC"
+    SECONDE = "2de", "2de"
+    PREMIERE = "1re", "1re"
+    TERMINALE = "Tle", "Terminale"
+    BMA1 = "BMA1", "BMA 1re année"
+    BMA2 = "BMA2", "BMA 2e année"
+    CAP1 = "CAP1", "CAP 1re année"
+    CAP2 = "CAP2", "CAP 2e année"
+    TROISIEME_PM = "3PM", "3e prépa-métiers"
+    MCFC = "MCFC", "MC / FC"
 
-
-LEVEL_LABELS: dict[str, str] = {
-    "2de": "2de", "1re": "1re", "Tle": "Terminale", "BMA1": "BMA 1re année", "BMA2": "BMA 2e année",
-    "CAP1": "CAP 1re année", "CAP2": "CAP 2e année", "3PM": "3e prépa-métiers", "MCFC": "MC / FC",
-}
 
 TRACK_LEVELS: dict[Track, tuple[Level, ...]] = {
     Track.GENERALE: (Level.SECONDE, Level.PREMIERE, Level.TERMINALE),
@@ -184,36 +161,25 @@ def check_track_level(track: str, level: str) -> None:
     """Raise ValueError in French when a level does not exist in a track (R-SCH-4)."""
     t, lv = Track(track), Level(level)
     if lv not in TRACK_LEVELS[t]:
-        allowed = ", ".join(LEVEL_LABELS[x.value] for x in TRACK_LEVELS[t])
-        raise ValueError(f"Le niveau « {LEVEL_LABELS[lv.value]} » n'existe pas en voie {TRACK_LABELS[t.value]} "
+        allowed = ", ".join(Level.label_of(x.value) for x in TRACK_LEVELS[t])
+        raise ValueError(f"Le niveau « {Level.label_of(lv.value)} » n'existe pas en voie {Track.label_of(t.value)} "
                          f"(niveaux possibles : {allowed}).")
 
 
 # --- R-SCH-5: per-school roles ---------------------------------------------------------------------
 
-class ContactRole(StrEnum):
+class ContactRole(Labeled):
     """Roles a person holds in a school (R-SCH-5)."""
 
-    CHEF = "chef_etablissement"
-    COORDONNATEUR = "coordonnateur_numerique"
-    ADML = "adml"
-    RESP_AFFECT_GAR = "resp_affect_gar"
-    LA_POSTE = "groupe_la_poste"
-    CRRE_PRESCRIPTEUR = "crre_prescripteur"
-    CRRE_VALIDEUR = "crre_valideur"
-    RRUPN = "rrupn"
+    CHEF = "chef_etablissement", "Chef d'établissement"
+    COORDONNATEUR = "coordonnateur_numerique", "Coordonnateur numérique"
+    ADML = "adml", "ADML (administrateur local Monlycee.net)"
+    RESP_AFFECT_GAR = "resp_affect_gar", "RESP-AFFECT-GAR"
+    LA_POSTE = "groupe_la_poste", "Groupe « La Poste »"
+    CRRE_PRESCRIPTEUR = "crre_prescripteur", "CRRE-PRESCRIPTEUR"
+    CRRE_VALIDEUR = "crre_valideur", "CRRE-VALIDEUR"
+    RRUPN = "rrupn", "RRUPN"
 
-
-CONTACT_ROLE_LABELS: dict[str, str] = {
-    "chef_etablissement": "Chef d'établissement",
-    "coordonnateur_numerique": "Coordonnateur numérique",
-    "adml": "ADML (administrateur local Monlycee.net)",
-    "resp_affect_gar": "RESP-AFFECT-GAR",
-    "groupe_la_poste": "Groupe « La Poste »",
-    "crre_prescripteur": "CRRE-PRESCRIPTEUR",
-    "crre_valideur": "CRRE-VALIDEUR",
-    "rrupn": "RRUPN",
-}
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 

@@ -35,7 +35,6 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 import settings as settings_module
 from models.accounts import (
-    ROLE_LABELS,
     STEP_UP_SECONDS,
     EventKind,
     PasswordRefused,
@@ -167,8 +166,8 @@ async def api_user(request: Request) -> User:
 
 def forbidden_message(user: User, roles: frozenset[Role]) -> str:
     """French explanation of a refusal by role."""
-    allowed = ", ".join(ROLE_LABELS[r.value] for r in sorted(roles))
-    return (f"Accès refusé : votre rôle ({ROLE_LABELS[Role(user.role).value]}) ne le permet pas "
+    allowed = ", ".join(Role.label_of(r.value) for r in sorted(roles))
+    return (f"Accès refusé : votre rôle ({Role.label_of(Role(user.role).value)}) ne le permet pas "
             f"(réservé à : {allowed}). Demandez l'accès à un administrateur si votre travail le nécessite.")
 
 

@@ -8,16 +8,14 @@ from typing import Any
 
 from nicegui import ui
 
-from models.equipment import EQUIPMENT_STATUS_LABELS, TRACK_NEED_LABELS, equipment_by_status, needs_by_track
+from models.equipment import EquipmentStatus, TrackNeed, equipment_by_status, needs_by_track
 from models.fleet import (
     BY_ACTION,
-    GRADE_LABELS,
-    HOLDER_KIND_LABELS,
-    KIND_LABELS,
     RESET_ROLES,
-    STATUS_LABELS,
     TRANSITIONS,
     Device,
+    DeviceKind,
+    Grade,
     HolderKind,
     RestockRequest,
     Status,
@@ -29,7 +27,7 @@ from models.fleet import (
     school_fleet,
     unowhy_collect_list,
 )
-from models.schools import ACADEMIE_LABELS, LEVEL_LABELS, InvalidUAI, School, normalize_uai
+from models.schools import Academie, InvalidUAI, Level, School, normalize_uai
 from pages.components.frame import frame
 from pages.components.grid import SheetGrid, caller_for_page
 from pages.errors import not_found
@@ -73,7 +71,7 @@ async def regional_rows() -> list[dict[str, Any]]:
     for s in await School.all().order_by("uai").values("id", "uai", "name", "academie", "wifi_mdm_configured",
                                                        "wifi_code_changed"):
         c, f = counts.get(s["id"], {}), flags.get(s["id"], {})
-        row = {"uai": s["uai"], "name": s["name"], "academie": ACADEMIE_LABELS.get(str(getattr(
+        row = {"uai": s["uai"], "name": s["name"], "academie": Academie.label_of(str(getattr(
             s["academie"], "value", s["academie"])), ""), "total": sum(c.values())}
         row.update({k: c.get(k, 0) for k in SCHOOL_STATUSES})
         row.update(without_device=f.get("without_device", 0), tle_undecided=f.get("tle_undecided", 0),
@@ -86,7 +84,7 @@ async def regional_rows() -> list[dict[str, Any]]:
 
 REGIONAL_COLUMNS: list[tuple[str, str]] = [
     ("uai", "UAI"), ("name", "Établissement"), ("academie", "Académie"), ("total", "Appareils"),
-    *[(k, STATUS_LABELS[k]) for k in SCHOOL_STATUSES],
+    *[(k, Status.label_of(k)) for k in SCHOOL_STATUSES],
     ("without_device", "Porteurs sans PC"), ("tle_undecided", "Tle sans choix"), ("to_collect", "À collecter"),
     ("loan_not_accepted", "Remis sans acceptation du prêt"),
     ("wifi", "Wi-Fi MDM"),
@@ -146,9 +144,9 @@ async def needs_card() -> None:
             ui.link("Ouvrir la feuille", "/feuilles/equipment").classes("text-sm")
         columns = [{"name": "track", "label": "Voie", "field": "track", "align": "left"},
                    *[{"name": k, "label": label, "field": k, "align": "right"}
-                     for k, label in EQUIPMENT_STATUS_LABELS.items()]]
-        rows = [{"track": label, **{k: fr_number(needs.get(code, {}).get(k, 0)) for k in EQUIPMENT_STATUS_LABELS}}
-                for code, label in TRACK_NEED_LABELS.items()]
+                     for k, label in EquipmentStatus.choices()]]
+        rows = [{"track": label, **{k: fr_number(needs.get(code, {}).get(k, 0)) for k in EquipmentStatus.labels()}}
+                for code, label in TrackNeed.choices()]
         ui.table(columns=columns, rows=rows, row_key="track").props("flat dense bordered").classes("max-w-4xl")
 
 
@@ -190,9 +188,9 @@ async def school_fleet_page(uai: str) -> None:
                          if school.wifi_code_changed else
                          "Wi-Fi non configuré dans le MDM : une manipulation sera nécessaire sur chaque PC (R-SCH-7).")
         with ui.row().classes("w-full gap-4 items-stretch flex-wrap"):
-            _count_card("Appareils par statut", fleet.by_status, STATUS_LABELS, school.uai, "status")
-            _count_card("Par état", fleet.by_grade, {**GRADE_LABELS, "": "Non noté"}, school.uai, "grade")
-            _count_card("Par type", fleet.by_kind, KIND_LABELS, school.uai, "kind")
+            _count_card("Appareils par statut", fleet.by_status, Status.labels(), school.uai, "status")
+            _count_card("Par état", fleet.by_grade, {**Grade.labels(), "": "Non noté"}, school.uai, "grade")
+            _count_card("Par type", fleet.by_kind, DeviceKind.labels(), school.uai, "kind")
         if fleet.loan_not_accepted:  # R-FLEET-2
             with ui.row().classes("items-center gap-2 text-orange-9 bg-orange-1 rounded p-2 w-full"):
                 ui.icon("gavel")
@@ -206,7 +204,7 @@ async def school_fleet_page(uai: str) -> None:
             if not equipment:
                 ui.label("Aucun besoin enregistré.").classes("text-grey-7")
             with ui.row().classes("gap-4 flex-wrap"):
-                for code, label in EQUIPMENT_STATUS_LABELS.items():
+                for code, label in EquipmentStatus.choices():
                     if equipment.get(code):
                         ui.link(f"{label} : {fr_number(equipment[code])}",
                                 f"/feuilles/equipment?school={school.uai}&status={code}").classes("text-primary")
@@ -225,8 +223,8 @@ async def school_fleet_page(uai: str) -> None:
                 ui.table(columns=[{"name": "serial", "label": "N° de série", "field": "serial", "align": "left"},
                                   {"name": "status", "label": "Statut", "field": "status", "align": "left"},
                                   {"name": "kind", "label": "Type", "field": "kind", "align": "left"}],
-                         rows=[{"serial": d.serial, "status": STATUS_LABELS[d.status.value],
-                                "kind": KIND_LABELS[d.kind.value]} for d in fleet.to_collect],
+                         rows=[{"serial": d.serial, "status": Status.label_of(d.status.value),
+                                "kind": DeviceKind.label_of(d.kind.value)} for d in fleet.to_collect],
                          row_key="serial").props("flat dense bordered").classes("max-w-2xl")
             if fleet.kept_to_unenroll:
                 ui.label(f"{fleet.kept_to_unenroll} PC conservé(s) encore inscrit(s) au MDM : à désinscrire avant "
@@ -237,7 +235,7 @@ async def school_fleet_page(uai: str) -> None:
                 ui.table(columns=[{"name": c, "label": label, "field": c, "align": "left"} for c, label in (
                     ("serial", "N° de série"), ("wave", "Vague"), ("kind", "Type"), ("computer", "Ordinateur"),
                     ("training", "Formation"))],
-                    rows=[{"serial": d.serial, "wave": d.wave or "—", "kind": KIND_LABELS[d.kind.value],
+                    rows=[{"serial": d.serial, "wave": d.wave or "—", "kind": DeviceKind.label_of(d.kind.value),
                            "computer": "Oui (OPS)" if d.computer else "Non",
                            "training": "Faite" if d.training_done else "À faire"} for d in fleet.screens],
                     row_key="serial").props("flat dense bordered").classes("max-w-3xl")
@@ -280,8 +278,8 @@ def _people_card(title: str, people: list[Any], empty: str) -> None:
             return
         ui.table(columns=[{"name": c, "label": label, "field": c, "align": "left"} for c, label in (
             ("ident", "Identifiant"), ("name", "Nom"), ("kind", "Type"), ("class_name", "Classe"))],
-            rows=[{"ident": h.ident, "name": str(h), "kind": HOLDER_KIND_LABELS[h.kind.value],
-                   "class_name": h.class_name or (LEVEL_LABELS.get(h.level.value, "") if h.level else "")}
+            rows=[{"ident": h.ident, "name": str(h), "kind": HolderKind.label_of(h.kind.value),
+                   "class_name": h.class_name or (Level.label_of(h.level.value, "") if h.level else "")}
                   for h in people], row_key="ident", pagination=8).props("flat dense bordered").classes("w-full")
 
 
@@ -400,7 +398,7 @@ async def devices_page(uai: str = "", statut: str = "", pret: str = "") -> None:
     initial: dict[str, Any] = {}
     if uai:
         initial["school"] = {"filterType": "text", "type": "equals", "filter": uai.strip().upper()}
-    if statut in STATUS_LABELS:
+    if statut in Status.labels():
         initial["status"] = {"filterType": "text", "type": "equals", "filter": statut}
     if pret == "non":  # R-FLEET-2: loan conditions not accepted
         initial["loan_accepted_on"] = {"filterType": "date", "type": "blank"}
@@ -424,13 +422,13 @@ async def events_dialog(grid: SheetGrid, state: dict[str, Any]) -> None:
         return
     caller = grid.caller  # the logged-in user: the role decides resets and reassignments (R-FLEET-5)
     statuses = {r.get("status") for r in selected}
-    actions = {t.action: f"{t.label} → {STATUS_LABELS[t.target]}" for t in TRANSITIONS
+    actions = {t.action: f"{t.label} → {Status.label_of(t.target)}" for t in TRANSITIONS
                if all(Status(s) in t.sources for s in statuses if s)}
     if len(selected) == 1 and selected[0].get("status") in ("vole", "perdu", "sav"):
         actions["replace"] = "Remplacer par un PC du stock (état équivalent, R-FLEET-10)"
     with ui.dialog(value=True) as dialog, ui.card().classes("min-w-[30rem] gap-2"):
         ui.label(f"Événement sur {len(selected)} appareil(s)").classes("text-lg font-semibold")
-        ui.label("Statut(s) actuel(s) : " + ", ".join(STATUS_LABELS.get(s, s) for s in statuses if s)).classes(
+        ui.label("Statut(s) actuel(s) : " + ", ".join(Status.label_of(s, s) for s in statuses if s)).classes(
             "text-sm text-grey-8")
         if not actions:
             ui.label("Aucun événement commun à ces statuts : sélectionnez des appareils de même statut.").classes(
@@ -438,7 +436,7 @@ async def events_dialog(grid: SheetGrid, state: dict[str, Any]) -> None:
         action = ui.select(actions, label="Événement").classes("w-full")
         help_label = ui.label("").classes("text-sm text-grey-8")
         evidence = ui.input("Justificatif (plainte, main courante, n° S.A.V.)").classes("w-full")
-        grade = ui.select(GRADE_LABELS, label="État après réinitialisation").classes("w-full")
+        grade = ui.select(Grade.labels(), label="État après réinitialisation").classes("w-full")
         holder = ui.input("Identifiant du porteur (INE / NUMEN)").classes("w-full")
         school = ui.input("UAI de l'établissement").classes("w-full")
         replacement = ui.input("N° de série du PC de remplacement").classes("w-full")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from models.schools import ACADEMIE_LABELS, school_overview, wifi_attention_schools
+from models.schools import Academie, school_overview, wifi_attention_schools
 from pages.components.frame import frame
 from pages.fmt import fr_number
 
@@ -23,7 +23,7 @@ def stat_card(label: str, value: str, icon: str, hint: str = "") -> None:
 
 async def upcoming_card() -> None:
     """The next campaign events and their next reminder day (content of the « Échéances à venir » card)."""
-    from models.campaign import AUDIENCE_LABELS, audience_sizes, upcoming_events
+    from models.campaign import Audience, audience_sizes, upcoming_events
     from pages.fmt import fr_date
     from pages.reminders import reminder_next, today
 
@@ -43,7 +43,7 @@ async def upcoming_card() -> None:
                     ui.label(fr_date(e.due_on)).classes("font-mono font-semibold text-primary")
                 with ui.item_section():
                     ui.item_label(f"{e.title} ({e.rule_id})")
-                    audience = f"{AUDIENCE_LABELS[e.audience.value]} ({fr_number(sizes.get(e.audience.value, 0))})"
+                    audience = f"{Audience.label_of(e.audience.value)} ({fr_number(sizes.get(e.audience.value, 0))})"
                     reminder = f"prochaine relance le {fr_date(nxt)}" if nxt else "pas de relance par courriel"
                     ui.item_label(f"{audience} · {reminder}").props("caption")
     ui.link("Relances et calendrier de campagne", "/relances")
@@ -56,7 +56,7 @@ async def home_page() -> None:
     with frame("Tableau de bord", active="/"):
         with ui.row().classes("gap-4 flex-wrap"):
             stat_card("établissements", fr_number(overview["total"]), "school")
-            for code, label in ACADEMIE_LABELS.items():
+            for code, label in Academie.choices():
                 stat_card(f"académie de {label}", fr_number(overview["by_academie"].get(code, 0)), "place")
             stat_card("Wi-Fi à vérifier (MDM)", fr_number(overview["wifi_attention"]), "wifi_off",
                       "non configuré ou code changé")

@@ -13,7 +13,6 @@ import settings as settings_module
 from emails.demo_box import box_folder, count_messages, list_messages, read_message
 from jobs.reminders import plan_day
 from models.campaign import (
-    AUDIENCE_LABELS,
     Audience,
     CampaignEvent,
     audience_sizes,
@@ -21,8 +20,8 @@ from models.campaign import (
     copy_to_next_year,
     parse_days,
 )
-from models.outbox import STATUS_LABELS, MailStatus, outbox_counts, recent_mails, retry_failed
-from models.schools import CONTACT_ROLE_LABELS
+from models.outbox import MailStatus, outbox_counts, recent_mails, retry_failed
+from models.schools import ContactRole
 from pages.components.frame import frame
 from pages.fmt import fr_date, fr_number
 
@@ -69,9 +68,9 @@ EVENT_COLUMNS: list[dict[str, Any]] = [
 
 def event_row(e: CampaignEvent, sizes: dict[str, int]) -> dict[str, Any]:
     """A calendar event as a table row."""
-    audience = f"{AUDIENCE_LABELS[e.audience.value]} ({fr_number(sizes.get(e.audience.value, 0))})"
+    audience = f"{Audience.label_of(e.audience.value)} ({fr_number(sizes.get(e.audience.value, 0))})"
     if e.cc_role:
-        audience += f" + {CONTACT_ROLE_LABELS[e.cc_role.value]}"
+        audience += f" + {ContactRole.label_of(e.cc_role.value)}"
     return {"id": e.id, "due": fr_date(e.due_on), "start": fr_date(e.starts_on), "rule": e.rule_id, "title": e.title,
             "audience": audience,
             "days": ", ".join("le jour même" if d == 0 else f"J-{d}" for d in e.days_before) or "aucune (information)"}
@@ -156,7 +155,7 @@ async def reminders_page(date: str = "") -> None:
             with ui.row().classes("gap-2"):
                 for status in MailStatus:
                     color = {"pending": "orange-8", "sending": "blue-7", "sent": "green-7", "failed": "red-8"}[status]
-                    ui.badge(f"{STATUS_LABELS[status.value]} : {fr_number(counts[status.value])}").props(
+                    ui.badge(f"{MailStatus.label_of(status.value)} : {fr_number(counts[status.value])}").props(
                         f"color={color}").classes("text-sm px-2 py-1")
             if counts["failed"]:
                 async def retry() -> None:
@@ -172,7 +171,7 @@ async def reminders_page(date: str = "") -> None:
                         ("created", "Créé"), ("to", "Destinataires"), ("subject", "Objet"), ("status", "État"),
                         ("attempts", "Essais"), ("sent", "Envoyé le"), ("error", "Dernière erreur"))],
                     rows=[{"id": m.id, "created": fr_date(m.created_at), "to": ", ".join(m.recipient_list),
-                           "subject": m.subject, "status": STATUS_LABELS[m.status.value], "attempts": m.attempts,
+                           "subject": m.subject, "status": MailStatus.label_of(m.status.value), "attempts": m.attempts,
                            "sent": fr_date(m.sent_at), "error": m.last_error} for m in mails],
                     row_key="id", pagination={"rowsPerPage": 10},
                 ).props("flat bordered dense wrap-cells").classes("w-full")
@@ -231,7 +230,7 @@ async def edit_dialog(event: CampaignEvent) -> None:
         with ui.row().classes("w-full no-wrap gap-4"):
             due = ui.input("Échéance (JJ/MM/AAAA)", value=fr_date(event.due_on)).classes("flex-1").mark("echeance")
             start = ui.input("Début (JJ/MM/AAAA, facultatif)", value=fr_date(event.starts_on)).classes("flex-1")
-        audience = ui.select({a.value: AUDIENCE_LABELS[a.value] for a in Audience}, value=event.audience.value,
+        audience = ui.select({a.value: Audience.label_of(a.value) for a in Audience}, value=event.audience.value,
                              label="Public").classes("w-full")
         days = ui.input("Relances : jours avant l'échéance (ex. 14, 7, 2, 0 ; vide = aucun courriel)",
                         value=", ".join(map(str, event.days_before))).classes("w-full")

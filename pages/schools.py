@@ -6,14 +6,14 @@ from nicegui import ui
 
 from models.accounts import Role, contacts_visible_to
 from models.schools import (
-    ACADEMIE_LABELS,
-    CONTACT_ROLE_LABELS,
     DEPARTEMENT_LABELS,
-    LEVEL_LABELS,
-    MODE_LABELS,
-    TRACK_LABELS,
+    Academie,
+    ContactRole,
     Enrolment,
     InvalidUAI,
+    Level,
+    Mode,
+    Track,
     get_school,
     normalize_uai,
     school_contacts,
@@ -64,14 +64,14 @@ async def school_page(uai: str) -> None:
                     ("Type", school.type.value),
                     ("Commune", f"{school.commune} ({school.postal_code})" if school.postal_code else school.commune),
                     ("Département", f"{school.departement} · {DEPARTEMENT_LABELS.get(school.departement, '')}"),
-                    ("Académie", ACADEMIE_LABELS[school.academie.value]),
+                    ("Académie", Academie.label_of(school.academie.value)),
                     ("Adresse générique", school.generic_email),
                 ])
             with ui.card().classes("flex-1 min-w-80"):
                 ui.label("Équipement et services").classes("text-lg font-semibold")
                 _facts([
-                    ("Manuels", MODE_LABELS[school.mode.value]),
-                    ("Voies", ", ".join(TRACK_LABELS[t.value] for t in school.tracks) or "—"),
+                    ("Manuels", Mode.label_of(school.mode.value)),
+                    ("Voies", ", ".join(Track.label_of(t.value) for t in school.tracks) or "—"),
                     ("CSN (télémaintenance)", yes_no(school.csn_deployed)),
                     ("Wi-Fi dans le MDM", yes_no(school.wifi_mdm_configured)),
                     ("SSID", school.wifi_ssid or "—"),
@@ -90,7 +90,7 @@ async def school_page(uai: str) -> None:
                     ui.label(contact.full_name).classes("font-medium min-w-48")
                     ui.label(contact.email).classes("text-grey-8 font-mono text-sm min-w-64")
                     for role in roles:
-                        ui.badge(CONTACT_ROLE_LABELS.get(role, role)).props("outline color=primary")
+                        ui.badge(ContactRole.label_of(role, role)).props("outline color=primary")
         with ui.card().classes("w-full"):
             total = sum(e.students for e in enrolments)
             ui.label(f"Effectifs ({fr_number(total)} élèves)").classes("text-lg font-semibold")
@@ -99,7 +99,7 @@ async def school_page(uai: str) -> None:
                     columns=[{"name": "track", "label": "Voie", "field": "track", "align": "left"},
                              {"name": "level", "label": "Niveau", "field": "level", "align": "left"},
                              {"name": "students", "label": "Élèves", "field": "students", "align": "right"}],
-                    rows=[{"id": e.id, "track": TRACK_LABELS[e.track.value], "level": LEVEL_LABELS[e.level.value],
+                    rows=[{"id": e.id, "track": Track.label_of(e.track.value), "level": Level.label_of(e.level.value),
                            "students": fr_number(e.students)} for e in enrolments],
                     row_key="id",
                 ).props("flat dense bordered").classes("max-w-xl")

@@ -9,10 +9,9 @@ from nicegui import ui
 import settings as settings_module
 from models.accounts import (
     DEFAULT_ORGANISATION,
-    EVENT_LABELS,
-    ROLE_LABELS,
     AccountError,
     ApiToken,
+    EventKind,
     Role,
     User,
     change_role,
@@ -29,7 +28,7 @@ from pages.auth import client_ip, confirm_step_up, current_user, fr_datetime, re
 from pages.components.frame import frame
 from pages.fmt import fr_number
 
-ROLE_OPTIONS: dict[str, str] = {r.value: ROLE_LABELS[r.value] for r in Role}
+ROLE_OPTIONS: dict[str, str] = {r.value: Role.label_of(r.value) for r in Role}
 
 
 def show_secret_once(title: str, secret: str, hint: str) -> None:
@@ -119,7 +118,7 @@ async def account_page() -> None:
                 ui.label("Identité").classes("text-lg font-semibold")
                 with ui.grid(columns="auto 1fr").classes("gap-x-6 gap-y-1"):
                     for label, value in (("Nom", user.full_name), ("E-mail", user.email),
-                                         ("Rôle", ROLE_LABELS[Role(user.role).value]),
+                                         ("Rôle", Role.label_of(Role(user.role).value)),
                                          ("Organisation", user.organisation or "—"),
                                          ("Dernière connexion", fr_datetime(user.last_login_at))):
                         ui.label(label).classes("text-grey-7")
@@ -159,7 +158,7 @@ USER_COLUMNS: list[dict[str, Any]] = [
 
 def user_row(u: User) -> dict[str, Any]:
     """A user as a row of the management table."""
-    return {"id": u.id, "email": u.email, "full_name": u.full_name, "role": ROLE_LABELS[Role(u.role).value],
+    return {"id": u.id, "email": u.email, "full_name": u.full_name, "role": Role.label_of(Role(u.role).value),
             "organisation": u.organisation, "active": "Oui" if u.is_active else "Non",
             "totp": "Oui" if u.totp_enabled else "Non", "last_login": fr_datetime(u.last_login_at)}
 
@@ -323,7 +322,7 @@ async def journal_page() -> None:
             rows, total = await search_events(state["q"], sort=pagination.get("sortBy") or "created_at",
                                               descending=bool(pagination.get("descending")),
                                               offset=(page - 1) * per_page, limit=per_page)
-            table.rows = [{"id": r.id, "created_at": fr_datetime(r.created_at), "kind": EVENT_LABELS[r.kind.value],
+            table.rows = [{"id": r.id, "created_at": fr_datetime(r.created_at), "kind": EventKind.label_of(r.kind),
                            "email": r.email, "ip": r.ip, "actor_email": r.actor_email, "detail": r.detail}
                           for r in rows]
             table.pagination = {**pagination, "page": page, "rowsPerPage": per_page, "rowsNumber": total}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from models.accounts import ROLE_LABELS, Role, User, create_user, new_totp_secret
+from models.accounts import Role, User, create_user, new_totp_secret
 
 DEMO_DOMAIN = "demo.rentree.fr"
 DEMO_NAMES: dict[str, str] = {
@@ -26,7 +26,7 @@ async def seed_demo_users() -> list[dict[str, str]]:
     for role in Role:
         password = "demo-" + secrets.token_urlsafe(12)
         user, _ = await create_user(demo_email(role), DEMO_NAMES[role.value], role, password=password)
-        entry = {"email": user.email, "role": role.value, "label": ROLE_LABELS[role.value], "password": password,
+        entry = {"email": user.email, "role": role.value, "label": Role.label_of(role.value), "password": password,
                  "totp_secret": ""}
         if role == Role.ADMIN:  # R-SEC-1: the demo admin comes enrolled, its key printed once
             user.totp_secret, user.totp_enabled = new_totp_secret(), True

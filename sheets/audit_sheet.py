@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.audit import SOURCE_LABELS, AuditEntry
+from models.audit import AuditEntry, Source
 from sheets.engine.declaration import Column, Sheet, register
 
 AUDIT = register(Sheet(
@@ -26,7 +26,7 @@ AUDIT = register(Sheet(
         Column("column", "Colonne", width=150),
         Column("old_value", "Avant", width=200),
         Column("new_value", "Après", width=200),
-        Column("source", "Source", kind="choice", width=140, choices=tuple(SOURCE_LABELS.items())),
+        Column("source", "Source", kind="choice", width=140, choices=Source),
         Column("undone", "Annulé", kind="boolean", width=90),
     ),
 ))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.campaign import AUDIENCE_LABELS, CampaignEvent, parse_days
-from models.schools import CONTACT_ROLE_LABELS
+from models.campaign import Audience, CampaignEvent, parse_days
+from models.schools import ContactRole
 from sheets.engine.declaration import Column, Sheet, register
 
 
@@ -37,9 +37,9 @@ CALENDAR = register(Sheet(
         Column("title", "Échéance", editable=True, required=True, width=300),
         Column("starts_on", "Début", kind="date", editable=True, width=120),
         Column("due_on", "Échéance le", kind="date", editable=True, required=True, width=120),
-        Column("audience", "Public", kind="choice", editable=True, choices=tuple(AUDIENCE_LABELS.items()),
+        Column("audience", "Public", kind="choice", editable=True, choices=Audience,
                width=160),
-        Column("cc_role", "En copie", kind="choice", editable=True, choices=tuple(CONTACT_ROLE_LABELS.items()),
+        Column("cc_role", "En copie", kind="choice", editable=True, choices=ContactRole,
                width=200),
         Column("remind_days", "Relances (jours avant)", editable=True, validator=_days, width=170,
                help="Ex. 14, 7, 2, 0 ; vide : affiché mais jamais envoyé."),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from models.equipment import (
-    EQUIPMENT_KIND_LABELS,
-    EQUIPMENT_STATUS_LABELS,
-    TRACK_NEED_LABELS,
+    EquipmentKind,
+    EquipmentStatus,
     FixedEquipment,
+    TrackNeed,
     check_equipment,
 )
 from sheets.engine.declaration import Column, Sheet, register
@@ -50,13 +50,13 @@ EQUIPMENT = register(Sheet(
         Column("room", "Salle", editable=True, required=True, validator=_room, width=190,
                aliases=("local", "salle informatique")),
         Column("kind", "Équipement", kind="choice", editable=True, required=True, width=150,
-               choices=tuple(EQUIPMENT_KIND_LABELS.items()), aliases=("type", "materiel")),
-        Column("track", "Voie", kind="choice", editable=True, width=140, choices=tuple(TRACK_NEED_LABELS.items()),
+               choices=EquipmentKind, aliases=("type", "materiel")),
+        Column("track", "Voie", kind="choice", editable=True, width=140, choices=TrackNeed,
                aliases=("voie concernee", "besoin voie")),
         Column("quantity", "Quantité", kind="integer", editable=True, required=True, validator=_quantity, width=100,
                aliases=("qte", "nombre")),
         Column("status", "Statut", kind="choice", editable=True, width=150,
-               choices=tuple(EQUIPMENT_STATUS_LABELS.items()),
+               choices=EquipmentStatus,
                help="Besoin exprimé → commandé → livré → installé ; ou retiré."),
         Column("ordered_on", "Commandé le", kind="date", editable=True, width=120, aliases=("date de commande",)),
         Column("delivered_on", "Livré le", kind="date", editable=True, width=120, aliases=("date de livraison",)),

@@ -12,28 +12,23 @@ from tortoise.transactions import in_transaction
 
 from models.audit import AuditEntry, Source
 from models.fleet import (
-    END_CHOICE_LABELS,
-    GRADE_LABELS,
-    HOLDER_KIND_LABELS,
-    KIND_LABELS,
-    RESTOCK_LABELS,
-    SHIPPING_LABELS,
-    SITUATION_LABELS,
-    STATUS_LABELS,
     Device,
     DeviceKind,
     DeviceState,
     EndChoice,
+    Grade,
     Holder,
+    HolderKind,
     RestockRequest,
     RestockStatus,
+    Shipping,
     Situation,
     Status,
     TransitionRefused,
     next_restock_status,
     plan_change,
 )
-from models.schools import LEVEL_LABELS, TRACK_LABELS, School
+from models.schools import Level, School, Track
 from sheets.engine.declaration import Column, Sheet, register
 from sheets.engine.query import COUNTS
 from sheets.engine.writes import Issue, RowChange, WriteRefused, WriteResult, _encode, apply_changes
@@ -190,7 +185,7 @@ DEVICES = register(Sheet(
     description="PC et écrans de la Région : chaque changement de statut suit le cycle de vie du livret.",
     columns=(
         Column("serial", "N° de série", width=150, aliases=("serie", "numero de serie", "sn")),
-        Column("kind", "Type", kind="choice", width=150, choices=tuple(KIND_LABELS.items())),
+        Column("kind", "Type", kind="choice", width=150, choices=DeviceKind),
         Column("model", "Modèle", width=130),
         Column("supplier", "Fournisseur", width=110),
         Column("school", "UAI", kind="reference", reference=("schools", "uai"), editable=True, width=110,
@@ -198,9 +193,9 @@ DEVICES = register(Sheet(
         Column("holder", "Porteur", kind="reference", reference=("holders", "ident"), editable=True, width=130,
                aliases=("identifiant porteur", "ine", "numen"),
                help="Identifiant du porteur (seuls Unowhy et La Poste le changent, R-FLEET-5)."),
-        Column("status", "Statut", kind="choice", editable=True, width=170, choices=tuple(STATUS_LABELS.items()),
+        Column("status", "Statut", kind="choice", editable=True, width=170, choices=Status,
                help="Cycle de vie : un passage interdit est refusé avec la raison."),
-        Column("grade", "État", kind="choice", editable=True, width=110, choices=tuple(GRADE_LABELS.items())),
+        Column("grade", "État", kind="choice", editable=True, width=110, choices=Grade),
         Column("computer", "Ordinateur", kind="boolean", width=100),
         Column("mdm_enrolled", "Inscrit au MDM", kind="boolean", editable=True, width=110),
         Column("mdm_unenroll_by", "Désinscrire du MDM avant", kind="date", width=130),
@@ -292,18 +287,18 @@ HOLDERS = register(Sheet(
     columns=(
         Column("ident", "Identifiant", required=True, width=130,
                aliases=("ine", "numen", "id", "identifiant national")),
-        Column("kind", "Type", kind="choice", editable=True, width=110, choices=tuple(HOLDER_KIND_LABELS.items())),
+        Column("kind", "Type", kind="choice", editable=True, width=110, choices=HolderKind),
         Column("last_name", "Nom", editable=True, required=True, width=160, aliases=("nom de famille",)),
         Column("first_name", "Prénom", editable=True, width=140, aliases=("prenom",)),
         Column("school", "UAI", kind="reference", reference=("schools", "uai"), editable=True, width=110,
                link="/parc/ecoles/{value}", aliases=("uai", "etablissement")),
         Column("class_name", "Classe", editable=True, width=100, aliases=("division",)),
-        Column("level", "Niveau", kind="choice", editable=True, width=110, choices=tuple(LEVEL_LABELS.items())),
-        Column("track", "Voie", kind="choice", editable=True, width=130, choices=tuple(TRACK_LABELS.items())),
+        Column("level", "Niveau", kind="choice", editable=True, width=110, choices=Level),
+        Column("track", "Voie", kind="choice", editable=True, width=130, choices=Track),
         Column("situation", "Situation", kind="choice", editable=True, width=190,
-               choices=tuple(SITUATION_LABELS.items())),
+               choices=Situation),
         Column("end_choice", "Fin de scolarité : choix", kind="choice", editable=True, width=140,
-               choices=tuple(END_CHOICE_LABELS.items())),
+               choices=EndChoice),
         Column("updated_at", "Modifié le", kind="datetime", width=150),
     ),
 ))
@@ -369,8 +364,8 @@ RESTOCKS = register(Sheet(
                width=110, link="/parc/ecoles/{value}", aliases=("uai",)),
         Column("quantity", "Nombre de PC", kind="integer", editable=True, required=True, width=110),
         Column("reason", "Motif", editable=True, width=180),
-        Column("shipping", "Envoi", kind="choice", width=120, choices=tuple(SHIPPING_LABELS.items())),
-        Column("status", "Étape", kind="choice", editable=True, width=200, choices=tuple(RESTOCK_LABELS.items())),
+        Column("shipping", "Envoi", kind="choice", width=120, choices=Shipping),
+        Column("status", "Étape", kind="choice", editable=True, width=200, choices=RestockStatus),
         Column("requested_on", "Demandé le", kind="date", editable=True, width=110),
         Column("received_on", "Reçu le", kind="date", width=110),
         Column("signed_by", "Attestation signée par", editable=True, width=200),

@@ -19,8 +19,8 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models.audit import Source
-from models.fleet import HOLDER_KIND_LABELS, Holder, HolderKind, Situation
-from models.schools import LEVEL_LABELS, TRACK_LABELS, School
+from models.fleet import Holder, HolderKind, Situation
+from models.schools import Level, School, Track
 from sheets.engine.importer import ImportFileError, read_xlsx
 from sheets.engine.values import fold
 from sheets.engine.writes import RowChange, create_rows, parse_changes
@@ -68,7 +68,7 @@ class MovementReport:
     def summary(self) -> str:
         """One French line."""
         verb = "appliqué" if self.applied else "à appliquer"
-        return (f"{HOLDER_KIND_LABELS[self.kind.value]}s de {self.uai} ({verb}) : {len(self.new)} nouveau(x), "
+        return (f"{HolderKind.label_of(self.kind.value)}s de {self.uai} ({verb}) : {len(self.new)} nouveau(x), "
                 f"{len(self.moved)} arrivé(s) d'un autre lycée, {len(self.updated)} changement(s) de classe, "
                 f"{len(self.left)} parti(s)" + (f", {len(self.issues)} ligne(s) refusée(s)" if self.issues else "."))
 
@@ -76,16 +76,16 @@ class MovementReport:
 def _level(raw: str) -> str | None:
     if not raw:
         return None
-    for code, label in LEVEL_LABELS.items():
+    for code, label in Level.choices():
         if fold(raw) in (fold(code), fold(label)) or (fold(raw) in ("2nde", "seconde") and code == "2de"):
             return code
-    raise ValueError(f"niveau « {raw} » inconnu (attendu {', '.join(LEVEL_LABELS)})")
+    raise ValueError(f"niveau « {raw} » inconnu (attendu {', '.join(Level.labels())})")
 
 
 def _track(raw: str) -> str | None:
     if not raw:
         return None
-    for code, label in TRACK_LABELS.items():
+    for code, label in Track.choices():
         if fold(raw) in (fold(code), fold(label)) or fold(label).startswith(fold(raw)):
             return code
     raise ValueError(f"voie « {raw} » inconnue (générale, technologique ou professionnelle)")
@@ -185,8 +185,8 @@ async def write_sample(school: School, kind: HolderKind, target: str | Path) -> 
     """A filled example of the file from the demo data: the school's holders, one new and one removed."""
     holders = await Holder.filter(school_id=school.id, kind=kind, situation=Situation.IN_SCHOOL).order_by(
         "class_name", "last_name").values_list("ident", "last_name", "first_name", "class_name", "level", "track")
-    rows = [[i, n, p, c, LEVEL_LABELS.get(getattr(lv, "value", lv) or "", ""),
-             TRACK_LABELS.get(getattr(t, "value", t) or "", "")] for i, n, p, c, lv, t in holders][1:]
+    rows = [[i, n, p, c, Level.label_of(getattr(lv, "value", lv) or "", ""),
+             Track.label_of(getattr(t, "value", t) or "", "")] for i, n, p, c, lv, t in holders][1:]
     stamp = dt.date.today().strftime("%y%m%d")
     rows.append([f"{'INE' if kind == HolderKind.STUDENT else 'NUM'}N{stamp}{school.id:04d}", "Nouveau", "Élève",
                  "2nde A", "2de", "Générale"])

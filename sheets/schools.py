@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from models.schools import (
-    ACADEMIE_LABELS,
-    MODE_LABELS,
-    SCHOOL_TYPE_LABELS,
+    Academie,
     InvalidUAI,
+    Mode,
     School,
+    SchoolType,
     normalize_uai,
 )
 from sheets.engine.declaration import Column, Sheet, register
@@ -41,12 +41,12 @@ SCHOOLS = register(Sheet(
                aliases=("code uai", "rne", "numero uai", "numero_lycee")),
         Column("name", "Nom", editable=True, required=True, width=320, aliases=("nom", "etablissement", "libelle")),
         Column("type", "Type", kind="choice", editable=True, width=90,
-               choices=tuple((code, code) for code in SCHOOL_TYPE_LABELS)),
+               choices=tuple((t.value, t.value) for t in SchoolType)),
         Column("commune", "Commune", editable=True, width=200),
         Column("postal_code", "Code postal", editable=True, width=110, aliases=("cp",)),
         Column("departement", "Département", width=110, aliases=("dep", "code departement")),
-        Column("academie", "Académie", kind="choice", width=120, choices=tuple(ACADEMIE_LABELS.items())),
-        Column("mode", "Manuels", kind="choice", editable=True, width=120, choices=tuple(MODE_LABELS.items())),
+        Column("academie", "Académie", kind="choice", width=120, choices=Academie),
+        Column("mode", "Manuels", kind="choice", editable=True, width=120, choices=Mode),
         Column("track_generale", "Voie générale", kind="boolean", editable=True, width=110),
         Column("track_technologique", "Voie technologique", kind="boolean", editable=True, width=110),
         Column("track_professionnelle", "Voie professionnelle", kind="boolean", editable=True, width=110),

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
-from models.schools import MODE_LABELS, School
+from models.schools import Mode, School
 from sheets.engine import exporter
 from sheets.engine.exporter import describe_filters, export_sheet
 from sheets.engine.query import QueryError, cli_filters
@@ -104,7 +104,7 @@ async def test_export_is_made_for_people(db: str, tmp_path: Path) -> None:
     assert sheet.auto_filter.ref == "A1:P5"
     lists = {str(dv.sqref): dv.formula1 for dv in sheet.data_validations.dataValidation}
     mode_letter = "H"
-    assert '"' + ",".join(MODE_LABELS.values()) + '"' == lists[f"{mode_letter}2:{mode_letter}5"]
+    assert '"' + ",".join(Mode.labels().values()) + '"' == lists[f"{mode_letter}2:{mode_letter}5"]
     assert sheet.column_dimensions["B"].width == pytest.approx(320 / 7, abs=0.2)
 
 

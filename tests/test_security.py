@@ -21,7 +21,6 @@ from starlette.routing import Route
 
 from models.accounts import (
     BAD_CREDENTIALS,
-    ROLE_LABELS,
     EventKind,
     Role,
     SecurityEvent,
@@ -396,7 +395,7 @@ async def test_users_page_lists_accounts_and_journal_pages_events(user: User) ->
     await user.open("/utilisateurs")
     rows = next(iter(user.find(ui.table).elements)).rows
     assert {r["email"] for r in rows} == {admin.email, other.email}
-    assert next(r for r in rows if r["email"] == other.email)["role"] == ROLE_LABELS["laposte"]
+    assert next(r for r in rows if r["email"] == other.email)["role"] == Role.label_of("laposte")
     for i in range(60):
         await SecurityEvent.create(kind=EventKind.LOGIN_FAILED, email=f"x{i}@essai.fr", ip="10.0.0.1")
     await user.open("/securite/journal")
@@ -432,7 +431,7 @@ async def test_user_menu_shows_name_and_role_and_logs_out(user: User) -> None:
     account = await login(user, "unowhy", full_name="Ugo Partenaire")
     await user.open("/")
     await user.should_see("Ugo Partenaire")
-    await user.should_see(ROLE_LABELS["unowhy"])
+    await user.should_see(Role.label_of("unowhy"))
     await user.should_see("Mon compte")
     labels = {e.text for e in user.find(kind=ui.item_label).elements}
     assert "Utilisateurs" not in labels and "Journal de sécurité" not in labels  # admin entries hidden

@@ -103,7 +103,7 @@ def frame(title: str, *, active: str = "") -> Iterator[None]:
 
 def _user_menu(me: dict[str, str]) -> None:
     """The header's user menu: name, role, « Mon compte », « Se déconnecter »."""
-    from models.accounts import ROLE_LABELS
+    from models.accounts import Role
 
     with ui.button(icon="account_circle").props("flat no-caps color=white aria-label=Compte"):
         if me.get("name"):
@@ -113,7 +113,7 @@ def _user_menu(me: dict[str, str]) -> None:
                 with ui.item().props("dense"):
                     with ui.item_section():
                         ui.item_label(me["name"]).classes("font-semibold")
-                        ui.item_label(ROLE_LABELS.get(me.get("role", ""), me.get("role", ""))).props("caption")
+                        ui.item_label(Role.label_of(me.get("role", ""), me.get("role", ""))).props("caption")
                 ui.separator()
             ui.menu_item("Mon compte", on_click=lambda: ui.navigate.to("/compte")).mark("menu-account")
             ui.menu_item("Se déconnecter", on_click=lambda: ui.navigate.to("/logout")).mark("menu-logout")

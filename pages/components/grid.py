@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 from nicegui import app, ui
 
-from models.audit import SOURCE_LABELS, Source
+from models.audit import Source
 from pages.fmt import fr_date, fr_number
 from sheets.engine.api import STEP_UP_ROWS, Caller, edit_cell, fetch_row, paste_block, rows_of_filter
 from sheets.engine.declaration import Column, Sheet
@@ -499,7 +499,7 @@ class SheetGrid:
                 ui.label("Aucune modification enregistrée.").classes("text-grey-7")
             for h in history:
                 with ui.card().classes("w-full p-2 gap-1" + (" opacity-60" if h["undone"] else "")):
-                    ui.label(f"{fr_date(h['at'])} · {h['actor']} · {SOURCE_LABELS.get(h['source'], h['source'])}"
+                    ui.label(f"{fr_date(h['at'])} · {h['actor']} · {Source.label_of(h['source'], h['source'])}"
                              + (" · annulée" if h["undone"] else "")).classes("text-xs text-grey-7")
                     ui.label(h["column"]).classes("text-sm font-medium")
                     ui.label(f"{h['old'] or '∅'} → {h['new'] or '∅'}").classes("text-sm")

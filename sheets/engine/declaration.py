@@ -8,6 +8,8 @@ from typing import Any
 
 from tortoise.models import Model
 
+from models.vocab import Labeled
+
 KINDS = ("text", "integer", "decimal", "euro", "date", "datetime", "boolean", "choice", "reference")
 
 # A column validator gets the parsed value and returns it (possibly normalised) or raises ValueError
@@ -34,7 +36,7 @@ class Column:
     kind: str = "text"
     editable: bool = False
     required: bool = False
-    choices: tuple[tuple[str, str], ...] = ()
+    choices: tuple[tuple[str, str], ...] | type[Labeled] = ()  # a Labeled enum, or (code, label) pairs
     validator: ColumnValidator | None = None
     width: int | None = None
     reference: tuple[str, str] | None = None  # (sheet name, key field of that sheet), for kind 'reference'
@@ -44,6 +46,8 @@ class Column:
     link: str = ""  # a page of the row, e.g. "/ecoles/{value}": the grid shows the value as a link
 
     def __post_init__(self) -> None:
+        if isinstance(self.choices, type):  # an enumeration of models.vocab: its codes and French labels
+            object.__setattr__(self, "choices", self.choices.choices())
         if self.kind not in KINDS:
             raise ValueError(f"unknown column kind {self.kind!r} for {self.field}")
         if self.kind == "choice" and not self.choices:

@@ -181,6 +181,14 @@ def _cli_actor() -> str:
         return f"cli:{os.getuid()}"
 
 
+def cli_caller() -> object:
+    """The engine's caller of a command: an admin's rights, audited as cli:<unix user>, source « cli »."""
+    from models.audit import Source
+    from sheets.engine.caller import Caller
+
+    return Caller(actor=_cli_actor(), role=CLI_ROLE, source=Source.CLI, address="local")
+
+
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     """Export a sheet (with filters) to an .xlsx file."""
     from sheets.engine.declaration import get_sheet
@@ -202,7 +210,8 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
                 say(f"{done} / {total} lignes écrites")
 
         try:
-            count = await export_sheet(sheet, args.out, filter_model=filters, actor=_cli_actor(), progress=progress)
+            count = await export_sheet(sheet, args.out, filter_model=filters, caller=cli_caller(),  # type: ignore[arg-type]
+                                       progress=progress)
         except QueryError as exc:
             print(f"Erreur : {exc}", file=sys.stderr)
             return 2
@@ -215,9 +224,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def _today(settings: Settings) -> dt.date:
     """Today in the app's time zone."""
-    from zoneinfo import ZoneInfo
-
-    return dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    return settings_module.today()
 
 
 def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:
@@ -280,7 +287,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             if done >= total or done % 50000 < 2000:
                 say(f"{done} / {total} lignes analysées")
 
-        report = await import_xlsx(sheet, args.file, actor=_cli_actor(), role=CLI_ROLE, dry_run=args.dry_run,
+        report = await import_xlsx(sheet, args.file, caller=cli_caller(), dry_run=args.dry_run,  # type: ignore[arg-type]
                                    all_or_nothing=args.all_or_nothing, progress=progress)
         for warning in report.warnings:
             say(f"Attention : {warning}")

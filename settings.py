@@ -6,12 +6,14 @@ the README's settings table is checked against this list by a test.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent
 
@@ -211,3 +213,20 @@ def set_current(settings: Settings | None) -> None:
     """Replace the settings of this process (the CLI and tests use it)."""
     global _current
     _current = settings
+
+
+# --- One clock ---------------------------------------------------------------------------------------
+
+def tz() -> ZoneInfo:
+    """The app's time zone (RENTREE_TIMEZONE, Europe/Paris by default)."""
+    return ZoneInfo(get().timezone)
+
+
+def now() -> dt.datetime:
+    """Now, aware, in the app's time zone."""
+    return dt.datetime.now(tz())
+
+
+def today() -> dt.date:
+    """Today in the app's time zone: every date rule (deadlines, windows, reminders) reads this."""
+    return now().date()

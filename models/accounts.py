@@ -45,6 +45,7 @@ class Role(Labeled):
 REGION_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.AGENT, Role.LECTEUR})
 PARTNER_ROLES: frozenset[Role] = frozenset({Role.LAPOSTE, Role.UNOWHY, Role.MAINTENANCE})
 EDIT_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.AGENT})
+STAFF_ROLES: frozenset[Role] = REGION_ROLES | PARTNER_ROLES  # accounts of the Région's team and its partners
 # R-FLEET-5: only Unowhy and La Poste may reset a device to assign it to another person.
 FLEET_RESET_ROLES: frozenset[Role] = frozenset({Role.UNOWHY, Role.LAPOSTE})
 

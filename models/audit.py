@@ -19,6 +19,9 @@ class Source(Labeled):
     CLI = "cli", "Ligne de commande"
     JOB = "job", "Tâche planifiée"
     UNDO = "undo", "Annulation"
+    ACTION = "action", "Action sur des lignes"
+    PAGE = "page", "Page de l'application"
+    SCHOOL = "ecole", "Lien e-mail (établissement)"
 
 
 class AuditEntry(Model):
@@ -40,3 +43,14 @@ class AuditEntry(Model):
     class Meta:
         table = "audit_entry"
         indexes = (("sheet", "row_id", "at"), ("actor", "at"))
+
+
+class SheetVersion(Model):
+    """The data version of a sheet: bumped by every write of the engine, in the write's transaction, and read by
+    every cache (row counts, block cursors), so several app processes on one database never serve stale rows."""
+
+    sheet = fields.CharField(max_length=40, primary_key=True)
+    version = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "sheet_version"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -88,10 +88,10 @@ class EndChoice(Labeled):
     RETURN = "restituer", "Restituer"
 
 
-# --- Roles (strings of the accounts issue; None = the demo caller with no role) -------------------
+# --- Roles (strings of models.accounts.Role) ---------------------------------------------------------
 
-RESET_ROLES: frozenset[str | None] = frozenset({"unowhy", "laposte"})  # R-FLEET-5
-OPERATOR_ROLES: frozenset[str | None] = frozenset({None, "admin", "agent", "unowhy", "laposte", "maintenance"})
+RESET_ROLES: frozenset[str] = frozenset({"unowhy", "laposte"})  # R-FLEET-5
+OPERATOR_ROLES: frozenset[str] = frozenset({"admin", "agent", "unowhy", "laposte", "maintenance"})
 
 OFFICE_SINCE = dt.date(2021, 9, 1)  # R-FLEET-13
 
@@ -101,7 +101,7 @@ def mdm_unenroll_deadline(day: dt.date) -> dt.date:
     return dt.date(day.year if day.month <= 9 else day.year + 1, 9, 30)
 
 
-# --- The transition table --------------------------------------------------------------------------
+# --- The transition table (the life cycle of a device, as data) -----------------------------------
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class Transition:
     label: str
     sources: tuple[Status, ...]
     target: Status
-    roles: frozenset[str | None]
+    roles: frozenset[str]
     needs: tuple[str, ...] = ()  # fields that must be set after the change: holder, school, evidence_ref, grade
     rule: str = ""
     clears: tuple[str, ...] = ()  # fields emptied by the move
@@ -156,9 +156,6 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("repaired", "Réparé, rendu au porteur", (Status.AFTER_SALES,), Status.DISTRIBUTED, OPERATOR_ROLES,
                ("holder",), "R-FLEET-11"),
 )
-BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
-BY_MOVE: dict[tuple[Status, Status], Transition] = {(s, t.target): t for t in TRANSITIONS for s in t.sources}
-assert len(BY_MOVE) == sum(len(t.sources) for t in TRANSITIONS), "two transitions share a move"
 
 NEED_MESSAGES: dict[str, str] = {
     "holder": "un porteur est obligatoire",
@@ -172,106 +169,60 @@ EVIDENCE_MESSAGES: dict[str, str] = {
 }
 
 
-class TransitionRefused(ValueError):
-    """A change the life cycle forbids; the message (French) says why and what to do."""
+def need_message(action: str, need: str) -> str:
+    """Why a move cannot be made without a field (French)."""
+    return EVIDENCE_MESSAGES[action] if need == "evidence_ref" else NEED_MESSAGES[need]
 
 
-def _role_text(role: str | None) -> str:
-    return f"le rôle « {role} »" if role else "un utilisateur sans rôle"
-
-
-def allowed_targets(status: Status | str, role: str | None) -> list[Transition]:
-    """The transitions a role may start from a status (for the action buttons)."""
-    return [t for t in TRANSITIONS if Status(status) in t.sources and role in t.roles]
-
-
-@dataclass
-class DeviceState:
-    """What the life cycle needs to know of a device (a snapshot, no database)."""
-
-    status: Status
-    kind: DeviceKind = DeviceKind.STUDENT_LAPTOP
-    holder_id: int | None = None
-    school_id: int | None = None
-    grade: str | None = None
-    evidence_ref: str = ""
-    holder_kind: str | None = None
-    holder_school_id: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def plan_change(state: DeviceState, values: dict[str, Any], role: str | None, today: dt.date,
-                new_holder: tuple[str, int | None] | None = None) -> dict[str, Any]:
-    """The final {field: value} of a change, or TransitionRefused (French) saying why.
-
-    `values` uses model field names (holder/school as ids, status as a code); `new_holder` gives the kind and
-    school id of the new holder when `holder_id` changes.
-    """
-    out = dict(values)
-    holder_changes = "holder_id" in out and out["holder_id"] != state.holder_id
-    school_changes = "school_id" in out and out["school_id"] != state.school_id
-    target = Status(out["status"]) if out.get("status") is not None else state.status
-    if target == state.status:
-        out.pop("status", None)
-    # R-FLEET-5: only Unowhy and La Poste assign a device to a person or change its holder.
-    if holder_changes and role not in RESET_ROLES:
-        raise TransitionRefused(
-            f"Changement de porteur refusé pour {_role_text(role)} : seuls Unowhy et La Poste peuvent réinitialiser "
-            "un appareil et l'affecter à une autre personne (R-FLEET-5). Adressez la demande au tchat Unowhy.")
-    if holder_changes and state.status == Status.STOCK and "status" not in out and out["holder_id"] is not None:
-        out["status"] = target = Status.ASSIGNED  # a holder given to a stock device is an assignment
-    if school_changes and state.school_id is not None and role not in RESET_ROLES:  # a delivery sets the first one
-        follows = new_holder is None and out["school_id"] == state.holder_school_id
-        if not follows:
-            raise TransitionRefused(
-                "Changement d'établissement refusé : l'appareil suit son porteur (R-FLEET-3) ; seuls Unowhy et "
-                "La Poste peuvent le déplacer autrement.")
-    if target != state.status:
-        move = BY_MOVE.get((state.status, target))
-        if move is None:
-            possible = [Status.label_of(t.target) for t in TRANSITIONS if state.status in t.sources]
-            raise TransitionRefused(
-                f"Passage de « {Status.label_of(state.status)} » à « {Status.label_of(target)} » impossible. "
-                f"Depuis « {Status.label_of(state.status)} », possible : {', '.join(possible) or 'aucun changement'}.")
-        if role not in move.roles:
-            raise TransitionRefused(
-                f"« {move.label} » refusé pour {_role_text(role)} : réservé à Unowhy et La Poste ({move.rule}).")
-        after = {"holder": out.get("holder_id", state.holder_id), "school": out.get("school_id", state.school_id),
-                 "grade": out.get("grade", state.grade), "evidence_ref": out.get("evidence_ref", state.evidence_ref)}
-        for need in move.needs:
-            if not after[need]:
-                message = EVIDENCE_MESSAGES.get(move.action) if need == "evidence_ref" else NEED_MESSAGES[need]
-                raise TransitionRefused(f"« {move.label} » impossible : {message}.")
-        holder_kind = new_holder[0] if new_holder else state.holder_kind
-        if move.action == "keep" and holder_kind not in (None, HolderKind.STUDENT):
-            raise TransitionRefused("Seul un élève en fin de scolarité peut garder son PC (R-FLEET-8) ; un enseignant "
-                                    "qui part hors IDF ou à la retraite le restitue (R-FLEET-7).")
-        for name in move.clears:
-            out[f"{name}_id"] = None
-        if move.target == Status.DELIVERED:
-            out.setdefault("delivered_on", today)
-        if move.target == Status.DISTRIBUTED:
-            out.setdefault("distributed_on", today)
-            if state.kind in LAPTOPS and today >= OFFICE_SINCE:
-                out["office_installed"] = True  # R-FLEET-13
-            out.setdefault("mdm_enrolled", True)
-        if move.target == Status.KEPT:
-            out["mdm_unenroll_by"] = mdm_unenroll_deadline(today)  # R-FLEET-8, a deadline for the reminders
-        if move.target == Status.RECONDITIONED:
-            out["mdm_enrolled"] = False
-            out["loan_accepted_on"] = None  # the next holder accepts the loan again (R-FLEET-2)
-    elif holder_changes and state.status not in (Status.STOCK, Status.ASSIGNED, Status.DELIVERED,
-                                                 Status.DISTRIBUTED):
-        raise TransitionRefused(f"Un appareil « {Status.label_of(state.status)} » ne change pas de porteur.")
+def move_effects(target: Status | str, kind: DeviceKind | str | None, today: dt.date) -> dict[str, Any]:
+    """What a move sets on the device besides its status (pure): dates, Office, MDM, loan acceptance."""
+    target = Status(target)
+    out: dict[str, Any] = {}
+    if target == Status.DELIVERED:
+        out["delivered_on"] = today
+    if target == Status.DISTRIBUTED:
+        out["distributed_on"] = today
+        if kind is not None and DeviceKind(kind) in LAPTOPS and today >= OFFICE_SINCE:
+            out["office_installed"] = True  # R-FLEET-13
+        out["mdm_enrolled"] = True
+    if target == Status.KEPT:
+        out["mdm_unenroll_by"] = mdm_unenroll_deadline(today)  # R-FLEET-8, a deadline for the reminders
+    if target == Status.RECONDITIONED:
+        out["mdm_enrolled"] = False
+        out["loan_accepted_on"] = None  # the next holder accepts the loan again (R-FLEET-2)
     return out
 
 
+def holder_change_refusal(role: str | None, status: Status | str, holder_changes: bool, school_changes: bool,
+                          had_school: bool, follows_holder: bool) -> str | None:
+    """Why a change of holder or school is refused (French), or None (R-FLEET-3, R-FLEET-5)."""
+    status = Status(status)
+    if holder_changes and role not in RESET_ROLES:
+        return (f"Changement de porteur refusé pour le rôle « {role or 'aucun'} » : seuls Unowhy et La Poste peuvent "
+                "réinitialiser un appareil et l'affecter à une autre personne (R-FLEET-5). Adressez la demande au "
+                "tchat Unowhy.")
+    if school_changes and had_school and role not in RESET_ROLES and not follows_holder:
+        return ("Changement d'établissement refusé : l'appareil suit son porteur (R-FLEET-3) ; seuls Unowhy et "
+                "La Poste peuvent le déplacer autrement.")
+    if holder_changes and status not in (Status.STOCK, Status.ASSIGNED, Status.DELIVERED, Status.DISTRIBUTED):
+        return f"Un appareil « {status.label} » ne change pas de porteur."
+    return None
+
+
+def keep_refusal(holder_kind: HolderKind | str | None) -> str | None:
+    """R-FLEET-8 / R-FLEET-7: only a student keeps the laptop at the end of school."""
+    if holder_kind not in (None, HolderKind.STUDENT, HolderKind.STUDENT.value):
+        return ("Seul un élève en fin de scolarité peut garder son PC (R-FLEET-8) ; un enseignant qui part hors IDF "
+                "ou à la retraite le restitue (R-FLEET-7).")
+    return None
+
+
 def check_replacement(old_grade: str | None, new_grade: str | None) -> None:
-    """R-FLEET-10: the replacement must be of equivalent condition (same grade or better)."""
+    """R-FLEET-10: the replacement must be of equivalent condition (same grade or better); ValueError otherwise."""
     if not old_grade or not new_grade:
-        raise TransitionRefused("Remplacement impossible : l'état des deux appareils doit être renseigné.")
+        raise ValueError("Remplacement impossible : l'état des deux appareils doit être renseigné.")
     if GRADE_RANK[new_grade] < GRADE_RANK[old_grade]:
-        raise TransitionRefused(
+        raise ValueError(
             f"Remplacement refusé : l'appareil de remplacement est « {Grade.label_of(new_grade)} », moins bon que "
             f"l'appareil remplacé (« {Grade.label_of(old_grade)} ») ; il doit être d'état équivalent (R-FLEET-10).")
 

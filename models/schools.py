@@ -302,6 +302,7 @@ class ContactRoleAssignment(Model):
     contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
         "models.Contact", related_name="roles", on_delete=fields.CASCADE)
     role = fields.CharEnumField(ContactRole, max_length=32, db_index=True)
+    version = fields.IntField(default=1)
 
     class Meta:
         table = "contact_role"

@@ -23,8 +23,10 @@ def setup(settings: Settings) -> None:
 
     app.include_router(api.build_router())
     app.include_router(auth.build_router())
-    from pages.components.grid import api_caller
+    from fastapi import Depends
 
-    app.include_router(sheets_api.build_router(api_caller))
+    from models.accounts import STAFF_ROLES
+
+    app.include_router(sheets_api.build_router(auth.api_caller, [Depends(auth.require_roles(*STAFF_ROLES))]))
     errors.install(app)
     auth.install(app)  # login guard on every page and /api/ route, added after the others

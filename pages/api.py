@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 
-from models.accounts import User, contacts_visible_to
+from models.accounts import STAFF_ROLES, User, contacts_visible_to
 from models.schools import (
     InvalidUAI,
     School,
@@ -15,7 +15,7 @@ from models.schools import (
     search_schools,
     support_desks,
 )
-from pages.auth import api_user
+from pages.auth import api_user, require_roles
 
 
 class SchoolOut(BaseModel):
@@ -84,7 +84,7 @@ def school_out(s: School) -> dict[str, object]:
 
 def build_router() -> APIRouter:
     """The /api/ routes (a new router each time the app is wired)."""
-    router = APIRouter(prefix="/api", tags=["Rentrée"])
+    router = APIRouter(prefix="/api", tags=["Rentrée"], dependencies=[Depends(require_roles(*STAFF_ROLES))])
 
     @router.get("/schools", response_model=SchoolPage, summary="Liste des établissements")
     async def list_schools(q: str = "", sort: str = "uai", descending: bool = False,

@@ -20,7 +20,7 @@ import inspect
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +35,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 import settings as settings_module
 from models.accounts import (
+    STAFF_ROLES,
     STEP_UP_SECONDS,
     EventKind,
     PasswordRefused,
@@ -57,7 +58,10 @@ from models.accounts import (
     user_for_token,
     verify_totp,
 )
-from pages.components.frame import frame
+from models.audit import Source
+from pages.components.frame import NavEntry, frame, register_nav
+from sheets.engine.caller import Caller, SessionEnded
+from sheets.engine.declaration import Nav
 
 SESSION_PATH = "/login/session"  # exchanges a one-time ticket for a fresh session id (no session fixation)
 PUBLIC_PATHS: frozenset[str] = frozenset({"/login", SESSION_PATH, "/favicon.ico"})
@@ -224,6 +228,44 @@ class RoleGuard:
 def require_roles(*roles: Role | str) -> Any:
     """Roles allowed: `@require_roles(Role.ADMIN)` under `@ui.page`, or `Depends(require_roles(Role.ADMIN))`."""
     return RoleGuard(frozenset(Role(r) for r in roles))
+
+
+def page(path: str, *, roles: Iterable[Role | str], nav: Nav | None = None, **kwargs: Any) -> Callable[..., Any]:
+    """Declare a page with the roles that may open it (and its navigation entry, shown only to them).
+
+    Every page of the app is declared this way: the route matrix fails on a page without declared roles.
+    """
+    allowed = frozenset(Role(r) for r in roles)
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        if nav is not None:
+            register_nav(NavEntry(nav.label or path, path, nav.icon, nav.section, nav.order,
+                                  frozenset(r.value for r in allowed), nav.demo_only))
+        return ui.page(path, **kwargs)(RoleGuard(allowed).guard_page(func))
+
+    return decorate
+
+
+async def caller_for_page(source: Source = Source.GRID) -> Caller:
+    """The logged-in user of the current page as the engine's caller; before each act, the engine re-checks that
+    the session is still alive (logout in another tab, account disabled, role or password changed)."""
+    user = await current_user()
+    if user is None:  # the guard redirects anonymous visitors before any page is built
+        raise SessionEnded()
+    uid, role = user.id, Role(user.role).value
+
+    async def verify() -> None:
+        now = await current_user()
+        if now is None or now.id != uid or Role(now.role).value != role:
+            raise SessionEnded()
+
+    return Caller(actor=user.email, role=role, source=source, address=client_ip(), verify=verify)
+
+
+async def api_caller(request: Request) -> Caller:
+    """FastAPI dependency for the engine's endpoints: session cookie or bearer token, else 401."""
+    user = await api_user(request)
+    return Caller(actor=user.email, role=Role(user.role).value, source=Source.API, address=client_ip(request))
 
 
 def required_roles(endpoint: Any) -> frozenset[Role] | None:
@@ -416,7 +458,7 @@ def build_router() -> APIRouter:
     """The /api/ routes about accounts."""
     router = APIRouter(prefix="/api", tags=["Comptes"])
 
-    @router.get("/me", response_model=MeOut, summary="Mon compte")
+    @router.get("/me", response_model=MeOut, summary="Mon compte", dependencies=[Depends(require_roles(*STAFF_ROLES))])
     async def me(user: User = Depends(api_user)) -> dict:
         return {"email": user.email, "full_name": user.full_name, "role": Role(user.role).value,
                 "organisation": user.organisation, "totp_enabled": user.totp_enabled}
@@ -544,7 +586,7 @@ async def login_page(redirect_to: str = "/", expiree: str = "", deconnecte: str 
     return None
 
 
-@ui.page(PASSWORD_PAGE)
+@page(PASSWORD_PAGE, roles=STAFF_ROLES)
 async def password_page() -> None:
     """Change one's password (forced when it is due or was given by an administrator, R-SEC-2)."""
     user = await current_user()
@@ -590,7 +632,7 @@ def qr_svg(uri: str) -> str:
     return segno.make(uri, error="m").svg_inline(scale=5, dark="#1d4e89")
 
 
-@ui.page(TOTP_PAGE)
+@page(TOTP_PAGE, roles=STAFF_ROLES)
 async def totp_page() -> None:
     """TOTP enrolment: QR code and key, confirmed by a first code, then ten recovery codes shown once."""
     user = await current_user()

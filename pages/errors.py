@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from nicegui import App, Client, context, ui
 from nicegui.page import page
@@ -42,3 +45,36 @@ def install(app: App) -> None:
         return client.build_response(request, 404)
 
     app.add_exception_handler(404, handle_404)
+    app.add_exception_handler(RequestValidationError, handle_validation)  # type: ignore[arg-type]
+
+
+_PYDANTIC_FR = {
+    "missing": "obligatoire", "extra_forbidden": "champ inconnu", "int_parsing": "nombre entier attendu",
+    "int_type": "nombre entier attendu", "int_from_float": "nombre entier attendu", "bool_type": "Oui/Non attendu",
+    "bool_parsing": "Oui/Non attendu", "string_type": "texte attendu", "float_type": "nombre attendu",
+    "float_parsing": "nombre attendu", "list_type": "liste attendue", "dict_type": "objet attendu",
+    "model_type": "objet attendu", "model_attributes_type": "objet attendu", "json_invalid": "JSON illisible",
+    "string_too_long": "texte trop long", "string_too_short": "texte vide", "too_long": "trop d'éléments",
+    "too_short": "pas assez d'éléments", "greater_than_equal": "valeur trop petite",
+    "less_than_equal": "valeur trop grande", "greater_than": "valeur trop petite", "less_than": "valeur trop grande",
+    "string_pattern_mismatch": "format refusé", "finite_number": "nombre fini attendu",
+    "union_tag_invalid": "type de valeur refusé", "value_error": "valeur refusée",
+}
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    """A French summary of a request's validation errors (where and why; never the value itself)."""
+    parts = []
+    for e in errors[:10]:
+        where = ".".join(str(x) for x in e.get("loc", ())[1:])[:80] or "corps"
+        why = _PYDANTIC_FR.get(str(e.get("type", "")).split(".")[0], "valeur refusée")
+        parts.append(f"{where} : {why}")
+    more = f" (et {len(errors) - 10} autre(s))" if len(errors) > 10 else ""
+    return "Requête invalide — " + " ; ".join(parts) + more + "."
+
+
+async def handle_validation(request: Request, exc: RequestValidationError) -> Response:
+    """A request whose body, path or query does not fit: 422 with a French reason (400 for unreadable JSON)."""
+    errors = list(exc.errors())
+    status = 400 if any(e.get("type") == "json_invalid" for e in errors) else 422
+    return JSONResponse({"detail": validation_message(errors)}, status_code=status)

@@ -8,19 +8,18 @@ from typing import Any
 
 from nicegui import ui
 
+from models.accounts import STAFF_ROLES
+from models.audit import Source
 from models.equipment import EquipmentStatus, TrackNeed, equipment_by_status, needs_by_track
 from models.fleet import (
-    BY_ACTION,
-    RESET_ROLES,
-    TRANSITIONS,
     Device,
     DeviceKind,
     Grade,
     HolderKind,
     RestockRequest,
+    RestockStatus,
+    Shipping,
     Status,
-    TransitionRefused,
-    check_replacement,
     distribution_list,
     regional_counts,
     regional_holder_flags,
@@ -28,13 +27,16 @@ from models.fleet import (
     unowhy_collect_list,
 )
 from models.schools import Academie, InvalidUAI, Level, School, normalize_uai
+from pages.auth import caller_for_page, page
 from pages.components.frame import frame
-from pages.components.grid import SheetGrid, caller_for_page
+from pages.components.upload import Preview, upload_preview_dialog
 from pages.errors import not_found
 from pages.fmt import fr_number
-from sheets.engine.api import Caller
+from pages.sheet_pages import sheet_grid_page
+from sheets.engine.caller import Caller, SessionEnded
+from sheets.engine.declaration import Nav
 from sheets.engine.importer import ImportFileError
-from sheets.engine.writes import RowChange, WriteRefused, apply_changes, bulk_set, create_rows, parse_changes
+from sheets.engine.writes import WriteRefused, create_rows
 from sheets.engine.xlsx import XlsxColumn, write_xlsx
 from sheets.fleet import DEVICES, HOLDERS, RESTOCKS
 from sheets.fleet_movements import analyse_movements, apply_movements, write_sample
@@ -91,7 +93,7 @@ REGIONAL_COLUMNS: list[tuple[str, str]] = [
 ]
 
 
-@ui.page("/parc")
+@page("/parc", roles=STAFF_ROLES, nav=Nav("Parc", "laptop_chromebook", 10, "Tableau régional du parc"))
 async def fleet_page() -> None:
     """Every school's fleet in one table (R-FLEET-4, R-FLEET-8, R-SCH-7), exportable."""
     with frame("Parc : tableau régional", active="/parc"):
@@ -162,7 +164,7 @@ async def unowhy_export(school_id: int | None) -> None:
 # --- One school's fleet ----------------------------------------------------------------------------
 
 
-@ui.page("/parc/ecoles/{uai}")
+@page("/parc/ecoles/{uai}", roles=STAFF_ROLES)
 async def school_fleet_page(uai: str) -> None:
     """One school's fleet: counts, holders without a device, devices to collect, Tle decisions, Wi-Fi, files."""
     try:
@@ -175,6 +177,7 @@ async def school_fleet_page(uai: str) -> None:
         not_found("Établissement introuvable", f"Aucun établissement n'a l'UAI {code}.")
         return
     fleet = await school_fleet(school.id)
+    caller = await caller_for_page(Source.PAGE)
     with frame(f"Parc · {school.name}", active="/parc"):
         with ui.row().classes("gap-4 text-sm"):
             ui.link(f"← Fiche de l'établissement {school.uai}", f"/ecoles/{school.uai}")
@@ -246,13 +249,16 @@ async def school_fleet_page(uai: str) -> None:
                           on_click=lambda: laposte_export(school)).props("outline no-caps")
                 ui.button("Liste Unowhy : à collecter / restituer (.xlsx)", icon="local_shipping",
                           on_click=lambda: unowhy_export(school.id)).props("outline no-caps")
-                ui.button("Importer la base élèves (SIECLE)", icon="upload_file",
-                          on_click=lambda: movements_dialog(school, HolderKind.STUDENT)).props("outline no-caps")
-                ui.button("Importer la base enseignants (STS)", icon="upload_file",
-                          on_click=lambda: movements_dialog(school, HolderKind.TEACHER)).props("outline no-caps")
+                if HOLDERS.may_edit(caller) and HOLDERS.may_create(caller):
+                    ui.button("Importer la base élèves (SIECLE)", icon="upload_file",
+                              on_click=lambda: movements_dialog(school, HolderKind.STUDENT, caller)).props(
+                        "outline no-caps").mark("import-siecle")
+                    ui.button("Importer la base enseignants (STS)", icon="upload_file",
+                              on_click=lambda: movements_dialog(school, HolderKind.TEACHER, caller)).props(
+                        "outline no-caps").mark("import-sts")
                 ui.button("Fichier d'exemple (élèves)", icon="description",
                           on_click=lambda: sample_download(school)).props("flat no-caps")
-        await restock_card(school)
+        await restock_card(school, caller)
 
 
 def _count_card(title: str, counts: dict[str, int], labels: dict[str, str], uai: str, column: str) -> None:
@@ -300,241 +306,99 @@ async def sample_download(school: School) -> None:
     ui.download(target.read_bytes(), target.name)
 
 
-async def movements_dialog(school: School, kind: HolderKind) -> None:
-    """Upload a student or teacher list: preview of the movements, then apply on confirmation."""
-    caller = await caller_for_page()
-    folder = Path(tempfile.mkdtemp(prefix="rentree-movements-"))
-    state: dict[str, Any] = {"report": None}
+def _movements_preview(report: Any) -> Preview:
+    sections = [(f"{title} ({len(items)})", [f"{m.ident} · {m.name} · {m.detail}" for m in items[:300]])
+                for title, items in (("Nouveaux", report.new), ("Arrivés d'un autre lycée (le PC suit)", report.moved),
+                                     ("Changements", report.updated), ("Partis", report.left))]
+    return Preview(summary=report.summary(), can_apply=report.ok and not report.applied, applied=report.applied,
+                   touched=len(report.new) + len(report.moved) + len(report.updated) + len(report.left),
+                   sections=sections, refusals=list(report.issues[:300]))
+
+
+async def movements_dialog(school: School, kind: HolderKind, caller: Caller) -> None:
+    """Upload a student or teacher list: preview of the movements, then apply through the engine on confirmation."""
     what = "élèves (SIECLE)" if kind == HolderKind.STUDENT else "enseignants (STS)"
-    with ui.dialog(value=True) as dialog, ui.card().classes("w-[48rem] max-w-full gap-3"):
-        ui.label(f"Base {what} de {school.uai}").classes("text-lg font-semibold")
-        ui.label("Colonnes : Identifiant, Nom, Prénom, Classe, Niveau, Voie. Les porteurs absents du fichier sont "
-                 "considérés comme partis. Rien n'est écrit avant votre confirmation.").classes("text-sm text-grey-8")
-        ui.upload(label="Fichier .xlsx", auto_upload=True, on_upload=lambda e: on_upload(e)).props(
-            'accept=".xlsx" flat bordered').classes("w-full")
-        result = ui.column().classes("w-full gap-1")
-        with ui.row().classes("w-full justify-end"):
-            ui.button("Fermer", on_click=dialog.close).props("flat")
-            apply_button = ui.button("Appliquer", icon="check").props("color=primary")
-            apply_button.set_visibility(False)
+    state: dict[str, Any] = {}
 
-    def show(report: Any) -> None:
-        result.clear()
-        with result:
-            ui.label(report.summary()).classes("font-medium")
-            for title, items in (("Nouveaux", report.new), ("Arrivés d'un autre lycée (le PC suit)", report.moved),
-                                 ("Changements", report.updated), ("Partis", report.left)):
-                if items:
-                    ui.label(f"{title} ({len(items)})").classes("text-sm font-semibold mt-1")
-                    for m in items[:30]:
-                        ui.label(f"{m.ident} · {m.name} · {m.detail}").classes("text-xs")
-            for issue in report.issues[:50]:
-                ui.label(issue).classes("text-xs text-negative")
-        apply_button.set_visibility(report.ok and not report.applied)
-
-    async def on_upload(e: Any) -> None:
-        path = folder / "liste.xlsx"
-        path.write_bytes(await e.file.read())
+    async def analyse(path: Path, _whole: bool) -> Preview:
         try:
             state["report"] = await analyse_movements(path, school, kind)
         except ImportFileError as exc:
-            ui.notify(str(exc), type="negative", multi_line=True)
-            return
-        show(state["report"])
+            return Preview(summary=str(exc), fatal=True)
+        return _movements_preview(state["report"])
 
-    async def apply() -> None:
+    async def apply(_path: Path, _whole: bool) -> Preview:
         try:
-            report = await apply_movements(state["report"], actor=caller.actor, role=caller.role)
+            report = await apply_movements(state["report"], caller.using(Source.IMPORT))
         except (ValueError, WriteRefused) as exc:
-            ui.notify(f"Rien n'a été appliqué : {exc}", type="negative", multi_line=True)
-            return
-        show(report)
-        ui.notify(report.summary(), type="positive", multi_line=True)
+            return Preview(summary=f"Rien n'a été appliqué : {exc}", fatal=True)
+        return _movements_preview(report)
 
-    apply_button.on_click(apply)
+    upload_preview_dialog(f"Base {what} de {school.uai}",
+                          "Colonnes : Identifiant, Nom, Prénom, Classe, Niveau, Voie. Les porteurs absents du fichier "
+                          "sont considérés comme partis. Rien n'est écrit avant votre confirmation.",
+                          analyse, apply, all_or_nothing=None)
 
 
-async def restock_card(school: School) -> None:
-    """The school's restock requests and a form to ask for one (R-FLEET-12)."""
+async def restock_card(school: School, caller: Caller) -> None:
+    """The school's restock requests and a form to ask for one (R-FLEET-12), for the roles that may."""
     requests = await RestockRequest.filter(school_id=school.id).order_by("-id").limit(10)
     with ui.card().classes("w-full gap-2"):
         ui.label("Réassort (nouveaux élèves)").classes("text-lg font-semibold")
         ui.label("Plus de 5 PC : envoi par transporteur ; 5 ou moins : Colissimo (R-FLEET-12).").classes(
             "text-sm text-grey-8")
         for r in requests:
-            ui.label(f"N° {r.id} · {r.quantity} PC · {r.reason} · {r.shipping.value} · étape : {r.status.value}"
-                     ).classes("text-sm")
+            ui.label(f"N° {r.id} · {r.quantity} PC · {r.reason} · {Shipping.label_of(r.shipping)} · étape : "
+                     f"{RestockStatus.label_of(r.status)}").classes("text-sm")
+        if not RESTOCKS.may_create(caller, school.uai):
+            return
         with ui.row().classes("items-end gap-2"):
             quantity = ui.number("Nombre de PC", value=1, min=1, max=500, precision=0).classes("w-36")
             reason = ui.input("Motif", value="Nouveaux élèves").classes("w-64")
 
             async def ask() -> None:
-                caller = await caller_for_page()
                 try:
                     await create_rows(RESTOCKS, [{"school": school.uai, "quantity": int(quantity.value or 0),
-                                                  "reason": reason.value or "Nouveaux élèves"}],
-                                      actor=caller.actor, source=_source())
-                except (WriteRefused, ValueError) as exc:
+                                                  "reason": reason.value or "Nouveaux élèves"}], caller)
+                except SessionEnded:
+                    ui.navigate.to("/login")
+                    return
+                except WriteRefused as exc:
                     ui.notify(f"Demande refusée : {exc}", type="negative")
                     return
                 ui.notify("Demande de réassort enregistrée ; suivez-la dans « Réassorts ».", type="positive")
                 ui.navigate.reload()
 
-            ui.button("Demander un réassort", icon="add_shopping_cart", on_click=ask).props("no-caps")
-
-
-def _source() -> Any:
-    from models.audit import Source
-
-    return Source.GRID
+            ui.button("Demander un réassort", icon="add_shopping_cart", on_click=ask).props("no-caps").mark(
+                "ask-restock")
 
 
 # --- Grids and life events -------------------------------------------------------------------------
 
 
-@ui.page("/parc/appareils")
+@page("/parc/appareils", roles=DEVICES.read_roles)
 async def devices_page(uai: str = "", statut: str = "", pret: str = "") -> None:
-    """The device grid (500,000 rows) and the life-event dialog on the selected devices."""
+    """The device grid (500,000 rows); life events are the grid's actions (only those the role may make)."""
     initial: dict[str, Any] = {}
     if uai:
-        initial["school"] = {"filterType": "text", "type": "equals", "filter": uai.strip().upper()}
+        initial["school"] = {"filterType": "text", "type": "equals", "filter": uai.strip().upper()[:8]}
     if statut in Status.labels():
         initial["status"] = {"filterType": "text", "type": "equals", "filter": statut}
     if pret == "non":  # R-FLEET-2: loan conditions not accepted
         initial["loan_accepted_on"] = {"filterType": "date", "type": "blank"}
-    with frame(DEVICES.label, active="/parc"):
-        _nav_links()
-        caller = await caller_for_page()
-        state: dict[str, Any] = {"role": caller.role}
-        with ui.row().classes("items-center gap-2"):
-            ui.button("Événement de vie…", icon="bolt", on_click=lambda: events_dialog(grid, state)).props(
-                "color=primary no-caps")
-            ui.label("Sélectionnez des appareils (case à cocher) puis choisissez l'événement.").classes(
-                "text-sm text-grey-8")
-        grid = SheetGrid(DEVICES, caller, height="calc(100vh - 300px)", initial_filter=initial or None)
+    await sheet_grid_page(DEVICES, height="calc(100vh - 280px)", initial=initial,
+                          intro=DEVICES.description + " Événements de vie : cochez des appareils, puis « Actions ».")
 
 
-async def events_dialog(grid: SheetGrid, state: dict[str, Any]) -> None:
-    """Apply a life event to the selected devices through the life cycle (refusals in French)."""
-    selected = await grid.grid.get_selected_rows()
-    if not selected:
-        ui.notify("Sélectionnez au moins un appareil (case à cocher en début de ligne).", type="warning")
-        return
-    caller = grid.caller  # the logged-in user: the role decides resets and reassignments (R-FLEET-5)
-    statuses = {r.get("status") for r in selected}
-    actions = {t.action: f"{t.label} → {Status.label_of(t.target)}" for t in TRANSITIONS
-               if all(Status(s) in t.sources for s in statuses if s)}
-    if len(selected) == 1 and selected[0].get("status") in ("vole", "perdu", "sav"):
-        actions["replace"] = "Remplacer par un PC du stock (état équivalent, R-FLEET-10)"
-    with ui.dialog(value=True) as dialog, ui.card().classes("min-w-[30rem] gap-2"):
-        ui.label(f"Événement sur {len(selected)} appareil(s)").classes("text-lg font-semibold")
-        ui.label("Statut(s) actuel(s) : " + ", ".join(Status.label_of(s, s) for s in statuses if s)).classes(
-            "text-sm text-grey-8")
-        if not actions:
-            ui.label("Aucun événement commun à ces statuts : sélectionnez des appareils de même statut.").classes(
-                "text-negative")
-        action = ui.select(actions, label="Événement").classes("w-full")
-        help_label = ui.label("").classes("text-sm text-grey-8")
-        evidence = ui.input("Justificatif (plainte, main courante, n° S.A.V.)").classes("w-full")
-        grade = ui.select(Grade.labels(), label="État après réinitialisation").classes("w-full")
-        holder = ui.input("Identifiant du porteur (INE / NUMEN)").classes("w-full")
-        school = ui.input("UAI de l'établissement").classes("w-full")
-        replacement = ui.input("N° de série du PC de remplacement").classes("w-full")
-
-        def refresh_fields() -> None:
-            t = BY_ACTION.get(action.value or "")
-            help_label.text = t.help if t else ""
-            evidence.set_visibility(bool(t and "evidence_ref" in t.needs))
-            grade.set_visibility(bool(t and "grade" in t.needs))
-            holder.set_visibility(bool(t and t.action in ("assign", "extra_stock")))
-            school.set_visibility(bool(t and "school" in t.needs and not all(r.get("school") for r in selected)))
-            replacement.set_visibility(action.value == "replace")
-            if t and t.roles == RESET_ROLES and caller.role not in RESET_ROLES:
-                help_label.text = (t.help or "") + " Votre rôle ne le permet pas : la demande sera refusée."
-
-        action.on_value_change(refresh_fields)
-        refresh_fields()
-        with ui.row().classes("w-full justify-end"):
-            ui.button("Annuler", on_click=dialog.close).props("flat")
-            go = ui.button("Appliquer", icon="check").props("color=primary")
-
-        async def apply() -> None:
-            if not action.value:
-                ui.notify("Choisissez un événement.", type="warning")
-                return
-            try:
-                if action.value == "replace":
-                    n = await replace_device(selected[0], replacement.value or "", caller)
-                else:
-                    n = await apply_event(selected, BY_ACTION[action.value].target, caller,
-                                          evidence=evidence.value or "", grade=grade.value, holder=holder.value or "",
-                                          school=school.value or "")
-            except WriteRefused as exc:
-                grid._show_issues("Événement refusé : rien n'a été modifié", exc)
-                return
-            except (TransitionRefused, ValueError) as exc:
-                ui.notify(str(exc), type="negative", multi_line=True)
-                return
-            dialog.close()
-            ui.notify(f"{fr_number(n)} appareil(s) modifié(s).", type="positive")
-            grid.refresh()
-
-        go.on_click(apply)
-
-
-async def apply_event(rows: list[dict[str, Any]], target: Status, caller: Caller, *, evidence: str = "",
-                      grade: str | None = None, holder: str = "", school: str = "") -> int:
-    """One life event on rows of the grid: bulk fast path for a plain state change, else audited row changes."""
-    from models.audit import Source
-
-    extra: dict[str, Any] = {}
-    if evidence:
-        extra["evidence_ref"] = evidence
-    if grade:
-        extra["grade"] = grade
-    if holder:
-        extra["holder"] = holder.strip().upper()
-    if school:
-        extra["school"] = school.strip().upper()
-    if not extra and len(rows) > 50:
-        result = await bulk_set(DEVICES, [int(r["id"]) for r in rows], "status", target.value, actor=caller.actor,
-                                role=caller.role, source=Source.GRID)
-        return result.changed_rows
-    changes, issues = await parse_changes(DEVICES, [
-        RowChange(int(r["id"]), {"status": target.value, **extra}, r.get("version")) for r in rows])
-    if issues:
-        raise WriteRefused(issues)
-    result = await apply_changes(DEVICES, changes, actor=caller.actor, source=Source.GRID, role=caller.role)
-    return result.changed_rows
-
-
-async def replace_device(row: dict[str, Any], serial: str, caller: Caller) -> int:
-    """R-FLEET-10: a stock device of equivalent grade goes to the holder of a stolen, lost or broken one."""
-    old = await Device.get(id=int(row["id"])).prefetch_related("holder", "school")
-    new = await Device.get_or_none(serial=serial.strip().upper())
-    if new is None or new.status != Status.STOCK:
-        raise ValueError(f"PC « {serial} » introuvable dans le stock régional.")
-    if old.holder is None or old.school is None:
-        raise ValueError("L'appareil remplacé n'a pas de porteur ou d'établissement.")
-    check_replacement(old.grade.value if old.grade else None, new.grade.value if new.grade else None)
-    return await apply_event([{"id": new.id, "version": new.version}], Status.DISTRIBUTED, caller,
-                             holder=old.holder.ident, school=old.school.uai)
-
-
-@ui.page("/parc/porteurs")
+@page("/parc/porteurs", roles=HOLDERS.read_roles)
 async def holders_page() -> None:
     """The holders grid."""
-    with frame(HOLDERS.label, active="/parc"):
-        _nav_links()
-        ui.label(HOLDERS.description).classes("text-grey-8")
-        SheetGrid(HOLDERS, await caller_for_page())
+    await sheet_grid_page(HOLDERS)
 
 
-@ui.page("/parc/reassorts")
+@page("/parc/reassorts", roles=RESTOCKS.read_roles)
 async def restocks_page() -> None:
-    """The restock requests grid: each step through the sheet's hook (R-FLEET-12)."""
-    with frame(RESTOCKS.label, active="/parc"):
-        _nav_links()
-        ui.label(RESTOCKS.description + " Étapes : demandé → expédié → réception validée → attestation signée → "
-                 "PC affectés. Une demande se fait depuis la page Parc du lycée.").classes("text-grey-8")
-        SheetGrid(RESTOCKS, await caller_for_page())
+    """The restock requests grid: each step a move of its life cycle (R-FLEET-12)."""
+    await sheet_grid_page(RESTOCKS, intro=RESTOCKS.description + " Étapes : demandé → expédié → réception validée → "
+                                          "attestation signée → PC affectés. Une demande se fait depuis la page Parc "
+                                          "du lycée.")

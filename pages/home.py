@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from models.accounts import STAFF_ROLES
 from models.schools import Academie, school_overview, wifi_attention_schools
+from pages.auth import page
 from pages.components.frame import frame
 from pages.fmt import fr_number
+from sheets.engine.declaration import Nav
 
 
 def stat_card(label: str, value: str, icon: str, hint: str = "") -> None:
@@ -49,7 +52,7 @@ async def upcoming_card() -> None:
     ui.link("Relances et calendrier de campagne", "/relances")
 
 
-@ui.page("/")
+@page("/", roles=STAFF_ROLES, nav=Nav("Accueil", "home", 0, "Accueil"))
 async def home_page() -> None:
     """Key figures and the schools to look at."""
     overview = await school_overview()

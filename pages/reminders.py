@@ -5,30 +5,32 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from nicegui import ui
 
 import settings as settings_module
 from emails.demo_box import box_folder, count_messages, list_messages, read_message
 from jobs.reminders import plan_day
+from models.accounts import Role
+from models.audit import Source
 from models.campaign import (
     Audience,
     CampaignEvent,
     audience_sizes,
     campaign_events,
-    copy_to_next_year,
-    parse_days,
 )
-from models.outbox import MailStatus, outbox_counts, recent_mails, retry_failed
+from models.outbox import MailStatus, OutboxMail, outbox_counts, recent_mails
 from models.schools import ContactRole
+from pages.auth import caller_for_page, page
 from pages.components.frame import frame
 from pages.fmt import fr_date, fr_number
-
-
-def today() -> dt.date:
-    """Today in the app's time zone."""
-    return dt.datetime.now(ZoneInfo(settings_module.get().timezone)).date()
+from settings import today
+from sheets.calendar import CALENDAR
+from sheets.engine.actions import run_action
+from sheets.engine.caller import Caller, SessionEnded
+from sheets.engine.declaration import Nav
+from sheets.engine.writes import RowChange, WriteRefused, apply_changes
+from sheets.outbox import OUTBOX
 
 
 def parse_fr_date(text: str) -> dt.date:
@@ -76,10 +78,14 @@ def event_row(e: CampaignEvent, sizes: dict[str, int]) -> dict[str, Any]:
             "days": ", ".join("le jour même" if d == 0 else f"J-{d}" for d in e.days_before) or "aucune (information)"}
 
 
-@ui.page("/relances")
+REMINDER_ROLES = frozenset({Role.ADMIN, Role.AGENT, Role.LECTEUR})
+
+
+@page("/relances", roles=REMINDER_ROLES, nav=Nav("Relances", "notifications_active", 10, "Relances"))
 async def reminders_page(date: str = "") -> None:
     """Simulation of a day's reminders, template preview, outbox status and the campaign calendar."""
     cfg = settings_module.get()
+    caller = await caller_for_page(Source.PAGE)
     try:
         day = parse_fr_date(date) if date else today()
         date_error = ""
@@ -157,13 +163,24 @@ async def reminders_page(date: str = "") -> None:
                     color = {"pending": "orange-8", "sending": "blue-7", "sent": "green-7", "failed": "red-8"}[status]
                     ui.badge(f"{MailStatus.label_of(status.value)} : {fr_number(counts[status.value])}").props(
                         f"color={color}").classes("text-sm px-2 py-1")
-            if counts["failed"]:
+            requeue = OUTBOX.action("requeue")
+            if counts["failed"] and requeue is not None and requeue.offered_to(caller):
                 async def retry() -> None:
-                    n = await retry_failed()
-                    ui.notify(f"{n} courriel(s) remis en file : le prochain passage les enverra.", type="positive")
+                    ids = list(await OutboxMail.filter(status=MailStatus.FAILED).values_list("id", flat=True))
+                    try:
+                        result = await run_action(OUTBOX, "requeue", ids, {}, caller.using(Source.ACTION))
+                    except SessionEnded:
+                        ui.navigate.to("/login")
+                        return
+                    except WriteRefused as exc:
+                        ui.notify(f"Rien n'a été remis en file : {exc}", type="negative", multi_line=True)
+                        return
+                    ui.notify(f"{result.changed_rows} courriel(s) remis en file : le prochain passage les enverra.",
+                              type="positive")
                     ui.navigate.reload()
 
-                ui.button("Remettre en file les courriels en échec", icon="replay", on_click=retry).props("outline")
+                ui.button("Remettre en file les courriels en échec", icon="replay", on_click=retry).props(
+                    "outline").mark("requeue")
             mails = await recent_mails(50)
             if mails:
                 ui.table(
@@ -181,11 +198,15 @@ async def reminders_page(date: str = "") -> None:
                      f"{cfg.outbox_interval} s, relances chaque jour à {cfg.reminders_at}."
                      ).classes("text-sm text-grey-7")
 
-        await calendar_card()
+        await calendar_card(caller)
 
 
-async def calendar_card() -> None:
-    """The campaign calendar of a year, editable, and its copy to the next year."""
+async def calendar_card(caller: Caller) -> None:
+    """The campaign calendar of a year, editable (for the roles that may), and its copy to the next year."""
+    if not CALENDAR.may_read(caller):
+        return
+    editable = CALENDAR.may_edit(caller)
+    copy_action = CALENDAR.action("copy_next_year")
     events = await campaign_events()
     sizes = await audience_sizes()
     years = sorted({e.year for e in events}) or [settings_module.get().campaign_year]
@@ -198,15 +219,25 @@ async def calendar_card() -> None:
                                     label="Campagne").props("outlined dense").classes("w-40")
 
             async def copy() -> None:
-                n = await copy_to_next_year(int(year_select.value))
-                ui.notify(f"{n} événement(s) copiés vers {int(year_select.value) + 1}, dates décalées d'un an.",
-                          type="positive")
+                try:
+                    result = await run_action(CALENDAR, "copy_next_year", [], {"year": int(year_select.value)},
+                                              caller.using(Source.ACTION))
+                except SessionEnded:
+                    ui.navigate.to("/login")
+                    return
+                except WriteRefused as exc:
+                    ui.notify(f"Copie refusée : {exc}", type="negative", multi_line=True)
+                    return
+                ui.notify(result.message, type="positive")
                 ui.navigate.reload()
 
-            ui.button("Copier vers l'année suivante", icon="content_copy", on_click=copy).props("outline")
+            if copy_action is not None and copy_action.offered_to(caller):
+                ui.button("Copier vers l'année suivante", icon="content_copy", on_click=copy).props(
+                    "outline").mark("copy-year")
         table = ui.table(columns=EVENT_COLUMNS, rows=[], row_key="id").mark("calendrier").props(
             "flat bordered dense wrap-cells").classes("w-full")
-        ui.label("Cliquez sur un événement pour le modifier.").classes("text-sm text-grey-7")
+        ui.label("Cliquez sur un événement pour le modifier." if editable else
+                 "Consultation seule : votre rôle ne modifie pas le calendrier.").classes("text-sm text-grey-7")
 
         def fill() -> None:
             table.rows = [event_row(e, sizes) for e in events if e.year == year_select.value]
@@ -217,12 +248,13 @@ async def calendar_card() -> None:
         async def edit(e: Any) -> None:
             event = await CampaignEvent.get_or_none(id=e.args[1]["id"])
             if event is not None:
-                await edit_dialog(event)
+                await edit_dialog(event, caller)
 
-        table.on("rowClick", edit)
+        if editable:
+            table.on("rowClick", edit)
 
 
-async def edit_dialog(event: CampaignEvent) -> None:
+async def edit_dialog(event: CampaignEvent, caller: Caller) -> None:
     """A dialog to change an event's dates, audience and reminder days; nothing saved on an error."""
     with ui.dialog() as dialog, ui.card().classes("w-[36rem]"):
         ui.label(f"{event.rule_id} · {event.title}").classes("text-lg font-semibold")
@@ -239,17 +271,19 @@ async def edit_dialog(event: CampaignEvent) -> None:
 
         async def save() -> None:
             try:
-                parse_days(days.value)
-                event.title = title.value.strip() or event.title
-                event.due_on = parse_fr_date(due.value)
-                event.starts_on = parse_fr_date(start.value) if (start.value or "").strip() else None
-                event.audience = Audience(audience.value)
-                event.remind_days = days.value
-                event.action = action.value
-                event.version += 1
-                await event.save()
+                values = {"title": title.value.strip() or event.title, "due_on": parse_fr_date(due.value),
+                          "starts_on": parse_fr_date(start.value) if (start.value or "").strip() else None,
+                          "audience": audience.value, "remind_days": days.value, "action": action.value}
+                await apply_changes(CALENDAR, [RowChange(event.id, values, event.version)],
+                                    caller.using(Source.PAGE), parsed=False)
+            except SessionEnded:
+                ui.navigate.to("/login")
+                return
             except ValueError as exc:
                 error.text = str(exc)
+                return
+            except WriteRefused as exc:
+                error.text = " ; ".join(i.message for i in exc.issues[:5])
                 return
             dialog.close()
             ui.notify("Événement enregistré.", type="positive")
@@ -261,7 +295,8 @@ async def edit_dialog(event: CampaignEvent) -> None:
     dialog.open()
 
 
-@ui.page("/boite-demo")
+@page("/boite-demo", roles=REMINDER_ROLES,
+      nav=Nav("Relances", "mark_email_unread", 40, "Boîte de démonstration", demo_only=True))
 async def demo_box_page(m: str = "") -> None:
     """The demo mail box: what the local SMTP server received."""
     cfg = settings_module.get()

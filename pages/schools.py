@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from fastapi import Request
 from nicegui import ui
 
-from models.accounts import Role, contacts_visible_to
+from models.accounts import STAFF_ROLES, Role, contacts_visible_to
 from models.schools import (
     DEPARTEMENT_LABELS,
     Academie,
@@ -18,23 +19,21 @@ from models.schools import (
     normalize_uai,
     school_contacts,
 )
-from pages.auth import current_user
+from pages.auth import current_user, page
 from pages.components.frame import frame
-from pages.components.grid import SheetGrid, caller_for_page
 from pages.errors import not_found
 from pages.fmt import fr_number, yes_no
+from pages.sheet_pages import sheet_grid_page
 from sheets.schools import SCHOOLS
 
 
-@ui.page("/ecoles")
-async def schools_page() -> None:
+@page("/ecoles", roles=SCHOOLS.read_roles)
+async def schools_page(request: Request) -> None:
     """The schools sheet: the engine's grid (filters, sort, edit, bulk, paste, undo, history)."""
-    caller = await caller_for_page()
-    with frame("Établissements", active="/ecoles"):
-        SheetGrid(SCHOOLS, caller)
+    await sheet_grid_page(SCHOOLS, request)
 
 
-@ui.page("/ecoles/{uai}")
+@page("/ecoles/{uai}", roles=STAFF_ROLES)
 async def school_page(uai: str) -> None:
     """The school page: identity, generic address, flags, enrolments and contacts."""
     try:

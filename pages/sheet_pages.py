@@ -1,4 +1,4 @@
-"""Generic pages of the engine: any declared sheet at /feuilles/<name>, the audit journal."""
+"""Generic pages of the engine: any declared sheet at /feuilles/<name> (or its own path), the audit journal."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import Request
 from nicegui import ui
 
-from models.accounts import Role
-from pages.auth import forbidden_page, require_roles
+from models.accounts import STAFF_ROLES, Role
+from pages.auth import caller_for_page, forbidden_page, page
 from pages.components.frame import frame
-from pages.components.grid import SheetGrid, caller_for_page
+from pages.components.grid import SheetGrid
 from pages.errors import not_found
 from sheets.engine.declaration import Sheet, get_sheet
 
@@ -23,7 +23,7 @@ def filter_from_query(sheet: Sheet, params: dict[str, str]) -> dict[str, Any] | 
         if not sheet.has_column(name) or sheet.column(name).kind not in ("text", "choice", "reference"):
             continue
         column = sheet.column(name)
-        value = value.strip()
+        value = value.strip()[:100]
         if value == "vide":
             out[name] = {"filterType": "text", "type": "blank"}
         elif value:
@@ -32,7 +32,21 @@ def filter_from_query(sheet: Sheet, params: dict[str, str]) -> dict[str, Any] | 
     return out or None
 
 
-@ui.page("/feuilles/{name}")
+async def sheet_grid_page(sheet: Sheet, request: Request | None = None, *, intro: str = "",
+                          height: str = "calc(100vh - 250px)", initial: dict[str, Any] | None = None) -> None:
+    """A sheet's page: its label, description and grid, for a caller who may read it (else the 403 page)."""
+    caller = await caller_for_page()
+    if not sheet.may_read(caller):
+        forbidden_page(f"Accès refusé : votre rôle ne donne pas accès à « {sheet.label} » (R-SEC-4).")
+        return
+    query = filter_from_query(sheet, dict(request.query_params)) if request is not None else None
+    with frame(sheet.label, active=sheet.path):
+        if intro or sheet.description:
+            ui.label(intro or sheet.description).classes("text-grey-8")
+        SheetGrid(sheet, caller, height=height, initial_filter={**(initial or {}), **(query or {})} or None)
+
+
+@page("/feuilles/{name}", roles=STAFF_ROLES)
 async def sheet_page(name: str, request: Request) -> None:
     """Any declared sheet as a grid, filtered by the query string when it names columns."""
     try:
@@ -43,22 +57,10 @@ async def sheet_page(name: str, request: Request) -> None:
     if sheet.page_path and sheet.page_path != f"/feuilles/{name}":
         ui.navigate.to(sheet.page_path)
         return
-    caller = await caller_for_page()
-    if not sheet.may_read(caller.role):
-        forbidden_page(f"Votre rôle ne donne pas accès à « {sheet.label} » (R-SEC-4).")
-        return
-    with frame(sheet.label, active=f"/feuilles/{name}"):
-        if sheet.description:
-            ui.label(sheet.description).classes("text-grey-8")
-        SheetGrid(sheet, caller, initial_filter=filter_from_query(sheet, dict(request.query_params)))
+    await sheet_grid_page(sheet, request)
 
 
-@ui.page("/journal")
-@require_roles(Role.ADMIN)
-async def audit_page() -> None:
+@page("/journal", roles={Role.ADMIN})
+async def audit_page(request: Request) -> None:
     """The audit trail: every change, read-only (admins, R-SEC-4)."""
-    sheet = get_sheet("audit")
-    caller = await caller_for_page()
-    with frame(sheet.label, active="/journal"):
-        ui.label(sheet.description).classes("text-grey-8")
-        SheetGrid(sheet, caller)
+    await sheet_grid_page(get_sheet("audit"), request)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from models.accounts import STAFF_ROLES
 from models.schools import support_desks
+from pages.auth import page
 from pages.components.frame import frame
+from sheets.engine.declaration import Nav
 
 
-@ui.page("/support")
+@page("/support", roles=STAFF_ROLES, nav=Nav("Aide", "support_agent", 10, "Annuaire support"))
 async def support_page() -> None:
     """The support desks, with the « ne pas diffuser » ones marked."""
     desks = await support_desks()

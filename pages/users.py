@@ -9,6 +9,7 @@ from nicegui import ui
 import settings as settings_module
 from models.accounts import (
     DEFAULT_ORGANISATION,
+    STAFF_ROLES,
     AccountError,
     ApiToken,
     EventKind,
@@ -24,9 +25,10 @@ from models.accounts import (
     search_events,
     set_active,
 )
-from pages.auth import client_ip, confirm_step_up, current_user, fr_datetime, require_roles
+from pages.auth import client_ip, confirm_step_up, current_user, fr_datetime, page
 from pages.components.frame import frame
 from pages.fmt import fr_number
+from sheets.engine.declaration import Nav
 
 ROLE_OPTIONS: dict[str, str] = {r.value: Role.label_of(r.value) for r in Role}
 
@@ -106,7 +108,7 @@ def tokens_table(owner: User, actor: User, *, allow_create: bool = True) -> Any:
     return table()
 
 
-@ui.page("/compte")
+@page("/compte", roles=STAFF_ROLES)
 async def account_page() -> None:
     """My account: identity, password, TOTP and API tokens."""
     user = await current_user()
@@ -163,8 +165,7 @@ def user_row(u: User) -> dict[str, Any]:
             "totp": "Oui" if u.totp_enabled else "Non", "last_login": fr_datetime(u.last_login_at)}
 
 
-@ui.page("/utilisateurs")
-@require_roles(Role.ADMIN)
+@page("/utilisateurs", roles={Role.ADMIN}, nav=Nav("Administration", "manage_accounts", 10, "Utilisateurs"))
 async def users_page() -> None:
     """User management (admins): create, change role, disable, reset password or TOTP, tokens."""
     admin = await current_user()
@@ -302,8 +303,8 @@ JOURNAL_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
-@ui.page("/securite/journal")
-@require_roles(Role.ADMIN)
+@page("/securite/journal", roles={Role.ADMIN},
+      nav=Nav("Administration", "policy", 20, "Journal de sécurité"))
 async def journal_page() -> None:
     """The security journal (admins): server-side paging, sorting and search."""
     with frame("Journal de sécurité", active="/securite/journal"):

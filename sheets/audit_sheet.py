@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from models.audit import AuditEntry, Source
-from sheets.engine.declaration import Column, Sheet, register
+from sheets.engine.declaration import Column, Nav, Sheet, register
 
 AUDIT = register(Sheet(
     name="audit",
@@ -16,6 +16,7 @@ AUDIT = register(Sheet(
     edit_roles=frozenset(),
     versioned=False,
     page_path="/journal",
+    nav=Nav("Administration", "manage_history", 30),
     description="Chaque modification, quelle que soit sa source : qui, quand, quoi, avant → après.",
     columns=(
         Column("id", "N°", kind="integer", width=90),

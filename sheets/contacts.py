@@ -1,9 +1,13 @@
-"""The contacts sheet: people of the schools (R-SCH-5), one row per person and school (R-ORG-1)."""
+"""The people of the schools (R-SCH-5): contacts, one row per person and school (R-ORG-1), and their roles."""
 
 from __future__ import annotations
 
-from models.schools import Contact, normalize_email
-from sheets.engine.declaration import Column, Sheet, register
+from models.schools import Contact, ContactRole, ContactRoleAssignment, SupportDesk, normalize_email
+from sheets.engine.caller import Caller
+from sheets.engine.declaration import Column, Nav, Sheet, register
+
+REGION_TEAM = frozenset({"admin", "agent", "lecteur"})
+EDITORS = frozenset({"admin", "agent"})
 
 
 def _email(value: str) -> str:
@@ -14,12 +18,15 @@ CONTACTS = register(Sheet(
     name="contacts",
     label="Contacts des établissements",
     model=Contact,
-    read_roles=frozenset({"admin", "agent", "lecteur"}),
-    edit_roles=frozenset({"admin", "agent"}),
+    read_roles=REGION_TEAM,
+    edit_roles=EDITORS,
+    create_roles=EDITORS,
     key="id",
     personal_data=True,
     default_sort=("school__uai", "full_name"),
+    school_path="school__uai",
     page_path="/feuilles/contacts",
+    nav=Nav("Établissements", "contacts", 20, "Contacts"),
     description="Personnes des lycées et leurs adresses ; une même personne peut figurer dans deux lycées.",
     columns=(
         Column("id", "N°", kind="integer", width=90),
@@ -31,5 +38,67 @@ CONTACTS = register(Sheet(
         Column("until", "Jusqu'au", kind="date", editable=True, width=120,
                help="Dernier jour dans cet établissement (mutation)."),
         Column("updated_at", "Modifié le", kind="datetime", width=150),
+    ),
+))
+
+
+async def _keep_one_head(ids: list[int], caller: Caller) -> None:
+    """A school keeps at least one head (chef d'établissement)."""
+    removed = await ContactRoleAssignment.filter(id__in=ids, role=ContactRole.CHEF).values_list(
+        "contact__school_id", "contact__school__uai")
+    for school_id, uai in set(removed):
+        left = await ContactRoleAssignment.filter(role=ContactRole.CHEF, contact__school_id=school_id).exclude(
+            id__in=ids).count()
+        if not left:
+            raise ValueError(f"L'établissement {uai} doit garder un chef d'établissement : désignez d'abord son "
+                             "successeur.")
+
+
+CONTACT_ROLES = register(Sheet(
+    name="contact_roles",
+    label="Rôles des contacts",
+    model=ContactRoleAssignment,
+    read_roles=REGION_TEAM,
+    edit_roles=EDITORS,
+    create_roles=EDITORS,
+    delete_roles=EDITORS,
+    key="id",
+    personal_data=True,
+    default_sort=("contact__school__uai", "role", "id"),
+    school_path="contact__school__uai",
+    delete_hook=_keep_one_head,
+    nav=Nav("Établissements", "groups", 30),
+    description="Qui tient quel rôle dans quel lycée (R-SCH-5) : chef d'établissement, coordonnateur, ADML, "
+                "RESP-AFFECT-GAR, groupe « La Poste », CRRE. Un lycée garde toujours un chef d'établissement.",
+    columns=(
+        Column("id", "N°", kind="integer", width=80),
+        Column("contact", "Contact (N°)", kind="reference", reference=("contacts", "id"), required=True,
+               on_create=True, width=120),
+        Column("uai", "UAI", path="contact__school__uai", width=110, link="/ecoles/{value}"),
+        Column("name", "Nom", path="contact__full_name", width=200),
+        Column("role", "Rôle", kind="choice", choices=ContactRole, editable=True, required=True, width=260),
+    ),
+))
+
+SUPPORT_DESKS = register(Sheet(
+    name="support_desks",
+    label="Annuaire support",
+    model=SupportDesk,
+    read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"}),
+    edit_roles=EDITORS,
+    create_roles=EDITORS,
+    key="name",
+    default_sort=("name",),
+    description="Les supports (R-ORG-3) : public, horaires, téléphone, adresse. Jamais une personne nommée.",
+    columns=(
+        Column("name", "Support", required=True, on_create=True, width=220),
+        Column("topic", "Sujet", editable=True, width=240),
+        Column("audience", "Public", editable=True, width=200),
+        Column("hours", "Horaires", editable=True, width=200),
+        Column("phone", "Téléphone", editable=True, width=130),
+        Column("email", "E-mail", editable=True, width=220),
+        Column("address", "Adresse", editable=True, width=220),
+        Column("do_not_share", "Ne pas diffuser", kind="boolean", editable=True, width=120,
+               help="Réservé aux chefs d'établissement et coordonnateurs."),
     ),
 ))

@@ -9,7 +9,7 @@ from models.equipment import (
     TrackNeed,
     check_equipment,
 )
-from sheets.engine.declaration import Column, Sheet, register
+from sheets.engine.declaration import Column, Nav, Sheet, register
 
 
 def _quantity(value: int | None) -> int | None:
@@ -36,10 +36,12 @@ EQUIPMENT = register(Sheet(
     model=FixedEquipment,
     read_roles=frozenset({"admin", "agent", "lecteur", "maintenance"}),
     edit_roles=frozenset({"admin", "agent"}),
+    create_roles=frozenset({"admin", "agent"}),
     key="id",
     default_sort=("school__uai", "room", "id"),
+    school_path="school__uai",
     row_validator=check_equipment,
-    can_create=True,
+    nav=Nav("Parc", "desktop_windows", 50, "Équipement fixe et salles"),
     description="Parc fixe et salles informatiques (R-FLEET-15, remplace Lystore) : chaque besoin d'une salle, "
                 "par voie, suivi de la commande à l'installation. Dates dans l'ordre ; « Livré » demande la date "
                 "de livraison, « Installé » celle d'installation.",

@@ -1,20 +1,14 @@
-"""The fleet sheets: devices (500,000 rows), holders, restock requests; the life cycle as their change hooks."""
+"""The fleet sheets: devices (500,000 rows), holders, restock requests; their life cycles as engine declarations."""
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from tortoise.expressions import F
-from tortoise.transactions import in_transaction
-
-from models.audit import AuditEntry, Source
 from models.fleet import (
+    RESET_ROLES,
+    TRANSITIONS,
     Device,
     DeviceKind,
-    DeviceState,
     EndChoice,
     Grade,
     Holder,
@@ -24,22 +18,21 @@ from models.fleet import (
     Shipping,
     Situation,
     Status,
-    TransitionRefused,
-    next_restock_status,
-    plan_change,
+    check_replacement,
+    holder_change_refusal,
+    keep_refusal,
+    move_effects,
+    need_message,
 )
-from models.schools import Level, School, Track
-from sheets.engine.declaration import Column, Sheet, register
-from sheets.engine.query import COUNTS
-from sheets.engine.writes import Issue, RowChange, WriteRefused, WriteResult, _encode, apply_changes
+from models.schools import Level, Track
+from sheets.engine.actions import ActionContext, RowAction
+from sheets.engine.caller import Caller
+from sheets.engine.declaration import Column, Nav, Sheet, register
+from sheets.engine.lifecycle import LifeCycle, Need, Transition
+from sheets.engine.writes import Forbidden, WriteContext, set_values
 
-PARIS = ZoneInfo("Europe/Paris")
-CHUNK = 900  # under SQLite's bound-parameter limit
-
-
-def today() -> dt.date:
-    """Today in Paris."""
-    return dt.datetime.now(PARIS).date()
+ROLE_NAMES = {"admin": "l'administration", "agent": "les agents de la Région", "unowhy": "Unowhy",
+              "laposte": "La Poste", "maintenance": "la maintenance"}
 
 
 def _evidence(value: str) -> str:
@@ -48,155 +41,115 @@ def _evidence(value: str) -> str:
     return value
 
 
-# --- Devices ---------------------------------------------------------------------------------------
-
-DEVICE_COLUMN_FIELDS = {"school": "school_id", "holder": "holder_id"}
-
-
-async def _holder_info(ident: str | None) -> tuple[int | None, tuple[str, int | None] | None]:
-    if not ident:
-        return None, None
-    row = await Holder.filter(ident=ident).values_list("id", "kind", "school_id")
-    if not row:
-        raise ValueError(f"Porteur « {ident} » inconnu : importez d'abord la base élèves ou enseignants du lycée.")
-    hid, kind, school_id = row[0]
-    return hid, (str(kind.value if hasattr(kind, "value") else kind), school_id)
-
-
-async def device_state(device: Device) -> DeviceState:
-    """The snapshot the life cycle reads, with the holder's kind and school."""
-    holder_kind, holder_school = None, None
-    if device.holder_id is not None:
-        row = await Holder.filter(id=device.holder_id).values_list("kind", "school_id")
-        if row:
-            holder_kind, holder_school = str(row[0][0].value if hasattr(row[0][0], "value") else row[0][0]), row[0][1]
-    return DeviceState(status=Status(device.status), kind=DeviceKind(device.kind), holder_id=device.holder_id,
-                       school_id=device.school_id, grade=device.grade.value if device.grade else None,
-                       evidence_ref=device.evidence_ref or "", holder_kind=holder_kind,
-                       holder_school_id=holder_school)
-
-
-async def device_hook(sheet: Sheet, instance: Any, values: dict[str, Any], actor: str,
-                      role: str | None) -> dict[str, Any]:
-    """The life cycle on every device change (grid, bulk, paste, import, actions): refuse or complete it."""
-    plain: dict[str, Any] = {}
-    new_holder = None
-    for name, value in values.items():
-        if name == "school":
-            if value:
-                ids = await School.filter(uai=str(value).upper()).values_list("id", flat=True)
-                if not ids:
-                    raise ValueError(f"Établissement « {value} » inconnu.")
-                plain["school_id"] = ids[0]
-            else:
-                plain["school_id"] = None
-        elif name == "holder":
-            plain["holder_id"], new_holder = await _holder_info(value)
-        else:
-            plain[name] = value.value if hasattr(value, "value") and not isinstance(value, str | bool) else value
-    out = plan_change(await device_state(instance), plain, role, today(), new_holder)
-    result: dict[str, Any] = {}
-    for name, value in out.items():
-        if name == "school_id":
-            result["school"] = None if value is None else (await School.get(id=value).only("uai")).uai
-        elif name == "holder_id":
-            result["holder"] = None if value is None else (await Holder.get(id=value).only("ident")).ident
-        else:
-            result[name] = value
-    return result
-
-
-_BULK_READ = ("id", "serial", "status", "kind", "holder_id", "school_id", "grade", "evidence_ref", "holder__kind",
-              "holder__school_id", "holder__ident", "school__uai", "delivered_on", "distributed_on",
-              "office_installed", "mdm_enrolled", "mdm_unenroll_by", "loan_accepted_on")
-
-
 def _code(value: Any) -> Any:
     return value.value if hasattr(value, "value") and not isinstance(value, str | bool | int) else value
 
 
-async def device_bulk_hook(sheet: Sheet, row_ids: list[int], field_name: str, value: Any, actor: str,
-                           role: str | None, source: Any) -> WriteResult | None:
-    """A state change of many devices in a few UPDATEs: same rules as the hook, all or nothing, with audit."""
-    if field_name != "status":
-        return None
-    target = _code(value)
-    day = today()
-    result = WriteResult(batch=uuid.uuid4().hex)
-    issues: list[Issue] = []
-    groups: dict[tuple[tuple[str, Any], ...], list[int]] = {}
-    audit: list[AuditEntry] = []
-    columns = {c.field: c for c in sheet.columns}
-    async with in_transaction():
-        for start in range(0, len(row_ids), CHUNK):
-            part = row_ids[start:start + CHUNK]
-            for r in await Device.filter(id__in=part).values(*_BULK_READ):
-                state = DeviceState(status=Status(r["status"]), kind=DeviceKind(r["kind"]), holder_id=r["holder_id"],
-                                    school_id=r["school_id"], grade=_code(r["grade"]),
-                                    evidence_ref=r["evidence_ref"] or "", holder_kind=_code(r["holder__kind"]),
-                                    holder_school_id=r["holder__school_id"])
-                if state.status == target:
-                    continue
-                try:
-                    out = plan_change(state, {"status": target}, role, day)
-                except TransitionRefused as exc:
-                    if len(issues) < 500:
-                        issues.append(Issue(str(exc), r["id"], r["serial"], "status", target))
-                    else:
-                        issues[-1] = Issue(f"{len(issues)}+ appareils refusés : voir les précédents.", r["id"])
-                    continue
-                key = tuple(sorted(out.items()))
-                groups.setdefault(key, []).append(r["id"])
-                old = {"status": r["status"], "holder": r["holder__ident"], "school": r["school__uai"], **r}
-                for name, new in out.items():
-                    col_name = {"holder_id": "holder", "school_id": "school"}.get(name, name)
-                    before = old.get(col_name)
-                    if _code(before) == new:
-                        continue
-                    column = columns.get(col_name)
-                    audit.append(AuditEntry(actor=actor, sheet=sheet.name, row_id=r["id"], row_key=r["serial"],
-                                            column=col_name, old_value=_encode(column, _code(before)),
-                                            new_value=_encode(column, new), source=source, batch=result.batch))
-                    result.changed_cells += 1
-        if issues:
-            raise WriteRefused(issues)
-        for key, ids in groups.items():
-            update = dict(key)
-            update["version"] = F("version") + 1
-            for start in range(0, len(ids), CHUNK):
-                await Device.filter(id__in=ids[start:start + CHUNK]).update(**update)
-            result.changed_rows += len(ids)
-        await AuditEntry.bulk_create(audit, batch_size=2000)
-    COUNTS.bump(sheet.name)
-    return result
+# --- Devices ---------------------------------------------------------------------------------------
+
+def _device_derive(row: dict[str, Any], today: Any) -> dict[str, Any]:
+    return move_effects(row["status"], row.get("kind"), today)
+
+
+async def _keep_check(ctx: WriteContext) -> None:
+    holder = await ctx.after("holder")
+    kinds = await Holder.filter(ident=holder).values_list("kind", flat=True) if holder else []
+    refusal = keep_refusal(_code(kinds[0]) if kinds else None)
+    if refusal:
+        raise ValueError(refusal)
+
+
+DEVICE_LIFECYCLE = LifeCycle(
+    field="status",
+    states=Status.choices(),
+    initial=Status.STOCK.value,
+    role_labels=ROLE_NAMES,
+    transitions=tuple(
+        Transition(name=t.action, label=t.label, sources=tuple(s.value for s in t.sources), target=t.target.value,
+                   roles=t.roles, needs=tuple(Need(n, need_message(t.action, n)) for n in t.needs),
+                   clears=t.clears, derive=_device_derive, check=_keep_check if t.action == "keep" else None,
+                   rule=t.rule, help=t.help)
+        for t in TRANSITIONS),
+)
+
+
+async def device_hook(ctx: WriteContext) -> None:
+    """R-FLEET-3 / R-FLEET-5 on every device change: who may change its holder or school; a stock device given a
+    holder is an assignment."""
+    values = ctx.values
+    holder_changes = "holder" in values
+    school_changes = "school" in values
+    if not (holder_changes or school_changes):
+        return
+    status = await ctx.current("status")
+    follows = False
+    if school_changes and not holder_changes:
+        holder = await ctx.current("holder")
+        if holder:
+            schools = await Holder.filter(ident=holder).values_list("school__uai", flat=True)
+            follows = bool(schools) and schools[0] == values["school"]
+    role = None if ctx.caller.is_system else ctx.caller.role
+    if not ctx.caller.is_system:
+        refusal = holder_change_refusal(role, status, holder_changes, school_changes,
+                                        await ctx.current("school") is not None, follows)
+        if refusal:
+            raise Forbidden(refusal) if "refusé pour" in refusal or "seuls" in refusal else ValueError(refusal)
+    if holder_changes and values["holder"] and _code(status) == Status.STOCK and "status" not in values:
+        values["status"] = Status.ASSIGNED.value  # a holder given to a stock device is an assignment
+
+
+async def replace_device(ctx: ActionContext) -> str:
+    """R-FLEET-10: a stock device of equivalent grade goes to the holder of a stolen, lost or broken one."""
+    old = await Device.get(id=ctx.row_ids[0]).prefetch_related("holder", "school")
+    if old.status not in (Status.STOLEN, Status.LOST, Status.AFTER_SALES):
+        raise ValueError("Seul un appareil volé, perdu ou au S.A.V. se remplace (R-FLEET-10).")
+    serial = str(ctx.values.get("replacement") or "").strip().upper()
+    new = await Device.get_or_none(serial=serial)
+    if new is None or new.status != Status.STOCK:
+        raise ValueError(f"PC « {serial[:40]} » introuvable dans le stock régional.")
+    if old.holder is None or old.school is None:
+        raise ValueError("L'appareil remplacé n'a pas de porteur ou d'établissement.")
+    check_replacement(old.grade.value if old.grade else None, new.grade.value if new.grade else None)
+    await set_values(DEVICES, [new.id], {"status": Status.DISTRIBUTED.value, "holder": old.holder.ident,
+                                         "school": old.school.uai}, ctx.caller)
+    return f"{new.serial} remis à {old.holder.ident} en remplacement de {old.serial}."
 
 
 DEVICES = register(Sheet(
     name="devices",
     read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"}),
     edit_roles=frozenset({"admin", "agent", "laposte", "unowhy"}),
+    create_roles=frozenset({"admin", "unowhy", "laposte"}),
     label="Parc : appareils",
     model=Device,
     key="serial",
     default_sort=("serial",),
+    school_path="school__uai",
+    lifecycle=DEVICE_LIFECYCLE,
     change_hook=device_hook,
-    bulk_hook=device_bulk_hook,
+    actions=(RowAction("replace", "Remplacer par un PC du stock", RESET_ROLES, replace_device, rows="one",
+                       fields=(Column("replacement", "N° de série du PC de remplacement", required=True),),
+                       icon="published_with_changes", rule="R-FLEET-10",
+                       help="Un PC du stock d'état équivalent ou meilleur est remis au porteur (R-FLEET-10)."),),
     page_path="/parc/appareils",
-    description="PC et écrans de la Région : chaque changement de statut suit le cycle de vie du livret.",
+    nav=Nav("Parc", "devices", 20, "Appareils"),
+    description="PC et écrans de la Région : chaque changement de statut suit le cycle de vie du livret. Les "
+                "nouveaux appareils (fichier de livraison du fournisseur) entrent au stock régional.",
     columns=(
-        Column("serial", "N° de série", width=150, aliases=("serie", "numero de serie", "sn")),
-        Column("kind", "Type", kind="choice", width=150, choices=DeviceKind),
-        Column("model", "Modèle", width=130),
-        Column("supplier", "Fournisseur", width=110),
+        Column("serial", "N° de série", width=150, required=True, on_create=True,
+               aliases=("serie", "numero de serie", "sn")),
+        Column("kind", "Type", kind="choice", width=150, choices=DeviceKind, on_create=True),
+        Column("model", "Modèle", width=130, on_create=True),
+        Column("supplier", "Fournisseur", width=110, on_create=True),
         Column("school", "UAI", kind="reference", reference=("schools", "uai"), editable=True, width=110,
                link="/parc/ecoles/{value}", aliases=("uai", "etablissement")),
         Column("holder", "Porteur", kind="reference", reference=("holders", "ident"), editable=True, width=130,
                aliases=("identifiant porteur", "ine", "numen"),
                help="Identifiant du porteur (seuls Unowhy et La Poste le changent, R-FLEET-5)."),
         Column("status", "Statut", kind="choice", editable=True, width=170, choices=Status,
-               help="Cycle de vie : un passage interdit est refusé avec la raison."),
+               help="Cycle de vie : seuls les passages permis à votre rôle sont proposés."),
         Column("grade", "État", kind="choice", editable=True, width=110, choices=Grade),
-        Column("computer", "Ordinateur", kind="boolean", width=100),
+        Column("computer", "Ordinateur", kind="boolean", width=100, on_create=True),
         Column("mdm_enrolled", "Inscrit au MDM", kind="boolean", editable=True, width=110),
         Column("mdm_unenroll_by", "Désinscrire du MDM avant", kind="date", width=130),
         Column("loan_accepted_on", "Conditions de prêt acceptées le", kind="date", editable=True, width=140),
@@ -217,23 +170,16 @@ DEVICES = register(Sheet(
 ACTIVE_STATUSES = (Status.ASSIGNED, Status.DELIVERED, Status.DISTRIBUTED, Status.AFTER_SALES)
 
 
-async def devices_follow(holder_id: int, school_id: int | None, actor: str, source: Source, batch: str) -> int:
+async def devices_follow(holder_id: int, uai: str | None, caller: Caller) -> int:
     """R-FLEET-3 / R-FLEET-7: a holder moving within IDF keeps the device, which follows to the new school."""
-    rows = await Device.filter(holder_id=holder_id, status__in=ACTIVE_STATUSES).exclude(
-        school_id=school_id).values_list("id", "serial", "school__uai")
-    if not rows:
-        return 0
-    uai = (await School.get(id=school_id).only("uai")).uai if school_id else None
-    await Device.filter(id__in=[r[0] for r in rows]).update(school_id=school_id, version=F("version") + 1)
-    await AuditEntry.bulk_create([AuditEntry(actor=actor, sheet="devices", row_id=rid, row_key=serial, column="school",
-                                             old_value=_encode(None, old), new_value=_encode(None, uai),
-                                             source=source, batch=batch) for rid, serial, old in rows])
-    COUNTS.bump("devices")
-    return len(rows)
+    ids = list(await Device.filter(holder_id=holder_id, status__in=ACTIVE_STATUSES).values_list("id", "school__uai"))
+    moving = [rid for rid, school in ids if school != uai]
+    if moving:
+        await set_values(DEVICES, moving, {"school": uai}, caller.elevated())
+    return len(moving)
 
 
-async def holder_leaves(holder_id: int, situation: str, end_choice: str | None, actor: str, role: str | None,
-                        source: Source, batch: str) -> int:
+async def holder_leaves(holder_id: int, situation: str, end_choice: str | None, caller: Caller) -> int:
     """Devices of a holder who leaves: to return (R-FLEET-7, R-FLEET-9), or kept / returned at the end (R-FLEET-8)."""
     if situation in (Situation.LEFT_IDF, Situation.RETIRED):
         target = Status.TO_RETURN
@@ -243,32 +189,33 @@ async def holder_leaves(holder_id: int, situation: str, end_choice: str | None, 
         return 0
     sources = (Status.DISTRIBUTED,) if target == Status.KEPT else (Status.ASSIGNED, Status.DELIVERED,
                                                                     Status.DISTRIBUTED)
-    ids = await Device.filter(holder_id=holder_id, status__in=sources).values_list("id", flat=True)
-    if not ids:
-        return 0
-    await apply_changes(DEVICES, [RowChange(i, {"status": target}) for i in ids], actor=actor, source=source,
-                        batch=batch, role=role)
+    ids = list(await Device.filter(holder_id=holder_id, status__in=sources).values_list("id", flat=True))
+    if ids:
+        await set_values(DEVICES, ids, {"status": target.value}, caller.elevated())
     return len(ids)
 
 
-async def holder_hook(sheet: Sheet, instance: Any, values: dict[str, Any], actor: str,
-                      role: str | None) -> dict[str, Any]:
-    """A holder's change of school moves their devices; leaving or finishing school starts the returns."""
-    batch = uuid.uuid4().hex
+async def holder_hook(ctx: WriteContext) -> None:
+    """A holder changing school keeps the situation « in school »; the keep/return choice is for Terminale."""
+    values, instance = ctx.values, ctx.instance
+    assert instance is not None
     if "school" in values:
-        ids = await School.filter(uai=str(values["school"] or "").upper()).values_list("id", flat=True)
-        if values["school"] and not ids:
-            raise ValueError(f"Établissement « {values['school']} » inconnu.")
-        values.setdefault("situation", Situation.IN_SCHOOL)
-        await devices_follow(instance.id, ids[0] if ids else None, actor, Source.API, batch)
-    choice = _code(values.get("end_choice", instance.end_choice))
-    if choice and _code(instance.level) != "Tle" and _code(values.get("level", instance.level)) != "Tle":
+        values.setdefault("situation", Situation.IN_SCHOOL.value)
+    choice = _code(await ctx.after("end_choice"))
+    if choice and "Tle" not in (_code(instance.level), _code(values.get("level", instance.level))):
         raise ValueError("Le choix garder / restituer concerne les élèves de Terminale en fin de scolarité "
                          "(R-FLEET-8).")
-    situation = _code(values.get("situation", instance.situation))
-    if "situation" in values or "end_choice" in values:
-        await holder_leaves(instance.id, situation, choice, actor, role, Source.API, batch)
-    return values
+
+
+async def holder_effects(ctx: WriteContext) -> None:
+    """After a holder's change: devices follow them (R-FLEET-3), or start their return (R-FLEET-7/8/9)."""
+    instance = ctx.instance
+    assert instance is not None
+    if "school" in ctx.values:
+        await devices_follow(instance.id, ctx.values["school"], ctx.caller)
+    if "situation" in ctx.values or "end_choice" in ctx.values:
+        await holder_leaves(instance.id, _code(await ctx.after("situation")), _code(await ctx.after("end_choice")),
+                            ctx.caller)
 
 
 HOLDERS = register(Sheet(
@@ -276,16 +223,19 @@ HOLDERS = register(Sheet(
     personal_data=True,
     read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy"}),
     edit_roles=frozenset({"admin", "agent", "laposte", "unowhy"}),
+    create_roles=frozenset({"admin", "agent", "laposte", "unowhy"}),
     label="Parc : porteurs",
     model=Holder,
     key="ident",
     default_sort=("last_name", "first_name"),
+    school_path="school__uai",
     change_hook=holder_hook,
-    can_create=True,
+    after_change=holder_effects,
     page_path="/parc/porteurs",
+    nav=Nav("Parc", "badge", 30, "Porteurs"),
     description="Élèves, enseignants et personnels dotés (ou à doter) : seulement ce que le travail exige (R-SEC-4).",
     columns=(
-        Column("ident", "Identifiant", required=True, width=130,
+        Column("ident", "Identifiant", required=True, on_create=True, width=130,
                aliases=("ine", "numen", "id", "identifiant national")),
         Column("kind", "Type", kind="choice", editable=True, width=110, choices=HolderKind),
         Column("last_name", "Nom", editable=True, required=True, width=160, aliases=("nom de famille",)),
@@ -295,8 +245,7 @@ HOLDERS = register(Sheet(
         Column("class_name", "Classe", editable=True, width=100, aliases=("division",)),
         Column("level", "Niveau", kind="choice", editable=True, width=110, choices=Level),
         Column("track", "Voie", kind="choice", editable=True, width=130, choices=Track),
-        Column("situation", "Situation", kind="choice", editable=True, width=190,
-               choices=Situation),
+        Column("situation", "Situation", kind="choice", editable=True, width=190, choices=Situation),
         Column("end_choice", "Fin de scolarité : choix", kind="choice", editable=True, width=140,
                choices=EndChoice),
         Column("updated_at", "Modifié le", kind="datetime", width=150),
@@ -306,57 +255,76 @@ HOLDERS = register(Sheet(
 
 # --- Restock requests ------------------------------------------------------------------------------
 
-
-async def ship_restock(request: RestockRequest, actor: str, role: str | None, batch: str) -> int:
+async def _ship(ctx: WriteContext) -> None:
     """Send `quantity` stock laptops (best grade first) to the school, unassigned (R-FLEET-12)."""
-    ids = await Device.filter(status=Status.STOCK, kind=DeviceKind.STUDENT_LAPTOP, holder_id=None).order_by(
-        "grade", "serial").limit(request.quantity).values_list("id", flat=True)
-    if len(ids) < request.quantity:
-        raise ValueError(f"Stock régional insuffisant : {len(ids)} PC élève disponible(s) pour {request.quantity} "
+    request = ctx.instance
+    assert request is not None
+    quantity = request.quantity
+    ids = list(await Device.filter(status=Status.STOCK, kind=DeviceKind.STUDENT_LAPTOP, holder_id=None).order_by(
+        "grade", "serial").limit(quantity).values_list("id", flat=True))
+    if len(ids) < quantity:
+        raise ValueError(f"Stock régional insuffisant : {len(ids)} PC élève disponible(s) pour {quantity} "
                          "demandé(s).")
-    uai = (await School.get(id=request.school_id).only("uai")).uai
-    await apply_changes(DEVICES, [RowChange(i, {"status": Status.DELIVERED, "school": uai}) for i in ids],
-                        actor=actor, source=Source.API, batch=batch, role=role)
-    await Device.filter(id__in=ids).update(restock_id=request.id)
-    return len(ids)
+    await set_values(DEVICES, ids, {"status": Status.DELIVERED.value, "school": ctx.uai}, ctx.caller.elevated())
+    for rid in ids:  # the link to the request, audited like any other change
+        await ctx.write("devices", rid, {"restock_id": request.id})
 
 
-async def restock_hook(sheet: Sheet, instance: Any, values: dict[str, Any], actor: str,
-                       role: str | None) -> dict[str, Any]:
-    """Restock steps in order; shipping sends devices; the end needs every device assigned (R-FLEET-12)."""
-    if "status" not in values:
-        if _code(instance.status) != RestockStatus.REQUESTED and ("quantity" in values or "school" in values):
-            raise ValueError("Le réassort est expédié : la quantité et le lycée ne changent plus.")
-        return values
-    target = _code(values["status"])
-    next_restock_status(_code(instance.status), target)
-    batch = uuid.uuid4().hex
-    if target == RestockStatus.SHIPPED:
-        await ship_restock(instance, actor, role, batch)
-    elif target == RestockStatus.RECEIVED:
-        values.setdefault("received_on", today())
-    elif target == RestockStatus.SIGNED:
-        if not (values.get("signed_by") or instance.signed_by):
-            raise ValueError("Indiquez qui a signé l'attestation (personne habilitée du groupe « La Poste »).")
-    elif target == RestockStatus.ASSIGNED:
-        free = await Device.filter(restock_id=instance.id, holder_id=None).count()
-        if free:
-            raise ValueError(f"{free} PC de ce réassort n'ont pas encore de porteur : affectez-les d'abord "
-                             "(Unowhy ou La Poste).")
-    return values
+async def _all_assigned(ctx: WriteContext) -> None:
+    assert ctx.instance is not None
+    free = await Device.filter(restock_id=ctx.instance.id, holder_id=None).count()
+    if free:
+        raise ValueError(f"{free} PC de ce réassort n'ont pas encore de porteur : affectez-les d'abord "
+                         "(Unowhy ou La Poste).")
+
+
+def _received(row: dict[str, Any], today: Any) -> dict[str, Any]:
+    return {"received_on": today}
+
+
+RESTOCK_ROLES = frozenset({"admin", "agent", "unowhy"})
+RESTOCK_LIFECYCLE = LifeCycle(
+    field="status",
+    states=RestockStatus.choices(),
+    initial=RestockStatus.REQUESTED.value,
+    role_labels=ROLE_NAMES,
+    transitions=(
+        Transition("ship", "Expédier", (RestockStatus.REQUESTED.value,), RestockStatus.SHIPPED.value, RESTOCK_ROLES,
+                   effect=_ship, rule="R-FLEET-12",
+                   help="Envoie les PC du stock régional au lycée, sans porteur."),
+        Transition("receive", "Réception validée par le lycée", (RestockStatus.SHIPPED.value,),
+                   RestockStatus.RECEIVED.value, RESTOCK_ROLES, derive=_received, rule="R-FLEET-12"),
+        Transition("sign", "Attestation signée", (RestockStatus.RECEIVED.value,), RestockStatus.SIGNED.value,
+                   RESTOCK_ROLES, needs=(Need("signed_by", "indiquez qui a signé l'attestation (personne habilitée "
+                                                           "du groupe « La Poste »)"),),
+                   form=("signed_by",), rule="R-FLEET-12"),
+        Transition("assign_all", "PC affectés", (RestockStatus.SIGNED.value,), RestockStatus.ASSIGNED.value,
+                   RESTOCK_ROLES, check=_all_assigned, rule="R-FLEET-12"),
+    ),
+)
+
+
+async def restock_hook(ctx: WriteContext) -> None:
+    """Once shipped, a restock's quantity and school no longer change."""
+    if ("quantity" in ctx.values or "school" in ctx.values) and \
+            _code(await ctx.current("status")) != RestockStatus.REQUESTED:
+        raise ValueError("Le réassort est expédié : la quantité et le lycée ne changent plus.")
 
 
 RESTOCKS = register(Sheet(
     name="restocks",
     read_roles=frozenset({"admin", "agent", "lecteur", "unowhy"}),
-    edit_roles=frozenset({"admin", "agent", "unowhy"}),
+    edit_roles=RESTOCK_ROLES,
+    create_roles=RESTOCK_ROLES,
     label="Parc : réassorts",
     model=RestockRequest,
     key="id",
     default_sort=("-id",),
+    school_path="school__uai",
+    lifecycle=RESTOCK_LIFECYCLE,
     change_hook=restock_hook,
-    can_create=True,
     page_path="/parc/reassorts",
+    nav=Nav("Parc", "local_shipping", 40, "Réassorts"),
     description="Réassorts en cours d'année (R-FLEET-12) : plus de 5 PC par transporteur, 5 ou moins par Colissimo.",
     columns=(
         Column("id", "N°", kind="integer", width=80),
@@ -365,7 +333,7 @@ RESTOCKS = register(Sheet(
         Column("quantity", "Nombre de PC", kind="integer", editable=True, required=True, width=110),
         Column("reason", "Motif", editable=True, width=180),
         Column("shipping", "Envoi", kind="choice", width=120, choices=Shipping),
-        Column("status", "Étape", kind="choice", editable=True, width=200, choices=RestockStatus),
+        Column("status", "Étape", kind="choice", width=200, choices=RestockStatus),
         Column("requested_on", "Demandé le", kind="date", editable=True, width=110),
         Column("received_on", "Reçu le", kind="date", width=110),
         Column("signed_by", "Attestation signée par", editable=True, width=200),

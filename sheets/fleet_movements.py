@@ -16,15 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
-from models.audit import Source
 from models.fleet import Holder, HolderKind, Situation
 from models.schools import Level, School, Track
+from sheets.engine.caller import Caller
 from sheets.engine.importer import ImportFileError, read_xlsx
 from sheets.engine.values import fold
-from sheets.engine.writes import RowChange, create_rows, parse_changes
-from sheets.engine.writes import apply_changes as write_changes
+from sheets.engine.writes import RowChange, apply_changes, create_rows, unit_of_work
 from sheets.engine.xlsx import XlsxColumn, write_xlsx
 from sheets.fleet import HOLDERS
 
@@ -158,25 +155,23 @@ async def analyse_movements(path: str | Path, school: School, kind: HolderKind) 
     return report
 
 
-async def apply_movements(report: MovementReport, *, actor: str, role: str | None = None) -> MovementReport:
-    """Write the movements in one transaction with audit (refused whole when the file had refused lines)."""
+async def apply_movements(report: MovementReport, caller: Caller) -> MovementReport:
+    """Write the movements through the engine, in one transaction with audit (refused whole when the file had
+    refused lines, or when the caller may not create and edit holders)."""
     if report.issues:
         raise ValueError("Corrigez d'abord les lignes refusées : rien n'a été appliqué.")
     kind = report.kind.value
-    async with in_transaction():
+    async with unit_of_work():
         if report.new:
             await create_rows(HOLDERS, [{"ident": m.ident, "kind": kind, "last_name": m.values.get("last_name", ""),
                                          "first_name": m.values.get("first_name", ""), "school": report.uai,
                                          "class_name": m.values.get("class_name", ""), "level": m.values.get("level"),
                                          "track": m.values.get("track")} for m in report.new],
-                              actor=actor, source=Source.IMPORT, lines=[m.line or 0 for m in report.new])
+                              caller, lines=[m.line or 0 for m in report.new])
         changes = [RowChange(m.holder_id, m.values, line=m.line) for m in (*report.moved, *report.updated,
                                                                               *report.left) if m.holder_id]
         if changes:
-            parsed, issues = await parse_changes(HOLDERS, changes)
-            if issues:
-                raise ValueError("; ".join(i.message for i in issues[:5]))
-            await write_changes(HOLDERS, parsed, actor=actor, source=Source.IMPORT, role=role)
+            await apply_changes(HOLDERS, changes, caller, parsed=False)
     report.applied = True
     return report
 

@@ -10,7 +10,7 @@ from models.schools import (
     SchoolType,
     normalize_uai,
 )
-from sheets.engine.declaration import Column, Sheet, register
+from sheets.engine.declaration import Column, Nav, Sheet, register
 
 
 def _uai(value: str) -> str:
@@ -32,19 +32,23 @@ SCHOOLS = register(Sheet(
     model=School,
     read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"}),
     edit_roles=frozenset({"admin", "agent"}),
+    create_roles=frozenset({"admin"}),
     key="uai",
     default_sort=("uai",),
+    school_path="uai",
     page_path="/ecoles",
+    nav=Nav("Établissements", "school", 10),
     description="Les lycées publics : identité, manuels, CSN, Wi-Fi dans le MDM.",
     columns=(
-        Column("uai", "UAI", validator=_uai, width=110, link="/ecoles/{value}",
+        Column("uai", "UAI", validator=_uai, width=110, link="/ecoles/{value}", required=True, on_create=True,
                aliases=("code uai", "rne", "numero uai", "numero_lycee")),
         Column("name", "Nom", editable=True, required=True, width=320, aliases=("nom", "etablissement", "libelle")),
-        Column("type", "Type", kind="choice", editable=True, width=90,
+        Column("type", "Type", kind="choice", editable=True, width=90, aliases=("type lycee", "type_lycee"),
                choices=tuple((t.value, t.value) for t in SchoolType)),
         Column("commune", "Commune", editable=True, width=200),
         Column("postal_code", "Code postal", editable=True, width=110, aliases=("cp",)),
-        Column("departement", "Département", width=110, aliases=("dep", "code departement")),
+        Column("departement", "Département", width=110, aliases=("dep", "code departement", "code_departement"),
+               help="Déduit de l'UAI (R-SCH-2)."),
         Column("academie", "Académie", kind="choice", width=120, choices=Academie),
         Column("mode", "Manuels", kind="choice", editable=True, width=120, choices=Mode),
         Column("track_generale", "Voie générale", kind="boolean", editable=True, width=110),

@@ -13,6 +13,7 @@ from openpyxl import Workbook
 from models.audit import Source
 from models.equipment import FixedEquipment, check_equipment, equipment_by_status, needs_by_track
 from models.fleet import Device, Status, regional_holder_flags, school_fleet
+from sheets.engine.caller import Caller
 from sheets.engine.importer import import_xlsx
 from sheets.engine.query import BlockRequest, fetch_block
 from sheets.engine.writes import RowChange, WriteRefused, apply_changes, create_rows, parse_changes
@@ -47,23 +48,23 @@ async def test_r_fleet_15_create_edit_and_count_through_the_engine(db: str) -> N
          "quantity": 15},
         {"school": school.uai, "room": "Salle 204", "kind": "videoprojecteur", "quantity": 1, "status": "commande",
          "ordered_on": D(2025, 1, 10), "order_ref": "LYS-1"},
-    ], actor="test", source=Source.GRID)
+    ], Caller("test", "admin", Source.GRID))
     assert result.changed_rows == 2 or await FixedEquipment.all().count() == 2
     with pytest.raises(WriteRefused, match="Livré le"):
         await create_rows(EQUIPMENT, [{"school": school.uai, "room": "CDI", "kind": "imprimante", "quantity": 1,
                                        "status": "livre", "ordered_on": D(2025, 1, 10)}],
-                          actor="test", source=Source.GRID)
+                          Caller("test", "admin", Source.GRID))
     row = await FixedEquipment.get(room="Salle 204")
     changes, issues = await parse_changes(EQUIPMENT, [RowChange(row.id, {"status": "livre"})])
     assert not issues
     with pytest.raises(WriteRefused, match="Livré le"):  # « livré » needs its delivery date
-        await apply_changes(EQUIPMENT, changes, actor="test", source=Source.GRID, role="agent")
+        await apply_changes(EQUIPMENT, changes, Caller("test", "agent", Source.GRID))
     changes, issues = await parse_changes(EQUIPMENT, [RowChange(row.id, {"status": "livre",
                                                                          "delivered_on": "2025-02-03"})])
     assert not issues
-    await apply_changes(EQUIPMENT, changes, actor="test", source=Source.GRID, role="agent")
+    await apply_changes(EQUIPMENT, changes, Caller("test", "agent", Source.GRID))
     with pytest.raises(WriteRefused):  # read-only roles do not edit
-        await apply_changes(EQUIPMENT, changes, actor="test", source=Source.GRID, role="lecteur")
+        await apply_changes(EQUIPMENT, changes, Caller("test", "lecteur", Source.GRID))
     assert await equipment_by_status(school.id) == {"besoin": 15, "livre": 1}
     assert (await needs_by_track()) == {"professionnelle": {"besoin": 15}, "tous": {"livre": 1}}
     block = await fetch_block(EQUIPMENT, BlockRequest(filter_model={
@@ -81,7 +82,7 @@ async def test_r_fleet_15_excel_import_creates_rows(db: str, tmp_path: Path) -> 
     ws.append([None, school.uai, "Atelier", "Serveur", "Toutes voies", 1, "Installé", D(2025, 4, 1)])  # refused
     path = tmp_path / "besoins.xlsx"
     wb.save(path)
-    report = await import_xlsx(EQUIPMENT, path, actor="test", role="agent", dry_run=False)
+    report = await import_xlsx(EQUIPMENT, path, caller=Caller("test", "agent"), dry_run=False)
     assert report.new == 1 and not report.fatal, (report.fatal, report.new)
     assert await FixedEquipment.filter(school_id=school.id, room="Salle 112", status="commande").count() == 1
     assert await FixedEquipment.filter(room="Atelier").count() == 0
@@ -114,7 +115,7 @@ async def test_r_fleet_2_handed_over_without_loan_acceptance_counted_and_reset_c
     for target, extra in (("a_restituer", {}), ("restitue", {}), ("reinitialise", {"grade": "correct"})):
         changes, issues = await parse_changes(DEVICES, [RowChange(accepted.id, {"status": target, **extra})])
         assert not issues
-        await apply_changes(DEVICES, changes, actor="test", source=Source.GRID, role="unowhy")
+        await apply_changes(DEVICES, changes, Caller("test", "unowhy", Source.GRID))
     fresh = await Device.get(id=accepted.id)
     assert fresh.status == Status.RECONDITIONED and fresh.loan_accepted_on is None  # the next holder accepts again
 

@@ -12,6 +12,7 @@ from python_calamine import CalamineWorkbook
 
 from models.schools import Mode, School
 from sheets.engine import exporter
+from sheets.engine.caller import Caller
 from sheets.engine.exporter import describe_filters, export_sheet
 from sheets.engine.query import QueryError, cli_filters
 from sheets.schools import SCHOOLS
@@ -70,7 +71,8 @@ async def test_export_round_trip_reads_back_equal_with_openpyxl_and_calamine(db:
     schools = await seed_schools()
     target = tmp_path / "ecoles.xlsx"
     seen: list[tuple[int, int]] = []
-    count = await export_sheet(SCHOOLS, target, actor="alice@example.fr", progress=lambda d, t: seen.append((d, t)))
+    count = await export_sheet(SCHOOLS, target, caller=Caller("alice@example.fr", "admin"),
+                               progress=lambda d, t: seen.append((d, t)))
     assert count == 4 and seen[-1] == (4, 4)
     header, rows, info = read_openpyxl(target)
     assert header == [c.label for c in SCHOOLS.columns]

@@ -15,6 +15,7 @@ from python_calamine import CalamineWorkbook
 from models.audit import AuditEntry, Source
 from models.schools import Mode, School
 from sheets.engine import importer
+from sheets.engine.caller import Caller
 from sheets.engine.exporter import export_sheet
 from sheets.engine.importer import ImportFileError, import_xlsx, read_xlsx
 from sheets.engine.writes import WriteRefused, create_rows, undo_last
@@ -56,7 +57,7 @@ async def test_import_of_an_edited_export_previews_exactly_the_edits_then_applie
     schools = [await make_school(name=f"Lycée {n}", commune="Paris") for n in range(6)]
     exported = tmp_path / "export.xlsx"
     await export_sheet(SCHOOLS, exported)
-    same = await import_xlsx(SCHOOLS, exported, actor=ACTOR, role="agent")
+    same = await import_xlsx(SCHOOLS, exported, caller=Caller(ACTOR, "agent"))
     assert (same.rows, same.unchanged, same.changed, same.new, same.refused) == (6, 6, 0, 0, 0)
     assert same.ok and same.preview == []
 
@@ -70,7 +71,7 @@ async def test_import_of_an_edited_export_previews_exactly_the_edits_then_applie
     edited = tmp_path / "edited.xlsx"
     book.save(edited)
     before = await snapshot()
-    preview = await import_xlsx(SCHOOLS, edited, actor=ACTOR, role="agent")
+    preview = await import_xlsx(SCHOOLS, edited, caller=Caller(ACTOR, "agent"))
     assert await snapshot() == before  # dry run by default
     assert (preview.changed, preview.changed_cells, preview.unchanged, preview.refused) == (2, 3, 4, 0)
     assert sorted((p["key"], p["column"], p["old"], p["new"]) for p in preview.preview) == sorted([
@@ -80,7 +81,7 @@ async def test_import_of_an_edited_export_previews_exactly_the_edits_then_applie
     ])
     assert "Colonnes en lecture seule, ignorées : Département, Académie, Modifié le." in preview.warnings
 
-    applied = await import_xlsx(SCHOOLS, edited, actor=ACTOR, role="agent", dry_run=False)
+    applied = await import_xlsx(SCHOOLS, edited, caller=Caller(ACTOR, "agent"), dry_run=False)
     assert applied.applied and applied.written_rows == 2
     assert (await School.get(uai=schools[1].uai)).name == "Lycée Rosa Parks"
     changed = await School.get(uai=schools[3].uai)
@@ -89,7 +90,7 @@ async def test_import_of_an_edited_export_previews_exactly_the_edits_then_applie
     assert len(audit) == 3 and {a.source for a in audit} == {Source.IMPORT} and {a.actor for a in audit} == {ACTOR}
     assert {a.batch for a in audit} == {applied.batch}
 
-    undone = await undo_last(ACTOR, "agent")
+    undone = await undo_last(Caller(ACTOR, "agent"))
     assert undone is not None
     assert await snapshot() == [(*row[:6], row[6] + (2 if row[0] in (schools[1].uai, schools[3].uai) else 0))
                                 for row in before]  # values back, versions moved on
@@ -99,7 +100,7 @@ async def test_headers_match_whatever_their_case_accents_spaces_or_alias(db: str
     school = await make_school(name="Lycée Hoche", commune="Versailles", departement="78")
     path = xlsx(tmp_path / "aliases.xlsx", ["  code UAI ", "ÉTABLISSEMENT", "wifi_ssid", "cp", "Remarques"],
                 [[school.uai.lower(), "Lycée Hoche", "HOCHE-WIFI", "78000", "à voir"]])
-    report = await import_xlsx(SCHOOLS, path, actor=ACTOR, role="agent")
+    report = await import_xlsx(SCHOOLS, path, caller=Caller(ACTOR, "agent"))
     assert report.columns == {"code UAI": "UAI", "ÉTABLISSEMENT": "Nom", "wifi_ssid": "SSID", "cp": "Code postal"}
     assert report.unknown_columns == ["Remarques (colonne E)"]
     assert any("Colonnes inconnues, ignorées : Remarques" in w for w in report.warnings)
@@ -115,7 +116,7 @@ async def test_refused_rows_say_line_column_value_and_what_is_expected(db: str, 
         [other.uai, "Lycée Y", "Papier", "Non"],
     ])
     before = await snapshot()
-    report = await import_xlsx(SCHOOLS, path, actor=ACTOR, role="agent", dry_run=False)
+    report = await import_xlsx(SCHOOLS, path, caller=Caller(ACTOR, "agent"), dry_run=False)
     assert (report.refused, report.changed) == (2, 1)
     by_line = report.errors_by_line
     assert set(by_line) == {2, 4 - 1}
@@ -137,26 +138,30 @@ async def test_all_or_nothing_writes_nothing_when_a_row_is_refused(db: str, tmp_
     school = await make_school()
     path = xlsx(tmp_path / "mixed.xlsx", ["UAI", "Nom"], [[school.uai, "Nouveau nom"], ["0750650W", "X"]])
     before = await snapshot()
-    report = await import_xlsx(SCHOOLS, path, actor=ACTOR, role="agent", dry_run=False, all_or_nothing=True)
+    report = await import_xlsx(SCHOOLS, path, caller=Caller(ACTOR, "agent"), dry_run=False, all_or_nothing=True)
     assert not report.applied and report.refused == 1 and report.changed == 1
     assert any("tout ou rien" in w for w in report.warnings)
     assert await snapshot() == before
     assert await AuditEntry.all().count() == 0
 
 
-async def test_unknown_key_is_refused_when_the_sheet_cannot_create_rows(db: str, tmp_path: Path) -> None:
+async def test_unknown_key_is_refused_to_a_role_that_cannot_create_rows(db: str, tmp_path: Path) -> None:
+    """Schools are created by admins only: an agent's import refuses unknown UAIs, an admin's creates them."""
     path = xlsx(tmp_path / "new.xlsx", ["UAI", "Nom"], [["0750650Z", "Lycée nouveau"]])
-    report = await import_xlsx(SCHOOLS, path, actor=ACTOR, role="agent", dry_run=False)
+    report = await import_xlsx(SCHOOLS, path, caller=Caller(ACTOR, "agent"), dry_run=False)
     assert report.refused == 1 and "absent de la base" in report.errors_by_line[2][0]
     assert await School.all().count() == 0
-    with pytest.raises(WriteRefused, match="n'accepte pas de nouvelles lignes"):
-        await create_rows(SCHOOLS, [{"uai": "0750650Z", "name": "X"}], actor=ACTOR, source=Source.IMPORT)
+    with pytest.raises(WriteRefused, match="ne pouvez pas ajouter") as refused:
+        await create_rows(SCHOOLS, [{"uai": "0750650Z", "name": "X"}], Caller(ACTOR, "agent", Source.IMPORT))
+    assert refused.value.status == 403 and await School.all().count() == 0
+    created = await import_xlsx(SCHOOLS, path, caller=Caller(ACTOR, "admin"), dry_run=False)
+    assert created.created_rows == 1 and (await School.get(uai="0750650Z")).academie == "paris"
 
 
 async def test_duplicate_keys_in_the_file_refuse_every_occurrence(db: str, tmp_path: Path) -> None:
     school = await make_school(name="Lycée A")
     path = xlsx(tmp_path / "dup.xlsx", ["UAI", "Nom"], [[school.uai, "Lycée B"], [school.uai, "Lycée C"]])
-    report = await import_xlsx(SCHOOLS, path, actor=ACTOR, role="agent", dry_run=False)
+    report = await import_xlsx(SCHOOLS, path, caller=Caller(ACTOR, "agent"), dry_run=False)
     assert (report.refused, report.changed, report.unchanged) == (2, 0, 0)
     assert report.errors_by_line[2] == [f"UAI « {school.uai} » en double : présent aux lignes 2, 3 du fichier. "
                                         "Gardez une seule ligne par UAI."]
@@ -169,7 +174,7 @@ async def test_report_file_has_the_original_rows_and_an_erreurs_column(db: str, 
     path = xlsx(tmp_path / "in.xlsx", ["UAI", "Nom", "Code postal"],
                 [[school.uai, "Lycée bon", 75001], ["0750650W", "Lycée mauvais", "75002"]],
                 ["text", "text", "integer"])
-    report = await import_xlsx(SCHOOLS, path, actor=ACTOR, role="agent")
+    report = await import_xlsx(SCHOOLS, path, caller=Caller(ACTOR, "agent"))
     out = tmp_path / "rapport.xlsx"
     assert report.write_report(out) == 2
     rows = CalamineWorkbook.from_path(str(out)).get_sheet_by_index(0).to_python()
@@ -179,7 +184,7 @@ async def test_report_file_has_the_original_rows_and_an_erreurs_column(db: str, 
     data = report.as_dict()
     assert data["refused"] == 1 and data["issues"][0]["line"] == 3 and data["summary"].startswith("2 ligne(s)")
     # the report re-imports
-    refused_file = await import_xlsx(SCHOOLS, tmp_path / "rapport.xlsx", actor=ACTOR, role="agent")
+    refused_file = await import_xlsx(SCHOOLS, tmp_path / "rapport.xlsx", caller=Caller(ACTOR, "agent"))
     assert "erreurs" not in " ".join(refused_file.unknown_columns)
 
 
@@ -188,7 +193,7 @@ async def test_report_file_has_the_original_rows_and_an_erreurs_column(db: str, 
 async def assert_refused(path: Path, *fragments: str, **kwargs: Any) -> None:
     """The import is refused whole with a message containing every fragment, and nothing is written."""
     before = await snapshot()
-    report = await import_xlsx(SCHOOLS, path, actor=ACTOR, role="agent", dry_run=False, **kwargs)
+    report = await import_xlsx(SCHOOLS, path, caller=Caller(ACTOR, "agent"), dry_run=False, **kwargs)
     assert report.fatal and not report.applied, report.summary()
     for fragment in fragments:
         assert fragment in " ".join(report.fatal), report.fatal
@@ -294,7 +299,7 @@ async def test_formulas_import_their_cached_values_with_a_warning(db: str, tmp_p
                                     b'<c r="B2" t="str"><f>CONCAT("Lyc\xc3\xa9e ","B")</f><v>Lyc\xc3\xa9e B</v></c>')
                 assert b"<f>" in data
             zout.writestr(item, data)
-    report = await import_xlsx(SCHOOLS, tmp_path / "formule.xlsx", actor=ACTOR, role="agent")
+    report = await import_xlsx(SCHOOLS, tmp_path / "formule.xlsx", caller=Caller(ACTOR, "agent"))
     assert report.preview == [{"line": 2, "key": school.uai, "column": "Nom", "old": "Lycée A", "new": "Lycée B"}]
     assert any("1 formule(s) (ex. B2)" in w and "dernière valeur calculée" in w for w in report.warnings)
 
@@ -320,7 +325,7 @@ async def test_numbers_and_dates_as_text_convert_when_unambiguous_and_are_refuse
     school = await make_school()
     path, book, _ = openpyxl_file(tmp_path / "texte.xlsx", ["UAI", "Code postal"], [[school.uai, 75011]])
     book.save(path)
-    report = await import_xlsx(SCHOOLS, path, actor=ACTOR, role="agent")
+    report = await import_xlsx(SCHOOLS, path, caller=Caller(ACTOR, "agent"))
     assert report.preview[0]["new"] == "75011" and report.refused == 0
 
 
@@ -331,12 +336,12 @@ async def test_numbers_as_text_warn_in_the_report(db: str, tmp_path: Path) -> No
         *SCHOOLS.columns, Column("version", "Version", kind="integer", editable=True)))
     school = await make_school()
     path = xlsx(tmp_path / "v.xlsx", ["UAI", "Version"], [[school.uai, "7"]])
-    report = await import_xlsx(sheet, path, actor=ACTOR, role="agent")
+    report = await import_xlsx(sheet, path, caller=Caller(ACTOR, "agent"))
     assert isinstance(sheet, Sheet) and report.changed == 1
     assert any("Colonne « Version » : 1 nombre(s) écrit(e)s comme du texte, converti(e)s (ex. ligne 2 : « 7 »)" in w
                for w in report.warnings)
     bad = xlsx(tmp_path / "w.xlsx", ["UAI", "Version"], [[school.uai, "1.234"]])
-    refused = await import_xlsx(sheet, bad, actor=ACTOR, role="agent")
+    refused = await import_xlsx(sheet, bad, caller=Caller(ACTOR, "agent"))
     assert refused.refused == 1 and "ambigu" in refused.errors_by_line[2][0]
 
 
@@ -350,27 +355,27 @@ async def test_read_xlsx_gives_headers_and_lazy_rows(tmp_path: Path) -> None:
         book.close()
 
 
-# --- Creation, on a test-only declaration (the real schools sheet does not create rows) ------------------
+# --- Creation (schools: admins) -------------------------------------------------------------------------
 
 async def test_real_lycee_list_creates_rows_then_reimports_unchanged(db: str, tmp_path: Path) -> None:
     source = shared_file("data/idf_lycees_publics_2021-2022.csv")
-    creating = replace(SCHOOLS, name="schools", can_create=True)
+    creating = SCHOOLS
     with source.open(encoding="utf-8") as fh:
         records = list(csv.DictReader(fh))
     assert len(records) == 452
     header = ["numero_lycee", "Nom", "type", "Commune", "CP"]
     rows = [[r["uai"], r["nom"], r["type_lycee"], r["commune"], r["code_postal"] or None] for r in records]
     path = xlsx(tmp_path / "lycees.xlsx", header, rows)
-    preview = await import_xlsx(creating, path, actor=ACTOR, role="agent")
+    preview = await import_xlsx(creating, path, caller=Caller(ACTOR, "admin"))
     assert (preview.new, preview.refused) == (452, 0) and await School.all().count() == 0
-    applied = await import_xlsx(creating, path, actor=ACTOR, role="agent", dry_run=False)
+    applied = await import_xlsx(creating, path, caller=Caller(ACTOR, "admin"), dry_run=False)
     assert applied.applied and applied.created_rows == 452, applied.issues[:3]
     assert await School.filter(academie="creteil").count() == 166  # derived by the model (R-SCH-2)
     assert await AuditEntry.filter(column="*", source=Source.IMPORT).count() == 452
-    again = await import_xlsx(creating, path, actor=ACTOR, role="agent")
+    again = await import_xlsx(creating, path, caller=Caller(ACTOR, "admin"))
     assert (again.unchanged, again.new, again.changed) == (452, 0, 0)
     without_name = xlsx(tmp_path / "sans-nom.xlsx", ["UAI"], [["0750001U"]])  # not in the list
-    refused = await import_xlsx(creating, without_name, actor=ACTOR, role="agent")
+    refused = await import_xlsx(creating, without_name, caller=Caller(ACTOR, "admin"))
     assert refused.fatal and "obligatoire(s) absente(s) pour créer les 1 nouvelle(s) ligne(s) : Nom" in refused.fatal[0]
 
 
@@ -436,22 +441,21 @@ def test_cli_export_then_import_with_dry_run_refusals_and_report(isolated_settin
 async def test_rows_refused_while_writing_are_reported_and_the_others_written(db: str, tmp_path: Path) -> None:
     import json
 
-    async def hook(sheet: Any, instance: Any, values: dict[str, Any], actor: str, role: str | None) -> dict[str, Any]:
-        if "interdit" in str(values.get("name", "")):
+    async def hook(ctx: Any) -> None:
+        if "interdit" in str(ctx.values.get("name", "")):
             raise ValueError("Nom refusé par la règle métier (test).")
-        return values
 
     guarded = replace(SCHOOLS, change_hook=hook)
     a, b = await make_school(name="A"), await make_school(name="B")
     path = xlsx(tmp_path / "hook.xlsx", ["UAI", "Nom"], [[a.uai, "A bis"], [b.uai, "nom interdit"]])
-    report = await import_xlsx(guarded, path, actor=ACTOR, role="agent", dry_run=False)
+    report = await import_xlsx(guarded, path, caller=Caller(ACTOR, "agent"), dry_run=False)
     assert report.applied and report.written_rows == 1 and report.refused == 1 and report.changed == 1
     assert report.errors_by_line == {3: ["Nom refusé par la règle métier (test)."]}
     assert (await School.get(id=a.id)).name == "A bis" and (await School.get(id=b.id)).name == "B"
     json.dumps(report.as_dict())  # JSON-ready for the page and the API
 
     await School.filter(id=a.id).update(name="A")
-    whole = await import_xlsx(guarded, path, actor=ACTOR, role="agent", dry_run=False, all_or_nothing=True)
+    whole = await import_xlsx(guarded, path, caller=Caller(ACTOR, "agent"), dry_run=False, all_or_nothing=True)
     assert not whole.applied and whole.written_rows == 0
     assert (await School.get(id=a.id)).name == "A"
     assert await AuditEntry.filter(source=Source.IMPORT).count() == 1  # only the first import's change
@@ -462,7 +466,7 @@ async def test_formula_without_a_cached_value_is_read_empty_and_warned(db: str, 
     path, book, _ = openpyxl_file(tmp_path / "sans-cache.xlsx", ["UAI", "Nom", "Commune"],
                                   [[school.uai, '=CONCAT("Lycée ","Z")', "=UPPER(\"meaux\")"]])
     book.save(path)  # openpyxl writes formulas without their computed value
-    report = await import_xlsx(SCHOOLS, path, actor=ACTOR, role="agent", dry_run=False)
+    report = await import_xlsx(SCHOOLS, path, caller=Caller(ACTOR, "agent"), dry_run=False)
     assert any("2 formule(s) (ex. B2, C2)" in w for w in report.warnings)
     assert report.refused == 1 and "« Nom » est obligatoire" in report.errors_by_line[2][0]
     assert (await School.get(id=school.id)).name == "Lycée A"

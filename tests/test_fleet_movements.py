@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from models.fleet import Device, Holder, HolderKind, Situation, Status
+from sheets.engine.caller import Caller
 from sheets.engine.importer import ImportFileError
 from sheets.engine.xlsx import XlsxColumn, write_xlsx
 from sheets.fleet_movements import SAMPLE_COLUMNS, analyse_movements, apply_movements, write_sample
@@ -40,7 +41,7 @@ async def test_r_fleet_3_student_list_new_moved_changed_left(db: str, tmp_path: 
     assert [m.ident for m in report.updated] == [stays.ident]
     assert {m.ident for m in report.left} == {leaves.ident, finishes.ident}
     assert await Holder.filter(ident="INE000NEW001").count() == 0  # preview writes nothing
-    await apply_movements(report, actor="test", role="agent")
+    await apply_movements(report, Caller("test", "agent"))
     assert (await Holder.get(ident="INE000NEW001")).school_id == here.id
     assert (await Device.get(id=d_comes.id)).school_id == here.id  # the device follows (R-FLEET-3)
     assert (await Holder.get(id=stays.id)).class_name == "1re B"
@@ -57,7 +58,7 @@ async def test_bad_lines_and_bad_files_are_refused(db: str, tmp_path: Path) -> N
     report = await analyse_movements(path, school, HolderKind.STUDENT)
     assert len(report.issues) == 2 and "niveau" in report.issues[1]
     with pytest.raises(ValueError, match="Corrigez"):
-        await apply_movements(report, actor="test", role="agent")
+        await apply_movements(report, Caller("test", "agent"))
     with pytest.raises(ImportFileError, match="Identifiant"):
         await analyse_movements(_file(tmp_path / "cols.xlsx", [["x"]], [XlsxColumn("Autre")]), school,
                                 HolderKind.STUDENT)

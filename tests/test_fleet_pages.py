@@ -7,8 +7,10 @@ from nicegui import ui
 from nicegui.testing import User
 
 from models.fleet import Device, Status
-from sheets.engine.api import Caller
+from sheets.engine.actions import run_action
+from sheets.engine.caller import Caller
 from sheets.engine.writes import WriteRefused
+from sheets.fleet import DEVICES
 from tests.factories import make_school
 from tests.test_fleet_rules import make_device, make_holder
 
@@ -38,29 +40,31 @@ async def test_devices_page_grid_filtered_by_school(logged_in: object, user: Use
     await user.open(f"/parc/appareils?uai={school.uai}&statut=remis")
     grids = list(user.find(ui.aggrid).elements)
     assert len(grids) == 1 and "/api/sheets/devices/rows" in grids[0].options[":datasource"]
-    await user.should_see("Événement de vie…")
+    await user.should_see("Actions")  # the life events an agent may make, as the grid's row actions
+    await user.should_see("Vol ou détournement")
+    await user.should_not_see("Réinitialiser et noter")  # Unowhy and La Poste only (R-FLEET-5)
     for path in ("/parc/porteurs", "/parc/reassorts"):
         await user.open(path)
         assert list(user.find(ui.aggrid).elements)
 
 
-async def test_life_events_from_the_page_helpers(logged_in: object, user: User) -> None:
-    from pages.fleet import apply_event, regional_rows, replace_device  # after the app registered its pages
+async def test_life_events_are_row_actions_of_the_engine(logged_in: object, user: User) -> None:
+    from pages.fleet import regional_rows  # after the app registered its pages
 
     school = await make_school()
     holder = await make_holder(school)
     device = await make_device(school=school, holder=holder)
-    rows = [{"id": device.id, "version": device.version}]
     with pytest.raises(WriteRefused, match="plainte"):
-        await apply_event(rows, Status.STOLEN, Caller("démo", "agent"))
-    assert await apply_event(rows, Status.STOLEN, Caller("démo", "agent"), evidence="PV-1") == 1
+        await run_action(DEVICES, "theft", [device.id], {}, Caller("démo", "agent"))
+    await run_action(DEVICES, "theft", [device.id], {"evidence_ref": "PV-1"}, Caller("démo", "agent"))
     spare = await make_device(status=Status.STOCK, grade="degrade")
     good = await make_device(status=Status.STOCK, grade="comme_neuf")
-    with pytest.raises(ValueError, match="R-FLEET-10"):
-        await replace_device({"id": device.id}, spare.serial, Caller("démo", "laposte"))
-    with pytest.raises(WriteRefused, match="R-FLEET-5"):  # extra stock is for La Poste and Unowhy
-        await replace_device({"id": device.id}, good.serial, Caller("démo", "agent"))
-    assert await replace_device({"id": device.id}, good.serial, Caller("démo", "laposte")) == 1
+    with pytest.raises(WriteRefused, match="R-FLEET-10"):
+        await run_action(DEVICES, "replace", [device.id], {"replacement": spare.serial}, Caller("démo", "laposte"))
+    with pytest.raises(WriteRefused, match="pas permis") as refused:  # extra stock is for La Poste and Unowhy
+        await run_action(DEVICES, "replace", [device.id], {"replacement": good.serial}, Caller("démo", "agent"))
+    assert refused.value.status == 403
+    await run_action(DEVICES, "replace", [device.id], {"replacement": good.serial}, Caller("démo", "laposte"))
     fresh = await Device.get(id=good.id)
     assert fresh.holder_id == holder.id and fresh.status == Status.DISTRIBUTED and fresh.school_id == school.id
     assert (await regional_rows())[0]["vole"] == 1

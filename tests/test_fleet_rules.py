@@ -1,4 +1,4 @@
-"""The fleet's life cycle (R-FLEET-1 … R-FLEET-14, R-SLOT-7): pure rules, then every path through the engine."""
+"""The fleet's life cycle (R-FLEET-1 … R-FLEET-14, R-SLOT-7), through the engine: every move as a caller makes it."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ import pytest
 
 from models.audit import AuditEntry, Source
 from models.fleet import (
-    BY_MOVE,
     OPERATOR_ROLES,
     RESET_ROLES,
     TRANSITIONS,
     Device,
     DeviceKind,
-    DeviceState,
     EndChoice,
     Holder,
     HolderKind,
@@ -25,11 +23,8 @@ from models.fleet import (
     Situation,
     SlotCase,
     Status,
-    TransitionRefused,
-    allowed_targets,
     check_replacement,
     mdm_unenroll_deadline,
-    plan_change,
     plan_screen_waves,
     regional_counts,
     regional_holder_flags,
@@ -37,122 +32,156 @@ from models.fleet import (
     shipping_mode,
     slot_case,
 )
+from sheets.engine.caller import Caller
 from sheets.engine.writes import RowChange, WriteRefused, apply_changes, bulk_set, parse_changes
-from sheets.fleet import DEVICES, HOLDERS, RESTOCKS
+from sheets.fleet import DEVICE_LIFECYCLE, DEVICES, HOLDERS, RESTOCKS
 from tests.factories import make_school
 
 DAY = dt.date(2024, 9, 10)
 _n = itertools.count(1)
-ALL_ROLES = [None, "admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"]
+ALL_ROLES = ["admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"]
 
 
-def state(status: Status, **kw: object) -> DeviceState:
-    """A device snapshot with a holder and a school unless told otherwise."""
-    values: dict[str, object] = {"holder_id": 1, "school_id": 1, "grade": "correct", "holder_kind": "eleve",
-                                 "holder_school_id": 1}
-    values.update(kw)
-    return DeviceState(status=status, **values)  # type: ignore[arg-type]
+async def fleet(status: Status = Status.DISTRIBUTED, *, holder: bool = True,
+                kind: DeviceKind = DeviceKind.STUDENT_LAPTOP, holder_kind: HolderKind = HolderKind.STUDENT,
+                **device: object) -> Device:
+    """A device of a fresh school, with a holder of that school unless told otherwise."""
+    school = await make_school()
+    owner = await make_holder(school, kind=holder_kind) if holder else None
+    values: dict[str, object] = {"school": school, "holder": owner, "grade": "correct"}
+    values.update(device)
+    return await make_device(status=status, kind=kind, **values)
 
 
-# --- Pure rules --------------------------------------------------------------------------------------
+async def fresh(device: Device) -> Device:
+    """The device as the database has it now."""
+    return await Device.get(id=device.id)
+
+
+# --- The life cycle as data ----------------------------------------------------------------------
 
 
 def test_transition_table_is_consistent() -> None:
-    assert len(BY_MOVE) == sum(len(t.sources) for t in TRANSITIONS)
+    assert len(DEVICE_LIFECYCLE.transitions) == len(TRANSITIONS)
     assert all(t.roles for t in TRANSITIONS)
-    assert "lecteur" not in OPERATOR_ROLES
+    assert "lecteur" not in OPERATOR_ROLES and "lecteur" not in RESET_ROLES
 
 
-def test_r_fleet_1_life_cycle_stock_to_distributed() -> None:
-    s = state(Status.STOCK, holder_id=None, school_id=None)
-    out = plan_change(s, {"status": "affecte", "holder_id": 7}, "unowhy", DAY, ("eleve", 3))
-    assert out["status"] == Status.ASSIGNED
-    out = plan_change(state(Status.ASSIGNED, school_id=None), {"status": "livre", "school_id": 3}, None, DAY)
-    assert out["delivered_on"] == DAY
-    out = plan_change(state(Status.DELIVERED), {"status": "remis"}, "agent", DAY)
-    assert out["distributed_on"] == DAY and out["mdm_enrolled"] is True
+async def test_r_fleet_1_life_cycle_stock_to_distributed(sqlite_db: str) -> None:
+    school = await make_school()
+    holder = await make_holder(school)
+    device = await make_device(status=Status.STOCK)
+    await change(device, "unowhy", holder=holder.ident)  # a holder given to a stock device assigns it
+    assert (await fresh(device)).status == Status.ASSIGNED
+    await change(await fresh(device), "agent", status="livre", school=school.uai)
+    assert (await fresh(device)).delivered_on is not None
+    await change(await fresh(device), "agent", status="remis")
+    done = await fresh(device)
+    assert done.distributed_on is not None and done.mdm_enrolled is True
 
 
-def test_forbidden_move_says_what_is_possible() -> None:
-    with pytest.raises(TransitionRefused, match=r"impossible.*possible : "):
-        plan_change(state(Status.STOCK), {"status": "conserve"}, None, DAY)
-    with pytest.raises(TransitionRefused, match="Restitué"):
-        plan_change(state(Status.TO_RETURN), {"status": "stock"}, None, DAY)
+async def test_forbidden_move_says_what_is_possible(sqlite_db: str) -> None:
+    device = await fleet(Status.STOCK, holder=False)
+    with pytest.raises(WriteRefused, match=r"impossible.*possible : "):
+        await change(device, "agent", status="conserve")
+    back = await fleet(Status.TO_RETURN)
+    with pytest.raises(WriteRefused, match="Restitué"):
+        await change(back, "agent", status="stock")
 
 
 @pytest.mark.parametrize("role", ALL_ROLES)
-def test_r_fleet_5_only_unowhy_and_laposte_reset_or_reassign(role: str | None) -> None:
+async def test_r_fleet_5_only_unowhy_and_laposte_reset_or_reassign(sqlite_db: str, role: str) -> None:
     allowed = role in ("unowhy", "laposte")
+    other = await make_holder(await make_school())
     cases = [
-        (state(Status.RETURNED), {"status": "reinitialise"}, None),                     # reset
-        (state(Status.DISTRIBUTED), {"holder_id": 2}, ("eleve", 1)),                    # reassign
-        (state(Status.STOCK, holder_id=None), {"status": "affecte", "holder_id": 2}, ("eleve", 1)),  # assign
-        (state(Status.RECONDITIONED, holder_id=None), {"status": "stock"}, None),       # back to stock
+        (await fleet(Status.RETURNED), {"status": "reinitialise"}),                   # reset
+        (await fleet(Status.DISTRIBUTED), {"holder": other.ident}),                   # reassign
+        (await fleet(Status.STOCK, holder=False), {"status": "affecte", "holder": other.ident}),  # assign
+        (await fleet(Status.RECONDITIONED, holder=False), {"status": "stock"}),       # back to stock
     ]
-    for snapshot, values, holder in cases:
+    for device, values in cases:
         if allowed:
-            plan_change(snapshot, values, role, DAY, holder)
+            await change(device, role, **values)
         else:
-            with pytest.raises(TransitionRefused, match="Unowhy et La Poste"):
-                plan_change(snapshot, values, role, DAY, holder)
+            with pytest.raises(WriteRefused, match=r"Unowhy|La Poste|pas le droit") as refused:
+                await change(device, role, **values)
+            assert refused.value.status == 403
 
 
-def test_r_fleet_5_reset_clears_holder_and_needs_a_grade() -> None:
-    out = plan_change(state(Status.RETURNED), {"status": "reinitialise"}, "unowhy", DAY)
-    assert out["holder_id"] is None and out["mdm_enrolled"] is False and out["loan_accepted_on"] is None
-    with pytest.raises(TransitionRefused, match="état"):
-        plan_change(state(Status.RETURNED, grade=None), {"status": "reinitialise"}, "unowhy", DAY)
-    out = plan_change(state(Status.RECONDITIONED, holder_id=None), {"status": "stock"}, "laposte", DAY)
-    assert out["school_id"] is None
+async def test_r_fleet_5_reset_clears_holder_and_needs_a_grade(sqlite_db: str) -> None:
+    device = await fleet(Status.RETURNED, loan_accepted_on=DAY, mdm_enrolled=True)
+    await change(device, "unowhy", status="reinitialise")
+    done = await fresh(device)
+    assert done.holder_id is None and done.mdm_enrolled is False and done.loan_accepted_on is None
+    ungraded = await fleet(Status.RETURNED, grade=None)
+    with pytest.raises(WriteRefused, match="état"):
+        await change(ungraded, "unowhy", status="reinitialise")
+    await change(done, "laposte", status="stock")
+    assert (await fresh(device)).school_id is None
 
 
-def test_r_fleet_3_device_follows_holder_within_idf() -> None:
-    # The holder moved to school 9: the device may follow, for any operator.
-    out = plan_change(state(Status.DISTRIBUTED, holder_school_id=9), {"school_id": 9}, None, DAY)
-    assert out == {"school_id": 9}
-    with pytest.raises(TransitionRefused, match="suit son porteur"):
-        plan_change(state(Status.DISTRIBUTED, holder_school_id=1), {"school_id": 9}, "agent", DAY)
+async def test_r_fleet_3_device_follows_holder_within_idf(sqlite_db: str) -> None:
+    device = await fleet(Status.DISTRIBUTED)
+    elsewhere = await make_school()
+    with pytest.raises(WriteRefused, match="suit son porteur"):
+        await change(device, "agent", school=elsewhere.uai)
+    holder = await Holder.get(id=device.holder_id)
+    holder.school = elsewhere  # the holder moved (written elsewhere): the device may now follow, for any operator
+    await holder.save()
+    await change(device, "agent", school=elsewhere.uai)
+    assert (await fresh(device)).school_id == elsewhere.id
 
 
-def test_r_fleet_7_teacher_leaving_returns_and_cannot_keep() -> None:
-    teacher = state(Status.DISTRIBUTED, holder_kind="enseignant", kind=DeviceKind.TEACHER_LAPTOP)
-    assert plan_change(teacher, {"status": "a_restituer"}, None, DAY)["status"] == Status.TO_RETURN
-    with pytest.raises(TransitionRefused, match="Seul un élève"):
-        plan_change(teacher, {"status": "conserve"}, None, DAY)
+async def test_r_fleet_7_teacher_leaving_returns_and_cannot_keep(sqlite_db: str) -> None:
+    teacher = await fleet(Status.DISTRIBUTED, kind=DeviceKind.TEACHER_LAPTOP, holder_kind=HolderKind.TEACHER)
+    with pytest.raises(WriteRefused, match="Seul un élève"):
+        await change(teacher, "agent", status="conserve")
+    await change(teacher, "agent", status="a_restituer")
+    assert (await fresh(teacher)).status == Status.TO_RETURN
 
 
-def test_r_fleet_8_keep_sets_mdm_deadline_end_of_september() -> None:
-    out = plan_change(state(Status.DISTRIBUTED), {"status": "conserve"}, None, dt.date(2025, 6, 20))
-    assert out["mdm_unenroll_by"] == dt.date(2025, 9, 30)
+async def test_r_fleet_8_keep_sets_mdm_deadline_end_of_september(sqlite_db: str) -> None:
+    device = await fleet(Status.DISTRIBUTED)
+    await change(device, "agent", status="conserve")
+    kept = await fresh(device)
+    assert kept.mdm_unenroll_by == mdm_unenroll_deadline(dt.date.today())
+    assert mdm_unenroll_deadline(dt.date(2025, 6, 20)) == dt.date(2025, 9, 30)
     assert mdm_unenroll_deadline(dt.date(2025, 10, 2)) == dt.date(2026, 9, 30)
 
 
-def test_r_fleet_9_student_leaving_returns_then_collected() -> None:
-    assert plan_change(state(Status.DISTRIBUTED), {"status": "a_restituer"}, None, DAY)["status"] == "a_restituer"
-    assert plan_change(state(Status.TO_RETURN), {"status": "restitue"}, None, DAY)["status"] == "restitue"
+async def test_r_fleet_9_student_leaving_returns_then_collected(sqlite_db: str) -> None:
+    device = await fleet(Status.DISTRIBUTED)
+    await change(device, "agent", status="a_restituer")
+    await change(await fresh(device), "agent", status="restitue")
+    assert (await fresh(device)).status == Status.RETURNED
 
 
-def test_r_fleet_11_theft_loss_breakage_need_evidence() -> None:
+async def test_r_fleet_11_theft_loss_breakage_need_evidence(sqlite_db: str) -> None:
     for target, word in (("vole", "plainte"), ("perdu", "main courante"), ("sav", "S.A.V.")):
-        with pytest.raises(TransitionRefused, match=word):
-            plan_change(state(Status.DISTRIBUTED), {"status": target}, None, DAY)
-        out = plan_change(state(Status.DISTRIBUTED), {"status": target, "evidence_ref": "PV-1"}, None, DAY)
-        assert out["status"] == target
+        device = await fleet(Status.DISTRIBUTED)
+        with pytest.raises(WriteRefused, match=word):
+            await change(device, "agent", status=target)
+        await change(device, "agent", status=target, evidence_ref="PV-1")
+        assert (await fresh(device)).status == target
 
 
 def test_r_fleet_10_replacement_grade_equivalent_or_better() -> None:
     check_replacement("correct", "correct")
     check_replacement("degrade", "comme_neuf")
-    with pytest.raises(TransitionRefused, match="R-FLEET-10"):
+    with pytest.raises(ValueError, match="R-FLEET-10"):
         check_replacement("comme_neuf", "degrade")
 
 
-def test_r_fleet_13_office_on_laptops_distributed_since_september_2021() -> None:
-    assert plan_change(state(Status.DELIVERED), {"status": "remis"}, None, DAY)["office_installed"] is True
-    old = plan_change(state(Status.DELIVERED), {"status": "remis"}, None, dt.date(2021, 3, 1))
-    assert "office_installed" not in old
-    screen = plan_change(state(Status.DELIVERED, kind=DeviceKind.SCREEN), {"status": "remis"}, None, DAY)
-    assert "office_installed" not in screen
+async def test_r_fleet_13_office_on_laptops_distributed_since_september_2021(sqlite_db: str) -> None:
+    laptop = await fleet(Status.DELIVERED)
+    await change(laptop, "agent", status="remis")
+    assert (await fresh(laptop)).office_installed is True
+    screen = await fleet(Status.DELIVERED, kind=DeviceKind.SCREEN)
+    await change(screen, "agent", status="remis")
+    assert (await fresh(screen)).office_installed is False
+    from models.fleet import move_effects  # the date rule itself: before September 2021, no Office
+
+    assert "office_installed" not in move_effects("remis", "pc_eleve", dt.date(2021, 3, 1))
 
 
 def test_r_fleet_12_shipping_mode_exactly_five_is_parcel() -> None:
@@ -171,21 +200,26 @@ def test_r_fleet_14_screens_by_waves_of_ten_oldest_projectors_first() -> None:
     assert all(waves[p] == 1 for p, year in projectors if year == 2010)
 
 
-def test_r_slot_7_special_cases() -> None:
+async def test_r_slot_7_special_cases(sqlite_db: str) -> None:
     assert slot_case(listed=True, present=False, has_device=True) == SlotCase.KEEP_AT_SCHOOL
     assert slot_case(listed=True, present=True, has_device=False) == SlotCase.FROM_EXTRA_STOCK
     assert slot_case(listed=False, present=True, has_device=True) == SlotCase.TAKE_BACK
     assert slot_case(listed=True, present=True, has_device=True) == SlotCase.HAND_OVER
     # Extra stock: only La Poste's agents (and Unowhy) hand a stock PC over.
-    plan_change(state(Status.STOCK), {"status": "remis"}, "laposte", DAY)
-    with pytest.raises(TransitionRefused):
-        plan_change(state(Status.STOCK), {"status": "remis"}, None, DAY)
+    school = await make_school()
+    student = await make_holder(school)
+    spare = await make_device(status=Status.STOCK)
+    with pytest.raises(WriteRefused, match=r"Unowhy|La Poste"):
+        await change(spare, "agent", status="remis", holder=student.ident, school=school.uai)
+    await change(spare, "laposte", status="remis", holder=student.ident, school=school.uai)
+    assert (await fresh(spare)).status == Status.DISTRIBUTED
 
 
-def test_allowed_targets_by_role() -> None:
-    assert {t.action for t in allowed_targets(Status.RETURNED, None)} == set()
-    assert {t.action for t in allowed_targets(Status.RETURNED, "unowhy")} == {"reset"}
-    assert "lecteur" not in RESET_ROLES
+def test_moves_offered_by_role() -> None:
+    """The grid offers only the moves a role may make: nothing from « Restitué » but the reset, for Unowhy."""
+    assert DEVICE_LIFECYCLE.allowed_map(Caller("x", "lecteur"))["restitue"] == []
+    assert DEVICE_LIFECYCLE.allowed_map(Caller("x", "unowhy"))["restitue"] == ["reinitialise"]
+    assert "stock" not in DEVICE_LIFECYCLE.allowed_map(Caller("x", "laposte"))["remis"]
 
 
 # --- Through the engine (both databases) ---------------------------------------------------------
@@ -212,7 +246,7 @@ async def change(device: Device, role: str | None = "agent", **raw: object) -> N
     """A grid edit of a device (parsed like the grid's values)."""
     changes, issues = await parse_changes(DEVICES, [RowChange(device.id, raw)])
     assert not issues, issues
-    await apply_changes(DEVICES, changes, actor="test", source=Source.GRID, role=role)
+    await apply_changes(DEVICES, changes, Caller("test", role, Source.GRID))
 
 
 async def test_r_fleet_5_grid_edit_of_holder_refused_without_role(db: str) -> None:
@@ -250,16 +284,16 @@ async def test_bulk_state_change_fast_path_all_or_nothing_with_audit(db: str) ->
     bad = await make_device(school=school, status=Status.STOCK)
     ids = [d.id for d in devices]
     with pytest.raises(WriteRefused, match="impossible"):
-        await bulk_set(DEVICES, [*ids, bad.id], "status", "a_restituer", actor="test", role="agent")
+        await bulk_set(DEVICES, [*ids, bad.id], "status", "a_restituer", Caller("test", "agent"))
     assert await Device.filter(status=Status.TO_RETURN).count() == 0
-    result = await bulk_set(DEVICES, ids, "status", "a_restituer", actor="test", role="agent")
+    result = await bulk_set(DEVICES, ids, "status", "a_restituer", Caller("test", "agent"))
     assert result.changed_rows == 5
     assert await Device.filter(status=Status.TO_RETURN, version=2).count() == 5
     assert await AuditEntry.filter(sheet="devices", column="status", batch=result.batch).count() == 5
-    await bulk_set(DEVICES, ids, "status", "restitue", actor="test", role="agent")
+    await bulk_set(DEVICES, ids, "status", "restitue", Caller("test", "agent"))
     with pytest.raises(WriteRefused, match="R-FLEET-5"):
-        await bulk_set(DEVICES, ids, "status", "reinitialise", actor="test", role="agent")
-    done = await bulk_set(DEVICES, ids, "status", "reinitialise", actor="test", role="unowhy")
+        await bulk_set(DEVICES, ids, "status", "reinitialise", Caller("test", "agent"))
+    done = await bulk_set(DEVICES, ids, "status", "reinitialise", Caller("test", "unowhy"))
     assert done.changed_rows == 5 and await Device.filter(id__in=ids, holder_id=None).count() == 5
 
 
@@ -268,7 +302,7 @@ async def test_r_fleet_3_holder_changing_school_takes_device_along(db: str) -> N
     holder = await make_holder(a)
     device = await make_device(school=a, holder=holder)
     changes, _ = await parse_changes(HOLDERS, [RowChange(holder.id, {"school": b.uai})])
-    await apply_changes(HOLDERS, changes, actor="test", source=Source.IMPORT, role="agent")
+    await apply_changes(HOLDERS, changes, Caller("test", "agent", Source.IMPORT))
     assert (await Device.get(id=device.id)).school_id == b.id
     assert await AuditEntry.filter(sheet="devices", row_id=device.id, column="school").exists()
 
@@ -281,13 +315,13 @@ async def test_r_fleet_9_and_r_fleet_8_holder_leaving_or_finishing(db: str) -> N
     changes, _ = await parse_changes(HOLDERS, [RowChange(leaver.id, {"situation": "parti_hors_idf"}),
                                                RowChange(finisher.id, {"situation": "fin_scolarite",
                                                                        "end_choice": "garder"})])
-    await apply_changes(HOLDERS, changes, actor="test", source=Source.GRID, role="agent")
+    await apply_changes(HOLDERS, changes, Caller("test", "agent", Source.GRID))
     assert (await Device.get(id=d1.id)).status == Status.TO_RETURN
     kept = await Device.get(id=d2.id)
     assert kept.status == Status.KEPT and kept.mdm_unenroll_by is not None
     with pytest.raises(WriteRefused, match="Terminale"):
         changes, _ = await parse_changes(HOLDERS, [RowChange(leaver.id, {"end_choice": "garder"})])
-        await apply_changes(HOLDERS, changes, actor="test", source=Source.GRID, role="agent")
+        await apply_changes(HOLDERS, changes, Caller("test", "agent", Source.GRID))
 
 
 async def test_r_fleet_12_restock_steps(db: str) -> None:
@@ -300,9 +334,9 @@ async def test_r_fleet_12_restock_steps(db: str) -> None:
     async def step(target: str, role: str | None = "agent", **extra: object) -> None:
         changes, issues = await parse_changes(RESTOCKS, [RowChange(request.id, {"status": target, **extra})])
         assert not issues
-        await apply_changes(RESTOCKS, changes, actor="test", source=Source.GRID, role=role)
+        await apply_changes(RESTOCKS, changes, Caller("test", role, Source.GRID))
 
-    with pytest.raises(WriteRefused, match="étape suivante"):
+    with pytest.raises(WriteRefused, match="possible : « Expédié »"):
         await step("recu")
     await step("expedie")
     shipped = await Device.filter(restock_id=request.id)

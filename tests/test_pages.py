@@ -9,7 +9,7 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
-from models.schools import ContactRole
+from models.schools import ContactRole, School
 from tests.factories import make_contact, make_school
 
 
@@ -71,7 +71,7 @@ async def test_sheet_rows_endpoint_pages_sorts_and_filters(client: httpx.AsyncCl
     assert (await client.post("/api/sheets/nope/rows", json=body)).status_code == 404
     not_json = await client.post("/api/sheets/schools/rows", content="startRow=0",
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert not_json.status_code == 415
+    assert not_json.status_code in (400, 422) and "Requête invalide" in not_json.json()["detail"]
 
 
 async def test_sheet_cell_bulk_undo_history_endpoints(client: httpx.AsyncClient) -> None:
@@ -83,8 +83,12 @@ async def test_sheet_cell_bulk_undo_history_endpoints(client: httpx.AsyncClient)
                                  json={"row_id": school.id, "field": "commune", "value": "Melun", "version": 1})
     assert conflict.status_code == 409 and "Conflit" in conflict.json()["detail"]
     bad = await client.post("/api/sheets/schools/cells",
-                            json={"row_id": school.id, "field": "csn_deployed", "value": "bof"})
+                            json={"row_id": school.id, "field": "csn_deployed", "value": "bof", "version": 2})
     assert bad.status_code == 422 and bad.json()["issues"][0]["column"] == "csn_deployed"
+    blind = await client.post("/api/sheets/schools/cells",  # no version: an edit never overwrites blindly
+                              json={"row_id": school.id, "field": "commune", "value": "Melun"})
+    assert blind.status_code == 422 and "version : obligatoire" in blind.json()["detail"]
+    assert (await School.get(id=school.id)).commune == "Meaux"
     bulk = await client.post("/api/sheets/schools/bulk", json={
         "field": "csn_deployed", "value": "oui", "expected_count": 1,
         "filterModel": {"commune": {"filterType": "text", "type": "equals", "filter": "Meaux"}}})

@@ -111,8 +111,13 @@ async def test_calendar_event_is_edited_from_the_page_and_bad_dates_are_refused(
 
 
 async def test_copy_to_next_year_button(logged_in: object, user: User) -> None:
+    from models.audit import AuditEntry
+
     await seed_calendar()
+    await CampaignEvent.filter(year__gt=2024).delete()  # the start copies forward: begin from 2024 alone
     await user.open("/relances")
     user.find("Copier vers l'année suivante").click()
-    await user.should_see("événement(s) copiés vers 2025")
-    assert await CampaignEvent.filter(year=2025).count() == await CampaignEvent.filter(year=2024).count()
+    n = await CampaignEvent.filter(year=2024).count()
+    await user.should_see(f"{n} événement(s) copié(s) vers 2025")
+    assert await CampaignEvent.filter(year=2025).count() == n
+    assert await AuditEntry.filter(sheet="calendar", column="*", source="action").count() == n  # audited

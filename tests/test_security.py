@@ -57,9 +57,13 @@ def _roles_of(route: Any) -> frozenset[Role] | None:
     return None
 
 
+# Routes the framework adds (OpenAPI documents) and logout: any logged-in user, guarded by the login middleware only.
+MIDDLEWARE_ONLY = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/logout"})
+
+
 def _sample(path: str, uai: str, row_id: int = 1) -> str:
     """A concrete URL for a route with path parameters (add a sample here for a new parameter)."""
-    samples = {"{uai}": uai, "{name}": "schools", "{row_id}": str(row_id)}
+    samples = {"{uai}": uai, "{name}": "schools", "{row_id}": str(row_id), "{action}": "copy_next_year"}
     for name, value in samples.items():
         path = path.replace(name, value)
     assert "{" not in path, f"route {path}: give its path parameter a sample value in _sample()"
@@ -97,6 +101,8 @@ async def test_route_matrix_every_route_needs_login_and_the_right_role(user: Use
     school = await make_school(name="Lycée Matrice")
     routes = _app_routes()
     paths = {p for p, _ in routes}
+    undeclared = [p for p, r in routes if _roles_of(r) is None and p not in MIDDLEWARE_ONLY]
+    assert not undeclared, f"pages or routes without declared roles: {undeclared}"
     assert {"/", "/ecoles", "/ecoles/{uai}", "/utilisateurs", "/securite/journal", "/api/schools",
             "/api/users", "/api/me", "/docs", "/openapi.json", "/logout"} <= paths
     # Anonymous.

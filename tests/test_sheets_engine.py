@@ -10,15 +10,16 @@ import pytest
 
 from models.audit import AuditEntry, Source
 from models.schools import School, SchoolType
-from sheets.engine.api import Caller, edit_cell, parse_block, paste_block
+from sheets.engine.api import edit_cell, parse_block, paste_block
+from sheets.engine.caller import Caller
 from sheets.engine.declaration import get_sheet
 from sheets.engine.query import BlockRequest, QueryError, fetch_block, filter_q
 from sheets.engine.writes import RowChange, WriteRefused, apply_changes, bulk_set, parse_changes, row_history, undo_last
 from tests.factories import make_contact, make_school
 
 SCHOOLS = get_sheet("schools")
-ALICE = Caller("alice@iledefrance.fr", "agent")
-BOB = Caller("bob@iledefrance.fr", "agent")
+ALICE = Caller("alice@iledefrance.fr", "agent", Source.GRID)
+BOB = Caller("bob@iledefrance.fr", "agent", Source.GRID)
 NAMES = ["Lycée Hugo", "lycée Curie", "Lycée Zola", "Lycée Éluard", "LP Ferry", "Lycée Camus", "Lycée Sand"]
 COMMUNES = ["Paris", "Meaux", "Créteil", "Évry", "Nanterre", ""]
 
@@ -179,14 +180,14 @@ async def test_choice_accepts_label_or_code(db: str) -> None:
 async def test_bulk_set_on_many_rows_one_transaction_with_audit(db: str) -> None:
     schools = [await make_school(csn_deployed=False) for _ in range(30)]
     ids = [s.id for s in schools]
-    result = await bulk_set(SCHOOLS, ids, "csn_deployed", "Oui", actor=ALICE.actor, role="agent")
+    result = await bulk_set(SCHOOLS, ids, "csn_deployed", "Oui", Caller(ALICE.actor, "agent"))
     assert result.changed_rows == 30
     assert await School.filter(id__in=ids, csn_deployed=True, version=2).count() == 30
     assert await AuditEntry.filter(batch=result.batch, source=Source.BULK).count() == 30
-    again = await bulk_set(SCHOOLS, ids, "csn_deployed", True, actor=ALICE.actor, role="agent")
+    again = await bulk_set(SCHOOLS, ids, "csn_deployed", True, Caller(ALICE.actor, "agent"))
     assert again.changed_rows == 0  # unchanged rows are not rewritten nor audited
     with pytest.raises(WriteRefused, match="attendu Oui ou Non"):
-        await bulk_set(SCHOOLS, ids, "csn_deployed", "bof", actor=ALICE.actor, role="agent")
+        await bulk_set(SCHOOLS, ids, "csn_deployed", "bof", Caller(ALICE.actor, "agent"))
 
 
 def test_parse_block_from_excel() -> None:
@@ -213,16 +214,16 @@ async def test_paste_applies_a_block_or_refuses_it_whole(db: str) -> None:
 
 async def test_undo_restores_the_last_batch_and_refuses_when_changed_since(db: str) -> None:
     schools = [await make_school(commune="Paris") for _ in range(3)]
-    await bulk_set(SCHOOLS, [s.id for s in schools], "commune", "Meaux", actor=ALICE.actor, role="agent")
-    label, _ = await undo_last(ALICE.actor, "agent")
+    await bulk_set(SCHOOLS, [s.id for s in schools], "commune", "Meaux", Caller(ALICE.actor, "agent"))
+    label, _ = await undo_last(Caller(ALICE.actor, "agent"))
     assert "3 modification(s)" in label
     assert await School.filter(commune="Paris").count() == 3
-    assert await undo_last(ALICE.actor, "agent") is None  # the undo itself is not undone by a second call
+    assert await undo_last(Caller(ALICE.actor, "agent")) is None  # the undo itself is not undone by a second call
 
     await edit_cell(SCHOOLS, schools[0].id, "commune", "Evry", None, ALICE)
     await edit_cell(SCHOOLS, schools[0].id, "commune", "Nanterre", None, BOB)
     with pytest.raises(WriteRefused, match="a changé depuis"):
-        await undo_last(ALICE.actor, "agent")
+        await undo_last(Caller(ALICE.actor, "agent"))
     assert (await School.get(id=schools[0].id)).commune == "Nanterre"
 
 
@@ -230,7 +231,7 @@ async def test_row_history_lists_every_change(db: str) -> None:
     school = await make_school(commune="Paris")
     await edit_cell(SCHOOLS, school.id, "commune", "Meaux", None, ALICE)
     await edit_cell(SCHOOLS, school.id, "csn_deployed", True, None, BOB)
-    history = await row_history(SCHOOLS, school.id)
+    history = await row_history(SCHOOLS, school.id, ALICE)
     assert [(h["actor"], h["column"], h["old"], h["new"]) for h in history] == [
         (BOB.actor, "CSN déployé", "Non", "Oui"), (ALICE.actor, "Commune", "Paris", "Meaux")]
 
@@ -241,13 +242,13 @@ async def test_reference_column_by_key_and_refused_when_unknown(db: str) -> None
     contact = await make_contact(a, [])
     changes, issues = await parse_changes(contacts, [RowChange(contact.id, {"school": b.uai.lower()})])
     assert not issues
-    await apply_changes(contacts, changes, actor=ALICE.actor, source=Source.GRID, role="agent")
+    await apply_changes(contacts, changes, Caller(ALICE.actor, "agent", Source.GRID))
     block = await fetch_block(contacts, BlockRequest(0, 10, [], {"school": {"filterType": "text", "type": "equals",
                                                                             "filter": b.uai}}))
     assert [r["school"] for r in block["rows"]] == [b.uai]
     changes, _ = await parse_changes(contacts, [RowChange(contact.id, {"school": "0750650Z"})])
     with pytest.raises(WriteRefused, match="aucune ligne"):
-        await apply_changes(contacts, changes, actor=ALICE.actor, source=Source.GRID, role="agent")
+        await apply_changes(contacts, changes, Caller(ALICE.actor, "agent", Source.GRID))
 
 
 async def test_audit_sheet_is_read_only(db: str) -> None:
@@ -257,8 +258,7 @@ async def test_audit_sheet_is_read_only(db: str) -> None:
     entry = await AuditEntry.first()
     assert entry is not None
     with pytest.raises(WriteRefused, match="pas le droit"):
-        await apply_changes(audit, [RowChange(entry.id, {"actor": "x"})], actor=ALICE.actor, source=Source.GRID,
-                            role="admin")
+        await apply_changes(audit, [RowChange(entry.id, {"actor": "x"})], Caller(ALICE.actor, "admin", Source.GRID))
     rows = await fetch_block(audit, BlockRequest(0, 10, [], {}))
     assert rows["rows"][0]["actor"] == ALICE.actor
 
@@ -307,23 +307,23 @@ async def test_change_hook_gets_the_role_may_refuse_or_complete_a_change(db: str
 
     seen: list[tuple[str, str | None]] = []
 
-    async def hook(sheet: Any, instance: Any, values: dict[str, Any], actor: str, role: str | None) -> dict[str, Any]:
-        seen.append((actor, role))
-        if values.get("commune") == "Interdit":
+    async def hook(ctx: Any) -> None:
+        seen.append((ctx.caller.actor, ctx.caller.role))
+        if ctx.values.get("commune") == "Interdit":
             raise ValueError("Commune refusée par la règle d'essai.")
-        return {**values, "wifi_code_changed": True}  # a field the change did not name
+        ctx.values["wifi_code_changed"] = True  # a field the change did not name
 
     sheet = replace(SCHOOLS, change_hook=hook)
     school = await make_school(commune="Paris")
     changes, _ = await parse_changes(sheet, [RowChange(school.id, {"commune": "Meaux"})])
-    await apply_changes(sheet, changes, actor=ALICE.actor, source=Source.GRID, role="agent")
+    await apply_changes(sheet, changes, Caller(ALICE.actor, "agent", Source.GRID))
     fresh = await School.get(id=school.id)
     assert (fresh.commune, fresh.wifi_code_changed) == ("Meaux", True)
     assert seen == [(ALICE.actor, "agent")]
     assert await AuditEntry.filter(row_id=school.id, column="wifi_code_changed").count() == 1
     changes, _ = await parse_changes(sheet, [RowChange(school.id, {"commune": "Interdit"})])
     with pytest.raises(WriteRefused, match="refusée par la règle"):
-        await apply_changes(sheet, changes, actor=ALICE.actor, source=Source.GRID, role="agent")
+        await apply_changes(sheet, changes, Caller(ALICE.actor, "agent", Source.GRID))
 
 
 async def test_calendar_sheet_checks_window_and_reminder_days(db: str) -> None:

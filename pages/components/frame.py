@@ -11,42 +11,54 @@ from zoneinfo import ZoneInfo
 from nicegui import app, ui
 
 import settings as settings_module
+from sheets.engine.caller import Caller
 
 PRIMARY = "#1d4e89"
 
 
+SECTIONS = ("Accueil", "Établissements", "Parc", "Créneaux", "Manuels et ressources", "Maintenance", "Relances",
+            "Administration", "Aide")
+
+
 @dataclass(frozen=True)
 class NavEntry:
-    """One entry of the left navigation."""
+    """One entry of the left navigation: a custom page's (registered with its roles) or a sheet's."""
 
     label: str
     path: str
     icon: str
+    section: str = "Aide"
+    order: int = 100
+    roles: frozenset[str] = field(default_factory=frozenset)
     demo_only: bool = False
-    roles: frozenset[str] = field(default_factory=frozenset)  # empty: every logged-in user
 
-    def visible_to(self, role: str) -> bool:
-        """True when a user of this role sees the entry."""
-        return not self.roles or role in self.roles
+    def visible_to(self, caller: Caller) -> bool:
+        """True when this caller may open the entry."""
+        return caller.allowed(self.roles)
 
 
-NAV: list[NavEntry] = [
-    NavEntry("Accueil", "/", "home"),
-    NavEntry("Établissements", "/ecoles", "school"),
-    NavEntry("Contacts", "/feuilles/contacts", "contacts", roles=frozenset({"admin", "agent", "lecteur"})),
-    NavEntry("Parc", "/parc", "laptop_chromebook"),
-    NavEntry("Relances", "/relances", "notifications_active"),
-    NavEntry("Calendrier de campagne", "/feuilles/calendar", "event",
-             roles=frozenset({"admin", "agent", "lecteur"})),
-    NavEntry("Journal des modifications", "/journal", "manage_history", roles=frozenset({"admin"})),
-    NavEntry("Annuaire support", "/support", "support_agent"),
-    NavEntry("Boîte de démonstration", "/boite-demo", "mark_email_unread", demo_only=True),
-    NavEntry("API (OpenAPI)", "/docs", "api"),
-    NavEntry("Utilisateurs", "/utilisateurs", "manage_accounts", roles=frozenset({"admin"})),
-    NavEntry("Journal de sécurité", "/securite/journal", "policy", roles=frozenset({"admin"})),
-    NavEntry("Équipement fixe et salles", "/feuilles/equipment", "desktop_windows",
-             roles=frozenset({"admin", "agent", "lecteur", "maintenance"})),
-]
+_PAGES: dict[str, NavEntry] = {}
+
+
+def register_nav(entry: NavEntry) -> NavEntry:
+    """Add a custom page to the navigation (same path again replaces it)."""
+    _PAGES[entry.path] = entry
+    return entry
+
+
+def nav_entries(caller: Caller) -> list[NavEntry]:
+    """The entries this caller may open: custom pages and sheets (their read roles), by section and order."""
+    from sheets.engine.declaration import all_sheets
+
+    entries = dict(_PAGES)
+    for sheet in all_sheets():
+        if sheet.nav is not None and sheet.path not in entries:
+            entries[sheet.path] = NavEntry(sheet.nav.label or sheet.label, sheet.path, sheet.nav.icon,
+                                           sheet.nav.section, sheet.nav.order, sheet.read_roles)
+    demo = settings_module.get().is_demo
+    visible = [e for e in entries.values() if e.visible_to(caller) and (demo or not e.demo_only)]
+    rank = {name: i for i, name in enumerate(SECTIONS)}
+    return sorted(visible, key=lambda e: (rank.get(e.section, len(SECTIONS)), e.order, e.label))
 
 
 def session_info() -> dict[str, str]:
@@ -78,9 +90,11 @@ def frame(title: str, *, active: str = "") -> Iterator[None]:
         _user_menu(me)
     with ui.left_drawer(value=True, bordered=True).classes("bg-grey-1 p-0") as drawer:
         with ui.list().props("padding").classes("w-full"):
-            for entry in (e for e in NAV if e.visible_to(me.get("role", ""))):
-                if entry.demo_only and not cfg.is_demo:
-                    continue
+            section = ""
+            for entry in nav_entries(Caller(actor=me.get("email", ""), role=me.get("role") or None)):
+                if entry.section != section and entry.section != "Accueil":
+                    ui.item_label(entry.section).props("header").classes("text-xs uppercase text-grey-7 pt-3 pb-1")
+                section = entry.section
                 selected = entry.path == active
                 with ui.item(on_click=lambda p=entry.path: ui.navigate.to(p)).props(
                         f"clickable {'active' if selected else ''} active-class=text-primary").classes(

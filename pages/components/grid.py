@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Request
 from nicegui import app, ui
 
 from models.audit import Source
 from pages.fmt import fr_date, fr_number
-from sheets.engine.api import STEP_UP_ROWS, Caller, edit_cell, fetch_row, paste_block, rows_of_filter
+from sheets.engine.actions import RowAction, run_action
+from sheets.engine.api import STEP_UP_ROWS, edit_cell, fetch_row, paste_block, rows_of_filter
+from sheets.engine.caller import Caller, SessionEnded
 from sheets.engine.declaration import Column, Sheet
-from sheets.engine.query import QueryError
-from sheets.engine.writes import WriteRefused, bulk_set, row_history, undo_last
+from sheets.engine.query import QueryError, base_query
+from sheets.engine.writes import WriteRefused, bulk_set, create_rows, delete_rows, row_history, undo_last
 
 BLOCK = 100
 
@@ -37,12 +39,13 @@ LOCALE_FR = {
 }
 
 
-def column_def(sheet: Sheet, column: Column, editable: bool) -> dict[str, Any]:
-    """AG Grid column definition of a declared column."""
+def column_def(sheet: Sheet, column: Column, caller: Caller) -> dict[str, Any]:
+    """AG Grid column definition of a declared column, with what this caller may do in it."""
+    editable = sheet.may_edit_column(caller, column)
     d: dict[str, Any] = {
         "field": column.field, "headerName": column.label, "colId": column.field,
         "sortable": True, "resizable": True, "filter": _FILTERS[column.kind],
-        "editable": bool(editable and column.editable),
+        "editable": editable,
         "filterParams": {"filterOptions": _TEXT_OPTIONS, "maxNumConditions": 1, "buttons": ["reset"]},
     }
     if column.width:
@@ -84,6 +87,15 @@ def column_def(sheet: Sheet, column: Column, editable: bool) -> dict[str, Any]:
         d["cellEditor"] = "agSelectCellEditor"
         d["cellEditorParams"] = {"values": [code for code, _ in column.choices]}
         d[":valueFormatter"] = f"p => (({labels})[p.value] ?? p.value ?? '')"
+        lc = sheet.lifecycle
+        if lc is not None and lc.field == column.field and editable:
+            # The life cycle's column offers, on each row, only the moves this caller may make from its state.
+            moves = json.dumps(lc.allowed_map(caller))
+            d[":editable"] = f"p => p.data && (({moves})[p.data.{column.field}] || []).length > 0"
+            d[":cellEditorParams"] = (f"p => ({{values: [p.value, ...((({moves})[p.value]) || [])], "
+                                      "allowTyping: false}})")
+            d.pop("cellEditorParams", None)
+            d.pop("editable", None)
     return d
 
 
@@ -139,22 +151,24 @@ async def step_up(grid: SheetGrid, action: str) -> bool:
     return user is not None and await confirm_step_up(user, action)
 
 
-async def caller_for_page() -> Caller:
-    """The logged-in user of the current page as the engine's caller (pages are behind the login guard)."""
-    from pages.auth import current_user
-
-    user = await current_user()
-    if user is None:  # the guard redirects anonymous visitors before any page is built
-        raise RuntimeError("page built without a logged-in user")
-    return Caller(actor=user.email, role=user.role.value)
+def _session_ended(exc: SessionEnded) -> None:
+    ui.notify(str(exc), type="negative")
+    ui.navigate.to("/login")
 
 
-async def api_caller(request: Request) -> Caller:
-    """FastAPI dependency for the engine's endpoints: session cookie or bearer token, else 401."""
-    from pages.auth import api_user
+def acts(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A grid handler that acts: when the session ended meanwhile, nothing is done and the page goes to login."""
+    import functools
 
-    user = await api_user(request)
-    return Caller(actor=user.email, role=user.role.value)
+    @functools.wraps(method)
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except SessionEnded as exc:
+            _session_ended(exc)
+            return None
+
+    return guarded
 
 
 class SheetGrid:
@@ -163,7 +177,8 @@ class SheetGrid:
     def __init__(self, sheet: Sheet, caller: Caller, height: str = "calc(100vh - 250px)",
                  initial_filter: dict[str, Any] | None = None) -> None:
         self.sheet, self.caller = sheet, caller
-        self.editable = sheet.may_edit(caller.role)
+        self.editable = sheet.may_edit(caller)
+        self.actions: list[RowAction] = [a for a in sheet.all_actions() if a.offered_to(caller)]
         self.count = 0
         self.filters: dict[str, Any] = {}
         self.quick = ""
@@ -183,22 +198,34 @@ class SheetGrid:
             ui.button(icon="bookmark_add", on_click=self.save_view_dialog).props(
                 "flat dense round aria-label='Enregistrer la vue'").tooltip(
                 "Enregistrer la vue (colonnes, tri, filtres)")
+            if sheet.may_create(caller):
+                ui.button("Nouvelle ligne", icon="add", on_click=self.open_create).props(
+                    "flat dense no-caps").mark("new-row")
+            if self.actions:
+                with ui.button("Actions", icon="bolt").props("flat dense no-caps").mark("actions"):
+                    with ui.menu():
+                        for action in self.actions:
+                            ui.menu_item(action.label, on_click=lambda a=action: self.open_action(a)).mark(
+                                f"action-{action.name}")
             if self.editable:
                 ui.button("Modifier en masse", icon="edit_note", on_click=self.open_bulk).props(
-                    "flat dense no-caps")
+                    "flat dense no-caps").mark("bulk")
                 ui.button("Annuler ma dernière modification", icon="undo", on_click=self.undo).props(
                     "flat dense no-caps")
+            if sheet.may_delete(caller):
+                ui.button("Supprimer", icon="delete", on_click=self.delete_selected).props(
+                    "flat dense no-caps color=negative").mark("delete")
             ui.button("Historique de la ligne", icon="history", on_click=self.open_history).props(
                 "flat dense no-caps")
             ui.button("Exporter", icon="file_download", on_click=lambda: export_view(self)).props(
                 "flat dense no-caps")
-            if self.editable:
+            if self.editable or sheet.may_create(caller):
                 ui.button("Importer", icon="file_upload", on_click=lambda: import_dialog(self)).props(
-                    "flat dense no-caps")
+                    "flat dense no-caps").mark("import")
         self.grid_id = f"grid-{sheet.name}-{id(self)}"
         saved = app.storage.user.get(self.state_key, {}) if _has_user_storage() else {}
         options: dict[str, Any] = {
-            "columnDefs": [column_def(sheet, c, self.editable) for c in sheet.columns],
+            "columnDefs": [column_def(sheet, c, caller) for c in sheet.columns],
             "defaultColDef": {"minWidth": 70, "suppressHeaderMenuButton": True},
             "rowModelType": "infinite",
             "cacheBlockSize": BLOCK,
@@ -334,6 +361,7 @@ class SheetGrid:
 
     # --- editing ------------------------------------------------------------------------------------
 
+    @acts
     async def _on_cell_changed(self, e: Any) -> None:
         args = e.args
         data = args.get("data") or {}
@@ -342,17 +370,18 @@ class SheetGrid:
             return
         try:
             row = await edit_cell(self.sheet, int(row_id), field, args.get("newValue"), data.get("version"),
-                                  self.caller, Source.GRID)
+                                  self.caller.using(Source.GRID))
         except WriteRefused as exc:
             ui.notify(str(exc), type="warning" if exc.conflict else "negative", multi_line=True, timeout=8000,
                       close_button="OK")
-            current = await fetch_row(self.sheet, int(row_id))
+            current = await fetch_row(self.sheet, int(row_id), self.caller)
             if current is not None:
                 self.grid.run_row_method(str(row_id), "setData", current)
             return
         self.grid.run_row_method(str(row_id), "setData", row)
         ui.notify(f"{self.sheet.column(field).label} enregistré.", type="positive", timeout=1500)
 
+    @acts
     async def _on_paste(self, e: Any) -> None:
         if not self.editable:
             ui.notify("Vous ne pouvez pas modifier cette feuille.", type="negative")
@@ -386,10 +415,11 @@ class SheetGrid:
                 ui.label(f"… et {len(exc.issues) - 200} autre(s).").classes("text-sm text-grey-7")
             ui.button("Fermer", on_click=dialog.close).props("flat")
 
+    @acts
     async def undo(self) -> None:
         """Undo the user's last change, whatever its kind."""
         try:
-            done = await undo_last(self.caller.actor, self.caller.role)
+            done = await undo_last(self.caller.using(Source.UNDO))
         except WriteRefused as exc:
             self._show_issues("Annulation impossible", exc)
             return
@@ -399,10 +429,20 @@ class SheetGrid:
         ui.notify(f"Annulé : {done[0]}.", type="positive")
         self.refresh()
 
+    async def _states(self, selected: list[dict[str, Any]], field: str) -> list[Any]:
+        """The life-cycle states of the selection, or of the whole filter (a grouped query)."""
+        if selected:
+            return list({r.get(field) for r in selected})
+        column = self.sheet.column(field)
+        return list(await base_query(self.sheet, self.filters, self.quick, self.caller).distinct().values_list(
+            column.db_field, flat=True))
+
+    @acts
     async def open_bulk(self) -> None:
         """Set a column to one value on the selected rows or on every row of the current filter."""
         selected = await self.grid.get_selected_rows()
-        editable = [c for c in self.sheet.columns if c.editable]
+        editable = [c for c in self.sheet.columns if self.sheet.may_edit_column(self.caller, c)]
+        lc = self.sheet.lifecycle
         with ui.dialog(value=True) as dialog, ui.card().classes("min-w-[28rem] gap-3"):
             ui.label("Modifier en masse").classes("text-lg font-semibold")
             column = ui.select({c.field: c.label for c in editable}, label="Colonne").classes("w-full")
@@ -416,7 +456,16 @@ class SheetGrid:
                     return
                 col = self.sheet.column(column.value)
                 with value_box:
-                    if col.kind == "choice":
+                    if lc is not None and col.field == lc.field:
+                        ui.label("Seuls les passages permis à votre rôle depuis l'état de toutes les lignes visées "
+                                 "sont proposés.").classes("text-xs text-grey-7")
+                        targets = state_targets.get("targets") or []
+                        if not targets:
+                            ui.label("Aucun passage commun possible pour ces lignes.").classes("text-negative")
+                        ui.select({t: lc.label(t) for t in targets}, label="Nouvel état",
+                                  on_change=lambda ev: holder.update(value=ev.value)).classes("w-full").mark(
+                            "bulk-value")
+                    elif col.kind == "choice":
                         ui.select(dict(col.choices), label="Nouvelle valeur",
                                   on_change=lambda ev: holder.update(value=ev.value)).classes("w-full")
                     elif col.kind == "boolean":
@@ -426,7 +475,15 @@ class SheetGrid:
                         ui.input("Nouvelle valeur", on_change=lambda ev: holder.update(value=ev.value)).classes(
                             "w-full")
 
-            column.on_value_change(render_value)
+            state_targets: dict[str, Any] = {}
+
+            async def on_column() -> None:
+                if lc is not None and column.value == lc.field:
+                    states = await self._states(selected, lc.field)
+                    state_targets["targets"] = lc.common_targets(states, self.caller)
+                render_value()
+
+            column.on_value_change(on_column)
             scope = ui.radio({"selection": f"Lignes sélectionnées ({len(selected)})",
                               "filter": f"Toutes les lignes du filtre actuel ({fr_number(self.count)})"},
                              value="selection" if selected else "filter")
@@ -442,7 +499,7 @@ class SheetGrid:
                     ids = [int(r["id"]) for r in selected]
                 else:
                     try:
-                        ids = await rows_of_filter(self.sheet, self.filters, self.quick)
+                        ids = await rows_of_filter(self.sheet, self.filters, self.quick, self.caller)
                     except QueryError as exc:
                         ui.notify(str(exc), type="negative")
                         return
@@ -462,8 +519,11 @@ class SheetGrid:
                 if len(ids) > STEP_UP_ROWS and not await step_up(self, f"modifier {fr_number(len(ids))} lignes"):
                     return
                 try:
-                    result = await bulk_set(self.sheet, ids, column.value, holder["value"], actor=self.caller.actor,
-                                            role=self.caller.role)
+                    result = await bulk_set(self.sheet, ids, column.value, holder["value"],
+                                            self.caller.using(Source.BULK))
+                except SessionEnded as exc:
+                    _session_ended(exc)
+                    return
                 except WriteRefused as exc:
                     self._show_issues("Modification refusée : rien n'a été modifié", exc)
                     return
@@ -473,21 +533,25 @@ class SheetGrid:
 
             apply_button.on_click(apply)
 
+    @acts
     async def open_history(self) -> None:
         """Show every change of the selected row (or the focused one) in a side panel."""
         rows = await self.grid.get_selected_rows()
         row_id = rows[0]["id"] if rows else None
         if row_id is None:
-            focused = await self.grid.run_grid_method("getFocusedCell", timeout=3)
-            if focused and focused.get("rowIndex") is not None:
-                node = await ui.run_javascript(
-                    f"getElement({self.grid.id}).api.getDisplayedRowAtIndex({int(focused['rowIndex'])})?.data?.id")
-                row_id = node
+            # The focused cell's row id, computed in the browser: AG Grid's CellPosition holds its Column, whose
+            # circular references cannot be sent back (that froze the page).
+            try:
+                row_id = await ui.run_javascript(
+                    f"(() => {{ const api = getElement({self.grid.id}).api; const c = api.getFocusedCell(); "
+                    "return c ? (api.getDisplayedRowAtIndex(c.rowIndex)?.data?.id ?? null) : null; })()", timeout=3)
+            except TimeoutError:
+                row_id = None
         if row_id is None:
             ui.notify("Sélectionnez d'abord une ligne (case à cocher) ou une cellule.", type="info")
             return
-        history = await row_history(self.sheet, int(row_id))
-        current = await fetch_row(self.sheet, int(row_id))
+        history = await row_history(self.sheet, int(row_id), self.caller)
+        current = await fetch_row(self.sheet, int(row_id), self.caller)
         key = current.get(self.sheet.key) if current else row_id
         with ui.dialog(value=True).props("position=right full-height") as panel, ui.card().classes(
                 "w-[26rem] h-full gap-2"):
@@ -503,6 +567,122 @@ class SheetGrid:
                              + (" · annulée" if h["undone"] else "")).classes("text-xs text-grey-7")
                     ui.label(h["column"]).classes("text-sm font-medium")
                     ui.label(f"{h['old'] or '∅'} → {h['new'] or '∅'}").classes("text-sm")
+
+    # --- creation, actions, deletion -------------------------------------------------------------
+
+    def _field(self, column: Column, values: dict[str, Any]) -> None:
+        """A form field for a column (its kind's editor); the value lands in `values[column.field]`."""
+        label = column.label + (" *" if column.required else "")
+        if column.kind == "choice":
+            ui.select(dict(column.choices), label=label, clearable=not column.required,
+                      on_change=lambda ev: values.update({column.field: ev.value})).classes("w-full").mark(
+                f"field-{column.field}")
+        elif column.kind == "boolean":
+            values[column.field] = False
+            ui.checkbox(label, on_change=lambda ev: values.update({column.field: ev.value})).mark(
+                f"field-{column.field}")
+        elif column.kind == "date":
+            ui.input(label + " (JJ/MM/AAAA)", on_change=lambda ev: values.update({column.field: ev.value})).classes(
+                "w-full").mark(f"field-{column.field}")
+        else:
+            ui.input(label, on_change=lambda ev: values.update({column.field: ev.value})).classes("w-full").mark(
+                f"field-{column.field}")
+
+    @acts
+    async def open_create(self) -> None:
+        """« Nouvelle ligne »: a form of the columns given at creation; the engine checks and writes it."""
+        sheet = self.sheet
+        columns = [c for c in sheet.columns if c.creatable and not (c.field == "id" and sheet.key == "id")]
+        values: dict[str, Any] = {}
+        with ui.dialog(value=True) as dialog, ui.card().classes("w-[32rem] max-w-full gap-2"):
+            ui.label(f"Nouvelle ligne · {sheet.label}").classes("text-lg font-semibold")
+            for column in columns:
+                self._field(column, values)
+            error = ui.column().classes("w-full gap-0")
+
+            async def save() -> None:
+                error.clear()
+                try:
+                    result = await create_rows(sheet, [{k: v for k, v in values.items() if v not in (None, "")}],
+                                               self.caller.using(Source.GRID))
+                except SessionEnded as exc:
+                    _session_ended(exc)
+                    return
+                except WriteRefused as exc:
+                    with error:
+                        for issue in exc.issues[:20]:
+                            ui.label(issue.message).classes("text-negative text-sm")
+                    return
+                dialog.close()
+                ui.notify(f"Ligne {result.created[0][1]} créée.", type="positive")
+                self.refresh()
+
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Annuler", on_click=dialog.close).props("flat")
+                ui.button("Créer", icon="add", on_click=save).props("color=primary").mark("create")
+
+    @acts
+    async def open_action(self, action: RowAction) -> None:
+        """A row action on the selected rows (or on the sheet): its form, then the engine runs it."""
+        selected = [] if action.rows == "none" else await self.grid.get_selected_rows()
+        if action.rows != "none" and not selected:
+            ui.notify(f"« {action.label} » : cochez d'abord les lignes concernées.", type="info")
+            return
+        values: dict[str, Any] = {}
+        with ui.dialog(value=True) as dialog, ui.card().classes("w-[32rem] max-w-full gap-2"):
+            ui.label(action.label).classes("text-lg font-semibold")
+            if action.help:
+                ui.label(action.help).classes("text-sm text-grey-8")
+            if selected:
+                ui.label(f"{fr_number(len(selected))} ligne(s) sélectionnée(s).").classes("text-sm")
+            for column in action.form_columns(self.sheet):
+                self._field(column, values)
+            error = ui.column().classes("w-full gap-0")
+
+            async def run() -> None:
+                error.clear()
+                try:
+                    result = await run_action(self.sheet, action.name, [int(r["id"]) for r in selected],
+                                              {k: v for k, v in values.items() if v not in (None, "")},
+                                              self.caller.using(Source.ACTION))
+                except SessionEnded as exc:
+                    _session_ended(exc)
+                    return
+                except WriteRefused as exc:
+                    with error:
+                        for issue in exc.issues[:20]:
+                            ui.label(issue.message).classes("text-negative text-sm")
+                    return
+                dialog.close()
+                ui.notify(result.message or f"« {action.label} » fait.", type="positive")
+                self.refresh()
+
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Annuler", on_click=dialog.close).props("flat")
+                ui.button(action.label, icon=action.icon, on_click=run).props("color=primary").mark("run-action")
+
+    @acts
+    async def delete_selected(self) -> None:
+        """Remove the selected rows after a confirmation (audited; refused whole on any reason)."""
+        selected = await self.grid.get_selected_rows()
+        if not selected:
+            ui.notify("Cochez d'abord les lignes à supprimer.", type="info")
+            return
+        with ui.dialog(value=True) as confirm, ui.card():
+            ui.label(f"Supprimer {fr_number(len(selected))} ligne(s) de « {self.sheet.label} » ?").classes(
+                "font-semibold")
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Non", on_click=lambda: confirm.submit(False)).props("flat")
+                ui.button("Oui, supprimer", on_click=lambda: confirm.submit(True)).props("color=negative")
+        if not await confirm:
+            return
+        try:
+            result = await delete_rows(self.sheet, [int(r["id"]) for r in selected], self.caller.using(Source.GRID))
+        except WriteRefused as exc:
+            self._show_issues("Suppression refusée : rien n'a été supprimé", exc)
+            return
+        ui.notify(f"{fr_number(result.changed_rows)} ligne(s) supprimée(s).", type="positive")
+        self.refresh()
 
 
 def _has_user_storage() -> bool:
@@ -540,7 +720,7 @@ async def export_view(grid: SheetGrid) -> None:
     target = Path(tempfile.mkdtemp(prefix="rentree-export-")) / f"{grid.sheet.name}.xlsx"
     try:
         n = await export_sheet(grid.sheet, target, filter_model=grid.filters, quick=grid.quick, sort_model=sort_model,
-                               actor=grid.caller.actor, progress=progress)
+                               caller=grid.caller, progress=progress)
     except Exception as exc:  # the export must never leave the dialog hanging
         dialog.close()
         ui.notify(f"Export impossible : {exc}", type="negative")
@@ -552,77 +732,38 @@ async def export_view(grid: SheetGrid) -> None:
 
 
 async def import_dialog(grid: SheetGrid) -> None:
-    """Upload an .xlsx: dry run with the preview first, then apply on confirmation."""
-    import tempfile
-    from pathlib import Path
+    """Upload an .xlsx: dry run with the preview first, then apply on confirmation (shared upload component)."""
+    from pages.components.upload import Preview, upload_preview_dialog
+    from sheets.engine.importer import ImportReport, import_xlsx
 
-    from sheets.engine.importer import import_xlsx
+    def preview(report: ImportReport) -> Preview:
+        data = report.as_dict()
+        changes = [f"ligne {p['line']} · {p['key']} · {p['column']}"
+                   + (f" « {p['old'] or '∅'} » → « {p['new'] or '∅'} »" if p["old"] or p["new"] else "")
+                   for p in data["preview"][:300]]
+        warnings = list(data["warnings"])
+        if data["unknown_columns"]:
+            warnings.append("Colonnes ignorées : " + ", ".join(data["unknown_columns"]))
+        return Preview(summary=data["summary"], fatal=bool(data["fatal"]), applied=bool(data["applied"]),
+                       can_apply=bool(data["dry_run"] and not data["fatal"] and (data["new"] or data["changed"])),
+                       touched=report.new + report.changed, warnings=warnings,
+                       sections=[("Aperçu des changements", changes)],
+                       refusals=[f"ligne {i['line']} · {i['column']} : {i['message']}" for i in data["issues"][:300]],
+                       report=report.write_report if data["issues"] else None)
 
-    folder = Path(tempfile.mkdtemp(prefix="rentree-import-"))
-    state: dict[str, Any] = {"path": None}
-    with ui.dialog(value=True) as dialog, ui.card().classes("w-[48rem] max-w-full gap-3"):
-        ui.label(f"Importer un fichier Excel dans « {grid.sheet.label} »").classes("text-lg font-semibold")
-        ui.label("Les lignes sont rapprochées sur la colonne « " + grid.sheet.key_column.label + " ». "
-                 "Rien n'est écrit avant votre confirmation.").classes("text-sm text-grey-8")
-        ui.upload(label="Fichier .xlsx", auto_upload=True, max_file_size=200 * 1024 * 1024,
-                  on_upload=lambda e: on_upload(e)).props('accept=".xlsx" flat bordered').classes("w-full")
-        result = ui.column().classes("w-full gap-1")
-        all_or_nothing = ui.checkbox("Tout ou rien (aucune ligne écrite si une seule est refusée)")
-        with ui.row().classes("w-full justify-end"):
-            ui.button("Fermer", on_click=dialog.close).props("flat")
-            apply_button = ui.button("Appliquer", icon="check").props("color=primary")
-            apply_button.set_visibility(False)
+    async def analyse(path: Any, whole: bool) -> Preview:
+        return preview(await import_xlsx(grid.sheet, path, caller=grid.caller.using(Source.IMPORT), dry_run=True,
+                                         all_or_nothing=whole))
 
-        def show(report: Any) -> None:
-            result.clear()
-            data = report.as_dict()
-            with result:
-                ui.label(data["summary"]).classes("font-medium " + ("text-negative" if data["fatal"] else ""))
-                for w in data["warnings"][:10]:
-                    ui.label("⚠ " + w).classes("text-sm text-orange-9")
-                if data["unknown_columns"]:
-                    ui.label("Colonnes ignorées : " + ", ".join(data["unknown_columns"])).classes("text-sm")
-                if data["preview"]:
-                    ui.label("Aperçu des changements").classes("text-sm font-semibold mt-2")
-                    with ui.scroll_area().classes("h-48 w-full border rounded"):
-                        for p in data["preview"][:300]:
-                            change = (f"« {p['old'] or '∅'} » → « {p['new'] or '∅'} »" if p["old"] or p["new"]
-                                      else "")
-                            ui.label(f"ligne {p['line']} · {p['key']} · {p['column']} {change}").classes("text-xs")
-                if data["issues"]:
-                    ui.label("Lignes refusées").classes("text-sm font-semibold text-negative mt-2")
-                    with ui.scroll_area().classes("h-40 w-full border rounded"):
-                        for i in data["issues"][:300]:
-                            ui.label(f"ligne {i['line']} · {i['column']} : {i['message']}").classes("text-xs")
-                    report_path = folder / "rapport-import.xlsx"
-                    report.write_report(report_path)
-                    ui.button("Télécharger le rapport (.xlsx)", icon="download",
-                              on_click=lambda: ui.download(report_path.read_bytes(), "rapport-import.xlsx")).props(
-                        "flat dense no-caps")
-            apply_button.set_visibility(bool(data["ok"] or (not data["fatal"] and not all_or_nothing.value))
-                                        and data["dry_run"] and (data["new"] or data["changed"]) > 0)
+    async def apply(path: Any, whole: bool) -> Preview:
+        return preview(await import_xlsx(grid.sheet, path, caller=grid.caller.using(Source.IMPORT), dry_run=False,
+                                         all_or_nothing=whole))
 
-        async def on_upload(e: Any) -> None:
-            path = folder / (Path(e.file.name or "fichier.xlsx").name or "fichier.xlsx")
-            path.write_bytes(await e.file.read())
-            state["path"] = path
-            report = await import_xlsx(grid.sheet, path, actor=grid.caller.actor, role=grid.caller.role, dry_run=True,
-                                       all_or_nothing=all_or_nothing.value)
-            state["touched"] = report.new + report.changed
-            show(report)
+    async def confirm(touched: int) -> bool:
+        return touched <= STEP_UP_ROWS or await step_up(grid, f"importer {fr_number(touched)} lignes")
 
-        async def apply() -> None:
-            if state["path"] is None:
-                return
-            touched = state.get("touched", 0)
-            if touched > STEP_UP_ROWS and not await step_up(grid, f"importer {fr_number(touched)} lignes"):
-                return
-            report = await import_xlsx(grid.sheet, state["path"], actor=grid.caller.actor, role=grid.caller.role,
-                                       dry_run=False, all_or_nothing=all_or_nothing.value)
-            show(report)
-            apply_button.set_visibility(False)
-            if report.applied:
-                ui.notify(report.summary(), type="positive", multi_line=True)
-                grid.refresh()
-
-        apply_button.on_click(apply)
+    upload_preview_dialog(f"Importer un fichier Excel dans « {grid.sheet.label} »",
+                          "Les lignes sont rapprochées sur la colonne « " + grid.sheet.key_column.label + " »"
+                          + (" ; une ligne absente de la base est créée" if grid.sheet.may_create(grid.caller)
+                             else "") + ". Rien n'est écrit avant votre confirmation.",
+                          analyse, apply, confirm=confirm, on_applied=grid.refresh)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise.models import Model
 
 from models.vocab import Labeled
+from sheets.engine.lifecycle import LifeCycle
+
+if TYPE_CHECKING:
+    from sheets.engine.actions import RowAction
+    from sheets.engine.caller import Caller
+    from sheets.engine.writes import WriteContext
 
 KINDS = ("text", "integer", "decimal", "euro", "date", "datetime", "boolean", "choice", "reference")
 
@@ -17,14 +23,13 @@ KINDS = ("text", "integer", "decimal", "euro", "date", "datetime", "boolean", "c
 # and raises ValueError (French) when the combination is refused.
 ColumnValidator = Callable[[Any], Any]
 RowValidator = Callable[[dict[str, Any]], None]
-# A hook that may refuse (ValueError in French) or complete a change against the database (e.g. a
-# state machine): gets (sheet, instance, {field: new value}, actor, role) and returns the final
-# {field: value} to write (it may add fields, e.g. a date set by a transition).
-ChangeHook = Callable[["Sheet", Model, dict[str, Any], str, "str | None"], Awaitable[dict[str, Any]]]
-# An optional fast path for a bulk edit of one column on a sheet with a change hook (e.g. a state change of
-# 10,000 rows): gets (sheet, row ids, field, parsed value, actor, role, source) and returns a WriteResult, or
-# None to let the generic per-row path run. It must apply the same rules as the change hook.
-BulkHook = Callable[["Sheet", list[int], str, Any, str, "str | None", Any], Awaitable[Any]]
+# A hook that may refuse (ValueError in French) or complete a change against the database, given the write
+# context (sheet, row, caller, the values about to be written, which it may complete: ctx.values).
+ChangeHook = Callable[["WriteContext"], Awaitable[None]]
+# A hook run on a row about to be created (ctx.values holds every given value; it may refuse or complete).
+CreateHook = Callable[["WriteContext"], Awaitable[None]]
+# A check before rows are removed (their ids and the caller): ValueError (French) refuses the removal.
+DeleteHook = Callable[[list[int], "Caller"], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,10 @@ class Column:
     searchable: bool | None = None  # quick search; default: text, choice and reference columns
     help: str = ""
     link: str = ""  # a page of the row, e.g. "/ecoles/{value}": the grid shows the value as a link
+    on_create: bool = False  # not editable later, but given when a row is created (a key, a département)
+    edit_roles: frozenset[str] | None = None  # narrower than the sheet's edit roles (None: the sheet's)
+    path: str = ""  # a read-only value through a relation (e.g. "contact__school__uai")
+    max_length: int | None = None  # a text's limit (default: the model field's own)
 
     def __post_init__(self) -> None:
         if isinstance(self.choices, type):  # an enumeration of models.vocab: its codes and French labels
@@ -54,10 +63,19 @@ class Column:
             raise ValueError(f"choice column {self.field} needs choices")
         if self.kind == "reference" and not self.reference:
             raise ValueError(f"reference column {self.field} needs reference=(sheet, key)")
+        if self.path and (self.editable or self.on_create):
+            raise ValueError(f"column {self.field} read through {self.path} cannot be written")
+
+    @property
+    def creatable(self) -> bool:
+        """Whether a value of this column may be given when a row is created."""
+        return (self.editable or self.on_create) and not self.path
 
     @property
     def db_field(self) -> str:
         """The ORM path used to filter and sort (a reference goes through its key: school__uai)."""
+        if self.path:
+            return self.path
         if self.kind == "reference" and self.reference:
             return f"{self.field}__{self.reference[1]}"
         return self.field
@@ -78,6 +96,17 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Nav:
+    """Where a sheet (or a custom page) appears in the navigation."""
+
+    section: str
+    icon: str = "table_view"
+    order: int = 100
+    label: str = ""  # default: the sheet's label
+    demo_only: bool = False
+
+
+@dataclass(frozen=True)
 class Sheet:
     """A business table as a spreadsheet: model, columns, key, default sort and rights."""
 
@@ -87,17 +116,42 @@ class Sheet:
     columns: tuple[Column, ...]
     key: str
     default_sort: tuple[str, ...] = ()
-    read_roles: frozenset[str] = frozenset({"admin"})  # role names of models.accounts.Role
+    read_roles: frozenset[str] = frozenset({"admin"})  # role names of models.accounts.Role, `ecole:<role>`
     edit_roles: frozenset[str] = frozenset({"admin"})
+    create_roles: frozenset[str] = frozenset()  # who may add rows (grid « Nouvelle ligne », import, API)
+    delete_roles: frozenset[str] = frozenset()  # who may remove rows
+    school_path: str | None = None  # ORM path from a row to its school's UAI ("school__uai"); None: regional
+    lifecycle: LifeCycle | None = None
+    actions: tuple[RowAction, ...] = ()
     row_validator: RowValidator | None = None
     change_hook: ChangeHook | None = None
-    bulk_hook: BulkHook | None = None
-    can_create: bool = False
+    after_change: ChangeHook | None = None  # an effect once a row is written (same transaction)
+    create_hook: CreateHook | None = None
+    delete_hook: DeleteHook | None = None
     versioned: bool = True
     personal_data: bool = False  # exports of personal data ask a fresh TOTP code (R-SEC-4)
     description: str = ""
     page_path: str = ""
+    nav: Nav | None = None  # an entry of the navigation (roles: the read roles)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import dataclasses
+
+        fields_map = self.model._meta.fields_map
+        columns = []
+        for c in self.columns:  # a text column takes its limit from the model, so a long value is refused in French
+            limit = getattr(fields_map.get(c.field), "max_length", None)
+            if c.kind == "text" and c.max_length is None and isinstance(limit, int):
+                c = dataclasses.replace(c, max_length=limit)
+            columns.append(c)
+        object.__setattr__(self, "columns", tuple(columns))
+        if self.lifecycle is not None and not self.has_column(self.lifecycle.field):
+            raise ValueError(f"sheet {self.name}: life cycle on an undeclared column {self.lifecycle.field}")
+        names = [a.name for a in self.actions] + ([t.name for t in self.lifecycle.transitions]
+                                                  if self.lifecycle else [])
+        if len(set(names)) != len(names):
+            raise ValueError(f"sheet {self.name}: two actions share a name")
 
     def column(self, name: str) -> Column:
         """The column of a field name; KeyError in French for an unknown one."""
@@ -115,13 +169,63 @@ class Sheet:
         """The column of the matching key (imports, history, audit)."""
         return self.column(self.key)
 
-    def may_read(self, role: str | None) -> bool:
-        """Whether a role may read the sheet."""
-        return "*" in self.read_roles or (role is not None and role in self.read_roles)
+    @property
+    def can_create(self) -> bool:
+        """Whether the sheet accepts new rows at all."""
+        return bool(self.create_roles)
 
-    def may_edit(self, role: str | None) -> bool:
-        """Whether a role may edit the sheet."""
-        return "*" in self.edit_roles or (role is not None and role in self.edit_roles)
+    def may_read(self, caller: Caller) -> bool:
+        """Whether a caller may read the sheet."""
+        return caller.allowed(self.read_roles)
+
+    def may_edit(self, caller: Caller, uai: str | None = None) -> bool:
+        """Whether a caller may edit the sheet (the rows of the school `uai` when given)."""
+        return caller.allowed(self.edit_roles, uai) or self.may_move(caller, uai)
+
+    def may_move(self, caller: Caller, uai: str | None = None) -> bool:
+        """Whether a caller may make at least one move of the sheet's life cycle."""
+        return self.lifecycle is not None and any(caller.allowed(t.roles, uai) for t in self.lifecycle.transitions)
+
+    def may_edit_column(self, caller: Caller, column: Column, uai: str | None = None) -> bool:
+        """Whether a caller may change a column (its life cycle's column: through an allowed move)."""
+        if self.lifecycle is not None and column.field == self.lifecycle.field:
+            return self.may_move(caller, uai)
+        if not column.editable or not caller.allowed(self.edit_roles, uai):
+            return False
+        return column.edit_roles is None or caller.allowed(column.edit_roles, uai)
+
+    def may_create(self, caller: Caller, uai: str | None = None) -> bool:
+        """Whether a caller may add rows."""
+        return bool(self.create_roles) and caller.allowed(self.create_roles, uai)
+
+    def may_delete(self, caller: Caller, uai: str | None = None) -> bool:
+        """Whether a caller may remove rows."""
+        return bool(self.delete_roles) and caller.allowed(self.delete_roles, uai)
+
+    def action(self, name: str) -> RowAction | None:
+        """A declared row action (life-cycle moves included) by name."""
+        from sheets.engine.actions import move_action
+
+        for a in self.actions:
+            if a.name == name:
+                return a
+        if self.lifecycle is not None:
+            move = self.lifecycle.by_name(name)
+            if move is not None:
+                return move_action(self, move)
+        return None
+
+    def all_actions(self) -> list[RowAction]:
+        """The sheet's row actions: its life cycle's moves, then its own."""
+        from sheets.engine.actions import move_action
+
+        moves = [move_action(self, t) for t in self.lifecycle.transitions] if self.lifecycle else []
+        return [*moves, *self.actions]
+
+    @property
+    def path(self) -> str:
+        """The page of the sheet's grid."""
+        return self.page_path or f"/feuilles/{self.name}"
 
 
 _REGISTRY: dict[str, Sheet] = {}

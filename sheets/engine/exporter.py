@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+from sheets.engine.caller import Caller
 from sheets.engine.declaration import Column, Sheet
-from sheets.engine.query import after_cursor, base_query, order_by
+from sheets.engine.query import QueryError, after_cursor, base_query, order_by
 from sheets.engine.values import PARIS
 from sheets.engine.xlsx import XlsxColumn, write_xlsx
 
@@ -165,7 +166,7 @@ async def fetch_raw(qs: Any, fetch: list[str]) -> list[Any]:
 
 
 async def _chunks(sheet: Sheet, filter_model: dict[str, Any] | None, quick: str, terms: list[str],
-                  paths: list[str], size: int | None = None) -> Any:
+                  paths: list[str], size: int | None = None, caller: Caller | None = None) -> Any:
     """Yield lists of raw rows (values in `paths` order, maybe followed by sort fields), in the order of `terms`."""
     size = size or CHUNK_ROWS
     keyset = _keyset_ok(sheet, terms)
@@ -176,7 +177,7 @@ async def _chunks(sheet: Sheet, filter_model: dict[str, Any] | None, quick: str,
     offset = 0
     last: dict[str, Any] | None = None
     while True:
-        qs = base_query(sheet, filter_model, quick)
+        qs = base_query(sheet, filter_model, quick, caller)
         if keyset and last is not None:
             qs = qs.filter(after_cursor(terms, tuple(last[t.lstrip('-')] for t in terms)))
         qs = qs.order_by(*terms)
@@ -194,16 +195,20 @@ async def _chunks(sheet: Sheet, filter_model: dict[str, Any] | None, quick: str,
 
 
 async def export_sheet(sheet: Sheet, target_path: str | os.PathLike[str], *, filter_model: dict[str, Any] | None = None,
-                       quick: str = "", sort_model: list[dict[str, Any]] | None = None, actor: str = "",
-                       progress: Progress | None = None) -> int:
+                       quick: str = "", sort_model: list[dict[str, Any]] | None = None,
+                       caller: Caller | None = None, progress: Progress | None = None) -> int:
     """Write the sheet's rows (filters and sort applied) to an .xlsx file; return the number of rows.
 
     `progress(done, total)` is called from the event loop after each chunk. The file is written by a
     worker thread; on any error the partial file is removed and the error re-raised (QueryError in
     French for a bad filter or sort).
     """
+    if caller is not None:
+        await caller.check()
+        if not sheet.may_read(caller):
+            raise QueryError(f"Vous n'avez pas accès à « {sheet.label} ».")
     terms = order_by(sheet, sort_model or [])
-    total = await base_query(sheet, filter_model, quick).count()
+    total = await base_query(sheet, filter_model, quick, caller).count()
     paths = [c.db_field for c in sheet.columns]
     special: list[tuple[int, Callable[[Any], Any]]] = []  # columns whose raw value needs converting
     for i, column in enumerate(sheet.columns):
@@ -217,7 +222,7 @@ async def export_sheet(sheet: Sheet, target_path: str | os.PathLike[str], *, fil
     info = [
         ("Feuille", sheet.label),
         ("Exporté le", now.strftime("%d/%m/%Y %H:%M") + " (heure de Paris)"),
-        ("Par", actor or "inconnu"),
+        ("Par", caller.actor if caller else "inconnu"),
         ("Filtres", describe_filters(sheet, filter_model, quick)),
         ("Tri", describe_sort(sheet, terms)),
         ("Lignes", total),
@@ -256,7 +261,7 @@ async def export_sheet(sheet: Sheet, target_path: str | os.PathLike[str], *, fil
 
     done = 0
     try:
-        async for chunk in _chunks(sheet, filter_model, quick, terms, paths):
+        async for chunk in _chunks(sheet, filter_model, quick, terms, paths, caller=caller):
             if not await put(chunk):
                 break
             done += len(chunk)

@@ -19,7 +19,6 @@ import asyncio
 import datetime as dt
 import functools
 import re
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,13 +28,13 @@ from typing import Any
 from xml.etree import ElementTree
 
 from python_calamine import CalamineError, CalamineWorkbook
-from tortoise.transactions import in_transaction
 
 from models.audit import Source
+from sheets.engine.caller import Caller
 from sheets.engine.declaration import Column, Sheet, get_sheet
 from sheets.engine.exporter import fetch_raw, raw_converter
 from sheets.engine.values import CellError, fold, parse_value, same, to_text
-from sheets.engine.writes import Issue, RowChange, WriteRefused, apply_changes, create_rows
+from sheets.engine.writes import Issue, RowChange, WriteRefused, apply_changes, create_rows, unit_of_work
 from sheets.engine.xlsx import XlsxColumn, column_letter, write_xlsx
 
 MAX_ROWS = 600_000  # data rows; a bigger file is refused before it is loaded
@@ -338,6 +337,7 @@ class ImportReport:
     created_rows: int = 0
     batch: str | None = None
     path: Path | None = None
+    may_create: bool = True
     pending_changes: list[RowChange] = field(default_factory=list, repr=False)
     pending_new: list[tuple[int, Any, dict[str, Any]]] = field(default_factory=list, repr=False)
 
@@ -455,7 +455,7 @@ def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, 
     auto_key = sheet.can_create and sheet.key == "id"  # new rows leave the N° empty, the database numbers them
     plan: list[tuple[int, Column, Column | None]] = []  # file index, column, key column of a reference
     for i, column in mapping.items():
-        if column.field == sheet.key or not (column.editable or column.required):
+        if column.field == sheet.key or column.path or not (column.editable or column.required or column.on_create):
             continue
         target = None
         if column.kind == "reference" and column.reference is not None:
@@ -544,7 +544,7 @@ async def _missing_references(sheet: Sheet, rows: list[_Row]) -> None:
                                         column=column.label, value=value, line=row.line))
 
 
-async def import_xlsx(sheet: Sheet, path: str | Path, *, actor: str, role: str | None = None, dry_run: bool = True,
+async def import_xlsx(sheet: Sheet, path: str | Path, *, caller: Caller, dry_run: bool = True,
                       all_or_nothing: bool = False, max_rows: int = MAX_ROWS,
                       progress: Progress | None = None) -> ImportReport:
     """Import an .xlsx into a sheet: analyse every row, then (unless dry run) write in one transaction.
@@ -556,9 +556,11 @@ async def import_xlsx(sheet: Sheet, path: str | Path, *, actor: str, role: str |
     """
     path = Path(path)
     report = ImportReport(sheet.name, sheet.label, path.name, dry_run, all_or_nothing, path=path)
-    if not sheet.may_edit(role):
+    await caller.check()
+    if not sheet.may_edit(caller) and not sheet.may_create(caller):
         report.fatal.append(f"Vous n'avez pas le droit de modifier « {sheet.label} » : import impossible.")
         return report
+    report.may_create = sheet.may_create(caller)
     try:
         source = await read_xlsx(path, max_rows=max_rows)
     except ImportFileError as exc:
@@ -574,7 +576,7 @@ async def import_xlsx(sheet: Sheet, path: str | Path, *, actor: str, role: str |
         report.warnings.append(f"Rien n'a été enregistré : {report.refused} ligne(s) refusée(s) et l'option "
                                "« tout ou rien » est choisie. Corrigez-les puis importez à nouveau.")
         return report
-    await _apply(sheet, report, actor, role, all_or_nothing)
+    await _apply(sheet, report, caller.using(Source.IMPORT), all_or_nothing)
     return report
 
 
@@ -642,10 +644,11 @@ async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progres
                 else:
                     seen[row.key] = row.line
             record = existing.get(row.key) if row.key is not None else None
-            if not row.issues and record is None and not sheet.can_create:
+            if not row.issues and record is None and not report.may_create:
                 row.issues.append(Issue(
-                    f"{sheet.key_column.label} « {row.key} » absent de la base : l'import ne crée pas de ligne dans "
-                    f"« {sheet.label} », il met à jour les lignes existantes. Vérifiez le {sheet.key_column.label}.",
+                    f"{sheet.key_column.label} « {row.key} » absent de la base : cet import ne crée pas de ligne dans "
+                    f"« {sheet.label} » (droit de création : {_creators(sheet)}), il met à jour les lignes "
+                    f"existantes. Vérifiez le {sheet.key_column.label}.",
                     row_key=str(row.key), column=sheet.key_column.label, value=row.raw_key, line=row.line))
             if not row.issues and sheet.row_validator is not None:
                 merged = {c.field: (record[index[c.field]] if record is not None else None) for c in sheet.columns}
@@ -694,6 +697,10 @@ async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progres
                             f"ligne(s) : {', '.join(missing_required)}. Ajoutez-les au fichier.")
 
 
+def _creators(sheet: Sheet) -> str:
+    return ", ".join(sorted(sheet.create_roles)) or "personne"
+
+
 def _refuse_first_duplicates(sheet: Sheet, report: ImportReport, duplicates: dict[Any, list[int]],
                              refused_lines: set[int]) -> None:
     """Refuse the first occurrence of each duplicated key too (which line is right is not known)."""
@@ -732,16 +739,15 @@ def _drop_refused(report: ImportReport, issues: list[Issue]) -> set[Any]:
     return set(by_line)
 
 
-async def _apply(sheet: Sheet, report: ImportReport, actor: str, role: str | None, all_or_nothing: bool) -> None:
-    """Write new rows then changes, in one transaction (see import_xlsx)."""
-    batch = uuid.uuid4().hex
+async def _apply(sheet: Sheet, report: ImportReport, caller: Caller, all_or_nothing: bool) -> None:
+    """Write new rows then changes, in one transaction and one batch (see import_xlsx)."""
     new_rows = report.pending_new
     try:
-        async with in_transaction():
+        async with unit_of_work() as uow:
+            batch = uow.batch
             while new_rows:
                 try:
-                    created = await create_rows(sheet, [values for _, _, values in new_rows], actor=actor,
-                                                source=Source.IMPORT, batch=uuid.uuid4().hex,
+                    created = await create_rows(sheet, [values for _, _, values in new_rows], caller, parsed=True,
                                                 lines=[line for line, _, _ in new_rows])
                 except WriteRefused as exc:
                     bad = _drop_refused(report, exc.issues)
@@ -757,8 +763,7 @@ async def _apply(sheet: Sheet, report: ImportReport, actor: str, role: str | Non
                 part = changes[start:start + APPLY_ROWS]
                 while part:
                     try:
-                        result = await apply_changes(sheet, part, actor=actor, source=Source.IMPORT, batch=batch,
-                                                     role=role)
+                        result = await apply_changes(sheet, part, caller)
                     except WriteRefused as exc:
                         bad = _drop_refused(report, exc.issues)
                         if all_or_nothing or not bad & {c.line for c in part}:
@@ -774,4 +779,4 @@ async def _apply(sheet: Sheet, report: ImportReport, actor: str, role: str | Non
                                "(voir les erreurs).")
         return
     report.applied = True
-    report.batch = batch if report.written_rows else None
+    report.batch = batch if report.written_rows or report.created_rows else None

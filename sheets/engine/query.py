@@ -12,10 +12,14 @@ from typing import Any
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
+from sheets.engine.caller import Caller
+from sheets.engine.dataversion import data_version
 from sheets.engine.declaration import Column, Sheet
 from sheets.engine.values import CellError, fold, parse_value, to_json
 
 MAX_BLOCK = 1000
+MAX_NUMBER = 10**15
+MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
 
 
 class QueryError(ValueError):
@@ -52,19 +56,31 @@ class BlockRequest:
 
 def _column(sheet: Sheet, col_id: str) -> Column:
     if not sheet.has_column(str(col_id)):
-        raise QueryError(f"Colonne inconnue « {col_id} » dans la feuille {sheet.label}.")
+        raise QueryError(f"Colonne inconnue « {str(col_id)[:40]} » dans la feuille {sheet.label}.")
     return sheet.column(str(col_id))
 
 
 def _value(column: Column, raw: Any) -> Any:
-    """A filter operand converted to the column's type."""
+    """A filter operand converted to the column's type (bounded: a number beyond ±10^15 is refused)."""
+    if isinstance(raw, dict | list):
+        raise QueryError(f"Filtre sur « {column.label} » : valeur simple attendue.")
+    if isinstance(raw, str) and len(raw) > 200:
+        raise QueryError(f"Filtre sur « {column.label} » : valeur trop longue (200 caractères au plus).")
     if column.kind == "reference":
         return str(raw).strip().upper() if raw is not None else None
     probe = Column(column.field, column.label, kind=column.kind, choices=column.choices)
     try:
-        return parse_value(probe, raw)
+        value = parse_value(probe, raw)
     except CellError as exc:
         raise QueryError(f"Filtre sur « {column.label} » : {exc}") from None
+    if column.kind in ("integer", "decimal", "euro") and value is not None and abs(value) > MAX_NUMBER:
+        raise QueryError(f"Filtre sur « {column.label} » : nombre hors limites (±10^15).")
+    if column.kind in ("date", "datetime") and value is not None:
+        day = value.date() if isinstance(value, dt.datetime) else value
+        if not MIN_DATE <= day <= MAX_DATE:
+            raise QueryError(f"Filtre sur « {column.label} » : date hors des années {MIN_DATE.year}–"
+                             f"{MAX_DATE.year}.")
+    return value
 
 
 def _date_operand(column: Column, raw: Any) -> Any:
@@ -74,25 +90,34 @@ def _date_operand(column: Column, raw: Any) -> Any:
     try:
         day = dt.date.fromisoformat(text)
     except ValueError:
-        raise QueryError(f"Filtre sur « {column.label} » : date « {raw} » illisible (attendu aaaa-mm-jj).") from None
+        raise QueryError(f"Filtre sur « {column.label} » : date « {str(raw)[:20]} » illisible "
+                         "(attendu aaaa-mm-jj).") from None
+    if not MIN_DATE <= day <= MAX_DATE:
+        raise QueryError(f"Filtre sur « {column.label} » : date hors des années {MIN_DATE.year}–{MAX_DATE.year}.")
     return day
 
 
 def _condition(column: Column, cond: dict[str, Any]) -> Q:
     """One AG Grid filter condition on one column as a Q."""
+    if not isinstance(cond, dict):
+        raise QueryError(f"Filtre illisible sur « {column.label} » : objet attendu.")
     path = column.db_field
     kind = cond.get("filterType") or "text"
     op = cond.get("type") or ("in" if kind == "set" else "equals")
+    if not isinstance(kind, str) or not isinstance(op, str):
+        raise QueryError(f"Filtre illisible sur « {column.label} ».")
+    if column.kind == "reference" and not column.path and op in ("blank", "notBlank"):
+        return Q(**{f"{column.field}_id__isnull": op == "blank"})  # no join for an empty reference
     if op == "blank":
-        return Q(**{f"{path}__isnull": True}) | Q(**{path: ""}) if column.kind in ("text",) else Q(
+        return (Q(**{f"{path}__isnull": True}) | Q(**{path: ""})) if column.kind == "text" else Q(
             **{f"{path}__isnull": True})
     if op == "notBlank":
         q = Q(**{f"{path}__isnull": False})
-        return q & ~Q(**{path: ""}) if column.kind in ("text",) else q
+        return (q & ~Q(**{path: ""})) if column.kind == "text" else q
     if kind == "set":
         values = cond.get("values")
-        if not isinstance(values, list):
-            raise QueryError(f"Filtre sur « {column.label} » : liste de valeurs attendue.")
+        if not isinstance(values, list) or len(values) > 1000:
+            raise QueryError(f"Filtre sur « {column.label} » : liste de valeurs attendue (1 000 au plus).")
         return Q(**{f"{path}__in": [_value(column, v) for v in values]})
     if kind == "boolean" or column.kind == "boolean":
         return Q(**{path: _value(Column(column.field, column.label, kind="boolean"), cond.get("filter",
@@ -162,14 +187,25 @@ def _condition(column: Column, cond: dict[str, Any]) -> Q:
     return Q(**{f"{path}{ops_text[op]}": text})
 
 
-def filter_q(sheet: Sheet, filter_model: dict[str, Any], quick: str = "") -> Q:
+def scope_q(sheet: Sheet, caller: Caller | None) -> Q:
+    """The rows a caller may see: those of its schools when it is scoped (a regional sheet: all, or none when the
+    sheet has no school and the caller is scoped to schools but may read it anyway, e.g. a catalogue)."""
+    if caller is None or caller.scope is None or not sheet.school_path:
+        return Q()
+    return Q(**{f"{sheet.school_path}__in": sorted(caller.scope)})
+
+
+def filter_q(sheet: Sheet, filter_model: dict[str, Any], quick: str = "", caller: Caller | None = None) -> Q:
     """The whole filter model (and the quick search) as one Q; unknown columns are refused."""
-    q = Q()
+    q = scope_q(sheet, caller)
     for col_id, model in filter_model.items():
         column = _column(sheet, col_id)
         if not isinstance(model, dict):
             raise QueryError(f"Filtre illisible sur « {column.label} ».")
         conditions = model.get("conditions")
+        if conditions is not None and (not isinstance(conditions, list) or len(conditions) > 5
+                                       or not all(isinstance(c, dict) for c in conditions)):
+            raise QueryError(f"Filtre illisible sur « {column.label} » : conditions attendues (5 au plus).")
         if conditions:
             parts = [_condition(column, {**c, "filterType": c.get("filterType", model.get("filterType"))})
                      for c in conditions]
@@ -212,9 +248,10 @@ def order_by(sheet: Sheet, sort_model: list[dict[str, Any]]) -> list[str]:
     return terms
 
 
-def base_query(sheet: Sheet, filter_model: dict[str, Any] | None = None, quick: str = "") -> QuerySet:
-    """The sheet's rows with a filter applied."""
-    return sheet.model.filter(filter_q(sheet, filter_model or {}, quick))
+def base_query(sheet: Sheet, filter_model: dict[str, Any] | None = None, quick: str = "",
+               caller: Caller | None = None) -> QuerySet:
+    """The sheet's rows with a filter applied, within the caller's scope."""
+    return sheet.model.filter(filter_q(sheet, filter_model or {}, quick, caller))
 
 
 def value_paths(sheet: Sheet) -> list[str]:
@@ -233,27 +270,27 @@ def to_row(sheet: Sheet, record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _scope_key(caller: Caller | None) -> str:
+    return "*" if caller is None or caller.scope is None else ",".join(sorted(caller.scope))
+
+
 class CountCache:
-    """Row counts per (sheet, filter) kept for a short time and forgotten when the sheet changes."""
+    """Row counts per (sheet, filter, scope), valid for the sheet's data version they were counted at."""
 
     def __init__(self, ttl: float = 30.0, size: int = 512) -> None:
         self.ttl, self.size = ttl, size
-        self._data: OrderedDict[str, tuple[float, int, int]] = OrderedDict()
-        self.generation: dict[str, int] = {}
+        self._data: OrderedDict[str, tuple[float, tuple[int, int], int]] = OrderedDict()
 
-    def bump(self, sheet: str) -> None:
-        """Forget the counts of a sheet (called after each write)."""
-        self.generation[sheet] = self.generation.get(sheet, 0) + 1
-
-    async def count(self, sheet: Sheet, filter_model: dict[str, Any], quick: str) -> int:
-        """The number of rows matching a filter, cached."""
-        key = sheet.name + json.dumps([filter_model, quick], sort_keys=True, default=str)
-        gen = self.generation.get(sheet.name, 0)
+    async def count(self, sheet: Sheet, filter_model: dict[str, Any], quick: str, caller: Caller | None = None,
+                    version: tuple[int, int] | None = None) -> int:
+        """The number of rows matching a filter, cached until the sheet's data version changes."""
+        key = sheet.name + _scope_key(caller) + json.dumps([filter_model, quick], sort_keys=True, default=str)
+        gen = version if version is not None else await data_version(sheet.name)
         hit = self._data.get(key)
         if hit and hit[1] == gen and time.monotonic() - hit[0] < self.ttl:
             self._data.move_to_end(key)
             return hit[2]
-        n = await base_query(sheet, filter_model, quick).count()
+        n = await base_query(sheet, filter_model, quick, caller).count()
         self._data[key] = (time.monotonic(), gen, n)
         while len(self._data) > self.size:
             self._data.popitem(last=False)
@@ -272,18 +309,19 @@ class Boundaries:
 
     def __init__(self, size: int = 20_000) -> None:
         self.size = size
-        self._data: OrderedDict[tuple[str, int, str, int], tuple[Any, ...]] = OrderedDict()
+        self._data: OrderedDict[tuple[Any, ...], tuple[Any, ...]] = OrderedDict()
 
-    def key(self, sheet: Sheet, request: BlockRequest, row: int) -> tuple[str, int, str, int]:
-        """Cache key of a block boundary."""
+    def key(self, sheet: Sheet, request: BlockRequest, row: int, version: tuple[int, int],
+            caller: Caller | None = None) -> tuple[Any, ...]:
+        """Cache key of a block boundary (the sheet's data version and the caller's scope included)."""
         spec = json.dumps([request.filter_model, request.sort_model, request.quick], sort_keys=True, default=str)
-        return (sheet.name, COUNTS.generation.get(sheet.name, 0), spec, row)
+        return (sheet.name, version, _scope_key(caller), spec, row)
 
-    def get(self, key: tuple[str, int, str, int]) -> tuple[Any, ...] | None:
+    def get(self, key: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """The cursor ending just before a row, if known."""
         return self._data.get(key)
 
-    def put(self, key: tuple[str, int, str, int], values: tuple[Any, ...]) -> None:
+    def put(self, key: tuple[Any, ...], values: tuple[Any, ...]) -> None:
         """Remember a cursor."""
         self._data[key] = values
         while len(self._data) > self.size:
@@ -327,7 +365,7 @@ async def _offset_block(sheet: Sheet, base: QuerySet, terms: list[str], offset: 
     return [rows[i] for i in ids if i in rows]
 
 
-async def fetch_block(sheet: Sheet, request: BlockRequest) -> dict[str, Any]:
+async def fetch_block(sheet: Sheet, request: BlockRequest, caller: Caller | None = None) -> dict[str, Any]:
     """One block of rows and the row count for AG Grid's infinite model ({rows, lastRow}).
 
     Paths, fastest first: a keyset cursor left by the previous block (scrolling); reversed order with a
@@ -337,14 +375,17 @@ async def fetch_block(sheet: Sheet, request: BlockRequest) -> dict[str, Any]:
     terms = order_by(sheet, request.sort_model)
     paths = value_paths(sheet)
     sort_paths = [t.lstrip("-") for t in terms]
-    base = base_query(sheet, request.filter_model, request.quick)
-    cursor = BOUNDARIES.get(BOUNDARIES.key(sheet, request, request.start_row)) if request.start_row else None
+    base = base_query(sheet, request.filter_model, request.quick, caller)
+    version = await data_version(sheet.name)
+    cursor = BOUNDARIES.get(BOUNDARIES.key(sheet, request, request.start_row, version, caller)) \
+        if request.start_row else None
     records: list[dict[str, Any]]
     if cursor is not None and None not in cursor:
         records = await base.filter(after_cursor(terms, cursor)).order_by(*terms).limit(size).values(
             *paths, *[p for p in sort_paths if p not in paths])
     else:
-        total = await COUNTS.count(sheet, request.filter_model, request.quick) if request.start_row else None
+        total = await COUNTS.count(sheet, request.filter_model, request.quick, caller, version) \
+            if request.start_row else None
         if total is not None and request.start_row >= total:
             records = []  # past the end (note: Tortoise's limit(0) would mean "no limit")
         elif total is not None and request.start_row > total // 2:
@@ -357,13 +398,13 @@ async def fetch_block(sheet: Sheet, request: BlockRequest) -> dict[str, Any]:
                                           [*paths, *[p for p in sort_paths if p not in paths]])
     if records:
         last = records[-1]
-        BOUNDARIES.put(BOUNDARIES.key(sheet, request, request.start_row + len(records)),
+        BOUNDARIES.put(BOUNDARIES.key(sheet, request, request.start_row + len(records), version, caller),
                        tuple(last[p] for p in sort_paths))
     rows = [to_row(sheet, r) for r in records]
     if len(rows) < size and (rows or request.start_row == 0):
         last_row = request.start_row + len(rows)
     else:
-        last_row = await COUNTS.count(sheet, request.filter_model, request.quick)
+        last_row = await COUNTS.count(sheet, request.filter_model, request.quick, caller, version)
     return {"rows": rows, "lastRow": last_row}
 
 

@@ -102,6 +102,9 @@ def parse_value(column: Column, raw: Any) -> Any:
             value = str(raw).strip() if not isinstance(raw, float) or not raw.is_integer() else str(int(raw))
     except (ValueError, InvalidOperation, TypeError):
         raise CellError(f"« {raw} » refusé pour « {column.label} » : attendu {_expected(column)}.") from None
+    if column.max_length is not None and isinstance(value, str) and len(value) > column.max_length:
+        raise CellError(f"« {value[:30]}… » trop long pour « {column.label} » : {column.max_length} caractères au "
+                        "plus.")
     if column.validator is not None:
         try:
             value = column.validator(value)

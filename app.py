@@ -105,10 +105,13 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         favicon="🎒",
         show=False,
         reload=False,
-        fastapi_docs=True,
+        fastapi_docs=False,  # /docs and /openapi.json come from pages/security.py, with local files
         show_welcome_message=True,
-        # Session cookie: always HttpOnly (Starlette), SameSite=Lax, Secure when served over https.
-        session_middleware_kwargs={"https_only": settings.cookie_secure, "same_site": "lax"},
+        # Session cookie: always HttpOnly (Starlette), SameSite=Lax, Secure behind https (PUBLIC_URL or COOKIE_SECURE).
+        session_middleware_kwargs={"https_only": settings.secure_cookie, "same_site": "lax"},
+        # Forwarded headers are read by pages/security.py, and only from TRUSTED_PROXIES (uvicorn's own
+        # handling trusts every loopback client).
+        proxy_headers=False,
     )
 
 

@@ -63,8 +63,11 @@ def build_web(settings: Settings) -> None:
 
         if await ensure_calendar(_today(settings)):
             log.info("Calendrier de campagne du livret créé.")
-        from models.accounts import User
+        from models.accounts import User, seal_plaintext_rows
 
+        sealed = await seal_plaintext_rows()  # rows of before encryption at rest (issue 10)
+        if sealed:
+            log.info("%d clé(s) TOTP chiffrée(s) avec SECRET_KEY.", sealed)
         if not await User.exists():
             log.warning("Aucun compte : créez le premier administrateur avec "
                         "`python app.py users add prenom.nom@iledefrance.fr --role admin`.")
@@ -94,7 +97,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     """Start the web server (blocking) on the settings' host and port."""
     from nicegui import ui
 
-    settings = settings_module.ensure_storage_secret(settings)
+    settings = settings_module.ensure_secret_key(settings_module.ensure_storage_secret(settings))
     build_web(settings)
     ui.run(
         host=host or settings.host,
@@ -129,6 +132,8 @@ def _safe_url(url: str) -> str:
 def _run_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
     """Open the database (migrated), run a coroutine, close; return its exit code."""
     from models import db
+
+    settings_module.set_current(settings_module.ensure_secret_key(settings))  # secrets stored for accounts
 
     async def main() -> int:
         await db.init(settings.db_url)

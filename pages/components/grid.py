@@ -340,6 +340,12 @@ class SheetGrid:
         row_id, field = data.get("id"), args.get("colId")
         if row_id is None or field is None or args.get("oldValue") == args.get("newValue"):
             return
+        from pages.auth import SessionEnded, ensure_live_session, leave_ended_session
+
+        try:
+            await ensure_live_session()  # issue 10: a session ended elsewhere writes nothing
+        except SessionEnded as exc:
+            return leave_ended_session(exc)
         try:
             row = await edit_cell(self.sheet, int(row_id), field, args.get("newValue"), data.get("version"),
                                   self.caller, Source.GRID)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -63,8 +64,11 @@ def build_web(settings: Settings) -> None:
 
         if await ensure_calendar(_today(settings)):
             log.info("Calendrier de campagne du livret créé.")
-        from models.accounts import User
+        from models.accounts import User, seal_plaintext_rows
 
+        sealed = await seal_plaintext_rows()  # rows of before encryption at rest (issue 10)
+        if sealed:
+            log.info("%d clé(s) TOTP chiffrée(s) avec SECRET_KEY.", sealed)
         if not await User.exists():
             log.warning("Aucun compte : créez le premier administrateur avec "
                         "`python app.py users add prenom.nom@iledefrance.fr --role admin`.")
@@ -76,16 +80,19 @@ def build_web(settings: Settings) -> None:
     @asynccontextmanager
     async def lifespan(asgi_app: object) -> AsyncIterator[None]:
         from jobs import runtime as jobs_runtime
+        from jobs.backup import hold_running_lock, sqlite_path
 
-        await open_database()
-        # The demo mail box and the scheduler start once the database is open, and stop before it closes.
-        background = await jobs_runtime.start(settings)
-        try:
-            async with nicegui_lifespan(asgi_app):
-                yield
-        finally:
-            await background.stop()
-            await db.close()
+        database_file = sqlite_path(settings.db_url)
+        with hold_running_lock(database_file) if database_file else contextlib.nullcontext():
+            await open_database()  # while the app runs, `restore` refuses to replace its SQLite file
+            # The demo mail box and the scheduler start once the database is open, and stop before it closes.
+            background = await jobs_runtime.start(settings)
+            try:
+                async with nicegui_lifespan(asgi_app):
+                    yield
+            finally:
+                await background.stop()
+                await db.close()
 
     nicegui_app.router.lifespan_context = lifespan
 
@@ -94,7 +101,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     """Start the web server (blocking) on the settings' host and port."""
     from nicegui import ui
 
-    settings = settings_module.ensure_storage_secret(settings)
+    settings = settings_module.ensure_secret_key(settings_module.ensure_storage_secret(settings))
     build_web(settings)
     ui.run(
         host=host or settings.host,
@@ -105,10 +112,13 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         favicon="🎒",
         show=False,
         reload=False,
-        fastapi_docs=True,
+        fastapi_docs=False,  # /docs and /openapi.json come from pages/security.py, with local files
         show_welcome_message=True,
-        # Session cookie: always HttpOnly (Starlette), SameSite=Lax, Secure when served over https.
-        session_middleware_kwargs={"https_only": settings.cookie_secure, "same_site": "lax"},
+        # Session cookie: always HttpOnly (Starlette), SameSite=Lax, Secure behind https (PUBLIC_URL or COOKIE_SECURE).
+        session_middleware_kwargs={"https_only": settings.secure_cookie, "same_site": "lax"},
+        # Forwarded headers are read by pages/security.py, and only from TRUSTED_PROXIES (uvicorn's own
+        # handling trusts every loopback client).
+        proxy_headers=False,
     )
 
 
@@ -126,6 +136,8 @@ def _safe_url(url: str) -> str:
 def _run_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
     """Open the database (migrated), run a coroutine, close; return its exit code."""
     from models import db
+
+    settings_module.set_current(settings_module.ensure_secret_key(settings))  # secrets stored for accounts
 
     async def main() -> int:
         await db.init(settings.db_url)
@@ -309,6 +321,102 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return _run_db(settings, work)
 
 
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    """Keys of SECRET_KEY: print a new one, or encrypt every stored secret again with the first one."""
+    from models.crypto import generate_key
+
+    if args.action == "generate":
+        say(generate_key())
+        return 0
+    from models.accounts import rotate_secrets
+    from models.crypto import SecretKeyError
+
+    async def work() -> int:
+        try:
+            count = await rotate_secrets()
+        except SecretKeyError as exc:
+            print(f"Erreur : {exc}", file=sys.stderr)
+            return 1
+        keys = settings_module.get().secret_keys
+        say(f"{count} secret(s) chiffré(s) à nouveau avec la première clé de SECRET_KEY "
+            f"({len(keys)} clé(s) en vigueur).")
+        if len(keys) > 1:
+            say("Les anciennes clés ne servent plus : retirez-les de SECRET_KEY, puis redémarrez l'application.")
+        return 0
+
+    return _run_db(settings, work)
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    """Back up the database to a file (SQLite online backup, or pg_dump), while the app may run."""
+    from pathlib import Path
+
+    from jobs.backup import BackupError, backup_sqlite, pg_dump_command, run_pg_tool, sqlite_path
+
+    dest = Path(args.file)
+    database_file = sqlite_path(settings.db_url)
+    started = time.perf_counter()
+    try:
+        if database_file is not None:
+            report = backup_sqlite(database_file, dest)
+            say(f"Sauvegarde de {database_file} dans {report.path} en {report.seconds:.2f} s "
+                f"({report.size / 1e6:.1f} Mo, {sum(report.tables.values())} lignes, intégrité vérifiée).")
+        else:
+            command = pg_dump_command(settings.db_url, dest)
+            say("Commande : " + " ".join(command) + "  (mot de passe passé par PGPASSWORD)")
+            run_pg_tool(command, settings.db_url)
+            os.chmod(dest, 0o600)
+            say(f"Sauvegarde PostgreSQL dans {dest} en {time.perf_counter() - started:.2f} s "
+                f"({dest.stat().st_size / 1e6:.1f} Mo) ; restauration : python app.py restore {dest}")
+    except BackupError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return 1
+    say("Rappel : SECRET_KEY n'est pas dans la sauvegarde ; gardez-la à part, sans elle les clés TOTP sont perdues.")
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """Replace the database by a backup; refused while an app runs on it, unless --force."""
+    from pathlib import Path
+
+    from jobs.backup import (
+        RUNNING_REFUSAL,
+        BackupError,
+        pg_other_connections,
+        pg_restore_command,
+        restore_sqlite,
+        run_pg_tool,
+        sqlite_path,
+    )
+
+    source = Path(args.file)
+    database_file = sqlite_path(settings.db_url)
+    try:
+        if database_file is not None:
+            report = restore_sqlite(source, database_file, force=args.force)
+            if report.safety_copy:
+                say(f"Base remplacée gardée dans {report.safety_copy}.")
+            say(f"Restauration de {source} dans {database_file} en {report.seconds:.2f} s "
+                f"({sum(report.tables.values())} lignes).")
+        else:
+            if not source.is_file():
+                raise BackupError(f"Fichier introuvable : {source}.")
+            if asyncio.run(pg_other_connections(settings.db_url)) and not args.force:
+                raise BackupError(RUNNING_REFUSAL)
+            command = pg_restore_command(settings.db_url, source)
+            say("Commande : " + " ".join(command) + "  (mot de passe passé par PGPASSWORD)")
+            run_pg_tool(command, settings.db_url)
+            say(f"Restauration PostgreSQL de {source} terminée.")
+    except BackupError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return 1
+    if args.force:
+        say("Redémarrez maintenant l'application qui tournait sur cette base.")
+    say("Les migrations plus récentes que la sauvegarde s'appliqueront au prochain démarrage (ou `python app.py "
+        "migrate`).")
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the web app."""
     serve(settings, host=args.host, port=args.port)
@@ -426,6 +534,19 @@ def build_parser() -> argparse.ArgumentParser:
     p_remind.add_argument("--dry-run", action="store_true", help="montrer ce qui serait envoyé, à qui, sans envoyer")
     p_remind.set_defaults(func=cmd_remind)
     _add_users_parser(sub)
+    p_keys = sub.add_parser("keys", help="clés de chiffrement des secrets des comptes (SECRET_KEY)")
+    keys_actions = p_keys.add_subparsers(dest="action", metavar="ACTION", required=True)
+    keys_actions.add_parser("generate", help="afficher une nouvelle clé, à mettre en tête de SECRET_KEY")
+    keys_actions.add_parser("rotate", help="chiffrer à nouveau chaque secret avec la première clé de SECRET_KEY")
+    p_keys.set_defaults(func=cmd_keys)
+    p_backup = sub.add_parser("backup", help="sauvegarder la base dans un fichier (l'application peut tourner)")
+    p_backup.add_argument("file", help="fichier de sauvegarde à écrire")
+    p_backup.set_defaults(func=cmd_backup)
+    p_restore = sub.add_parser("restore", help="remplacer la base par une sauvegarde (application arrêtée)")
+    p_restore.add_argument("file", help="fichier de sauvegarde à restaurer")
+    p_restore.add_argument("--force", action="store_true",
+                           help="restaurer même si une application tourne sur la base (redémarrez-la ensuite)")
+    p_restore.set_defaults(func=cmd_restore)
     return parser
 
 

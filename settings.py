@@ -7,6 +7,7 @@ the README's settings table is checked against this list by a test.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import re
 import secrets
@@ -75,7 +76,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SESSION_IDLE_MINUTES", "session_idle_minutes", int, 30,
             "A session expires after this many minutes without a page load."),
     Setting("COOKIE_SECURE", "cookie_secure", bool, False,
-            "Mark the session cookie Secure (set true when the app is served over https)."),
+            "Mark the session cookie Secure even without an https PUBLIC_URL (e.g. https ended by a proxy)."),
+    Setting("PUBLIC_URL", "public_url", str, "",
+            "Address people use to reach the app (e.g. `https://rentree.iledefrance.fr`). When it starts with "
+            "https://, the session cookie is Secure and HSTS is sent."),
+    Setting("TRUSTED_PROXIES", "trusted_proxies", str, "",
+            "Comma-separated addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed; empty: no proxy header is honoured."),
+    Setting("SECRET_KEY", "secret_key", str, "",
+            "Comma-separated Fernet keys encrypting the secrets stored for accounts (TOTP keys); the first "
+            "encrypts, the others still decrypt (rotation). Required in production; the demo generates one "
+            "and keeps it in the data folder."),
     Setting("PASSWORD_MAX_AGE_DAYS", "password_max_age_days", int, 182,
             "Days before a password must be renewed (R-SEC-2: twice per school year)."),
 )
@@ -148,6 +159,9 @@ class Settings:
     demo_smtp_server: bool = True
     session_idle_minutes: int = 30
     cookie_secure: bool = False
+    public_url: str = ""
+    trusted_proxies: str = ""
+    secret_key: str = ""
     password_max_age_days: int = 182
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -157,9 +171,63 @@ class Settings:
         return self.env == "demo"
 
     @property
+    def https(self) -> bool:
+        """True when the app is reached over https (PUBLIC_URL): Secure cookies and HSTS."""
+        return self.public_url.lower().startswith("https://")
+
+    @property
+    def secure_cookie(self) -> bool:
+        """True when the session cookie must be Secure: an https PUBLIC_URL, or COOKIE_SECURE."""
+        return self.https or self.cookie_secure
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The networks of TRUSTED_PROXIES."""
+        return parse_networks(self.trusted_proxies)
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """The keys of SECRET_KEY, the encrypting one first."""
+        return split_keys(self.secret_key)
+
+    @property
     def db_url(self) -> str:
         """The database URL in force: DATABASE_URL or the SQLite file of the data folder."""
         return self.database_url or f"sqlite://{self.data_dir / 'rentree.sqlite3'}"
+
+
+def parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Addresses and CIDR networks of a comma-separated list, or SettingsError naming the bad one."""
+    networks = []
+    for item in (part.strip() for part in raw.replace(";", ",").split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(f"TRUSTED_PROXIES : « {item} » n'est ni une adresse IP ni un réseau CIDR "
+                                "(exemples : 10.0.0.5, 10.0.0.0/24, ::1).") from None
+    return tuple(networks)
+
+
+def split_keys(raw: str) -> list[str]:
+    """The keys of a comma- or line-separated list, in order, without blanks."""
+    return [k.strip() for k in raw.replace("\n", ",").split(",") if k.strip()]
+
+
+def check_keys(keys: list[str], origin: str = "SECRET_KEY") -> None:
+    """SettingsError unless every key is a Fernet key (32 bytes in url-safe base64)."""
+    import base64
+    import binascii
+
+    for i, key in enumerate(keys, 1):
+        try:
+            ok = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            ok = False
+        if not ok:
+            raise SettingsError(f"{origin} : la clé n° {i} n'est pas une clé valide (44 caractères base64 url) : "
+                                "générez-en une avec `python app.py keys generate`.")
 
 
 def load(environ: dict[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -175,12 +243,23 @@ def load(environ: dict[str, str] | None = None, dotenv: Path | None = None) -> S
         raise SettingsError(f"SMTP_TLS doit valoir none, starttls ou tls, pas « {values['smtp_tls']} ».")
     if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", values["reminders_at"]):
         raise SettingsError(f"REMINDERS_AT doit être une heure HH:MM (ex. 07:30), pas « {values['reminders_at']} ».")
+    parse_networks(values["trusted_proxies"])
+    if values["public_url"] and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", values["public_url"]):
+        raise SettingsError(f"PUBLIC_URL doit être une adresse http(s)://… (ex. https://rentree.iledefrance.fr), "
+                            f"pas « {values['public_url']} ».")
+    if values["secret_key"]:
+        check_keys(split_keys(values["secret_key"]))
     if values["env"] == "production":
         values["demo_smtp_server"] = False
         if len(values["storage_secret"]) < 32:
             raise SettingsError(
                 "STORAGE_SECRET est obligatoire en production (au moins 32 caractères) : "
                 "générez-en un avec `python -c \"import secrets; print(secrets.token_urlsafe(48))\"`."
+            )
+        if not values["secret_key"]:
+            raise SettingsError(
+                "SECRET_KEY est obligatoire en production (elle chiffre les clés TOTP des comptes) : "
+                "générez-en une avec `python app.py keys generate` et gardez-la hors de la base et des sauvegardes."
             )
         values["seed_demo"] = False
     return Settings(**values)
@@ -196,6 +275,23 @@ def ensure_storage_secret(settings: Settings) -> Settings:
         path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
         path.chmod(0o600)
     return replace(settings, storage_secret=path.read_text(encoding="utf-8").strip())
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """Return settings with a SECRET_KEY: the configured one, or the demo's kept in the data folder (mode 600)."""
+    if settings.secret_key:
+        return settings
+    from cryptography.fernet import Fernet
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "secret_key.txt"
+    if not path.is_file():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(Fernet.generate_key().decode() + "\n")
+    keys = split_keys(path.read_text(encoding="utf-8"))
+    check_keys(keys, str(path))
+    return replace(settings, secret_key=",".join(keys))
 
 
 _current: Settings | None = None

@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,6 +27,7 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from models.crypto import is_sealed, reseal, reveal, seal
 from models.vocab import Labeled
 
 # --- Roles -----------------------------------------------------------------------------------------
@@ -97,6 +99,7 @@ MIN_PASSWORD_LENGTH = 12
 LOCK_AFTER_FAILURES = 5
 LOCK_MINUTES = 15
 ADDRESS_SLOWDOWN_AFTER = 10  # failures from one client address in LOCK_MINUTES before each answer slows
+ADDRESS_LOCK_AFTER = 30  # failures from one client address in LOCK_MINUTES, any accounts: the address waits
 STEP_UP_SECONDS = 300
 PASSWORD_WARNING_DAYS = 14
 RECOVERY_CODES = 10
@@ -111,7 +114,7 @@ class EventKind(Labeled):
     LOGIN_OK = "login_ok", "Connexion réussie"
     LOGIN_FAILED = "login_failed", "Échec de connexion"
     LOGIN_LOCKED = "login_locked", "Connexion refusée (compte verrouillé)"
-    LOCKOUT = "lockout", "Verrouillage du compte"
+    LOCKOUT = "lockout", "Verrouillage (compte ou adresse)"  # an account, or a client address (email empty)
     LOGOUT = "logout", "Déconnexion"
     SESSION_EXPIRED = "session_expired", "Session expirée (inactivité)"
     TOTP_ENROLLED = "totp_enrolled", "Double authentification activée"
@@ -141,11 +144,14 @@ class User(Model):
     password_hash = fields.CharField(max_length=255, default="")
     password_changed_at = fields.DatetimeField(null=True)
     must_change_password = fields.BooleanField(default=True)
-    totp_secret = fields.CharField(max_length=64, default="")
+    totp_secret = fields.CharField(max_length=255, default="")  # encrypted: models.crypto.seal
     totp_enabled = fields.BooleanField(default=False)
     totp_last_step = fields.BigIntField(default=0)
     last_login_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Changed whenever the account's sessions must end (password, role, disabled, TOTP reset): a session
+    # remembers the value it was opened with and ends when it differs.
+    security_stamp = fields.CharField(max_length=32, default="")
 
     class Meta:
         table = "app_user"
@@ -229,6 +235,29 @@ async def search_events(q: str = "", *, sort: str = "created_at", descending: bo
     total = await query.count()
     rows = await query.order_by(f"-{column}" if descending else column, "-id").offset(offset).limit(limit)
     return rows, total
+
+
+# --- Sessions --------------------------------------------------------------------------------------
+
+SessionListener = Callable[[int], None]
+_session_listener: SessionListener | None = None
+
+
+def on_sessions_revoked(listener: SessionListener | None) -> None:
+    """Call this function with a user id whenever that user's sessions are revoked (the web app ends its pages)."""
+    global _session_listener
+    _session_listener = listener
+
+
+def new_stamp(user: User) -> None:
+    """Give the user a new security stamp (saved by the caller): every session opened before it ends."""
+    user.security_stamp = secrets.token_hex(16)
+
+
+def sessions_revoked(user: User) -> None:
+    """Tell the web app, when it runs in this process, that the user's open pages must end now."""
+    if _session_listener is not None and user.id is not None:
+        _session_listener(user.id)
 
 
 # --- Passwords -------------------------------------------------------------------------------------
@@ -335,7 +364,9 @@ async def set_password(user: User, password: str, *, actor: User | None = None, 
     user.password_hash = await hash_password_async(password)
     user.password_changed_at = timezone.now()
     user.must_change_password = temporary
-    await user.save(update_fields=["password_hash", "password_changed_at", "must_change_password"])
+    new_stamp(user)
+    await user.save(update_fields=["password_hash", "password_changed_at", "must_change_password", "security_stamp"])
+    sessions_revoked(user)
     await log_event(EventKind.PASSWORD_RESET if temporary else EventKind.PASSWORD_CHANGED, user=user, actor=actor,
                     ip=ip)
 
@@ -396,7 +427,9 @@ async def change_role(user: User, role: Role | str, *, actor: User | None = None
         raise AccountError("Impossible : c'est le dernier administrateur actif. "
                            "Nommez d'abord un autre administrateur.")
     user.role = new
-    await user.save(update_fields=["role"])
+    new_stamp(user)
+    await user.save(update_fields=["role", "security_stamp"])
+    sessions_revoked(user)
     await log_event(EventKind.ROLE_CHANGED, user=user, actor=actor, ip=ip, detail=f"{old.value} → {new.value}")
 
 
@@ -408,7 +441,9 @@ async def set_active(user: User, active: bool, *, actor: User | None = None, ip:
             role=Role.ADMIN, is_active=True).exclude(id=user.id).exists():
         raise AccountError("Impossible : c'est le dernier administrateur actif.")
     user.is_active = active
-    await user.save(update_fields=["is_active"])
+    new_stamp(user)
+    await user.save(update_fields=["is_active", "security_stamp"])
+    sessions_revoked(user)
     await log_event(EventKind.USER_ENABLED if active else EventKind.USER_DISABLED, user=user, actor=actor, ip=ip)
 
 
@@ -432,6 +467,9 @@ class LoginResult:
 
 
 BAD_CREDENTIALS = "E-mail ou mot de passe incorrect. Vérifiez votre saisie et réessayez."
+ADDRESS_LOCKED_MESSAGE = ("Trop d'échecs de connexion depuis votre adresse réseau : les connexions en sont refusées "
+                          "pendant {minutes} minute(s). Réessayez plus tard, ou contactez un administrateur de la "
+                          "Région.")
 
 
 async def lock_state(email: str, now: datetime | None = None) -> datetime | None:
@@ -459,6 +497,21 @@ async def address_slowdown(ip: str) -> float:
     return float(min(10, failures - ADDRESS_SLOWDOWN_AFTER + 1)) if failures >= ADDRESS_SLOWDOWN_AFTER else 0.0
 
 
+async def address_lock(ip: str, now: datetime | None = None) -> datetime | None:
+    """Until when logins from a client address are refused after ADDRESS_LOCK_AFTER failures (any accounts)."""
+    if not ip:
+        return None
+    now = now or timezone.now()
+    recent = await SecurityEvent.filter(
+        kind=EventKind.LOGIN_FAILED, ip=ip, created_at__gt=now - timedelta(minutes=LOCK_MINUTES)).order_by(
+        "-created_at").limit(ADDRESS_LOCK_AFTER).values_list("created_at", flat=True)
+    if len(recent) >= ADDRESS_LOCK_AFTER:
+        until = recent[0] + timedelta(minutes=LOCK_MINUTES)
+        if until > now:
+            return until
+    return None
+
+
 def _minutes_until(until: datetime) -> int:
     return max(1, int((until - timezone.now()).total_seconds() + 59) // 60)
 
@@ -467,6 +520,12 @@ async def authenticate(email: str, password: str, ip: str = "") -> LoginResult:
     """Check a login: same message for an unknown e-mail and a wrong password, lockout after 5 failures."""
     address = (email or "").strip().lower()[:254]
     slow = await address_slowdown(ip)
+    blocked = await address_lock(ip)
+    if blocked is not None:  # no password is checked from an address trying many accounts
+        await log_event(EventKind.LOGIN_LOCKED, email=address, ip=ip, detail="adresse bloquée")
+        minutes = _minutes_until(blocked)
+        return LoginResult(message=ADDRESS_LOCKED_MESSAGE.format(minutes=minutes), wait_minutes=minutes,
+                           slow_down=slow)
     until = await lock_state(address)
     if until is not None:
         await log_event(EventKind.LOGIN_LOCKED, email=address, ip=ip)
@@ -479,6 +538,14 @@ async def authenticate(email: str, password: str, ip: str = "") -> LoginResult:
     if not ok or user is None or not user.is_active:
         await log_event(EventKind.LOGIN_FAILED, user=user, email=address, ip=ip,
                         detail="compte désactivé" if user is not None and ok else "")
+        blocked = await address_lock(ip)
+        if blocked is not None:
+            await log_event(EventKind.LOCKOUT, ip=ip,
+                            detail=f"adresse bloquée : {ADDRESS_LOCK_AFTER} échecs en moins de {LOCK_MINUTES} "
+                                   "minutes depuis cette adresse, tous comptes confondus")
+            minutes = _minutes_until(blocked)
+            return LoginResult(message=ADDRESS_LOCKED_MESSAGE.format(minutes=minutes), wait_minutes=minutes,
+                               slow_down=slow)
         until = await lock_state(address)
         if until is not None:
             await log_event(EventKind.LOCKOUT, user=user, email=address, ip=ip,
@@ -504,6 +571,37 @@ def new_totp_secret() -> str:
     return pyotp.random_base32(32)
 
 
+def totp_secret_of(user: User) -> str:
+    """The user's TOTP secret in clear (stored encrypted)."""
+    return reveal(user.totp_secret)
+
+
+def set_totp_secret(user: User, secret: str) -> None:
+    """Keep a TOTP secret on the user, encrypted (saved by the caller)."""
+    user.totp_secret = seal(secret)
+
+
+async def seal_plaintext_rows() -> int:
+    """Encrypt the TOTP secrets still stored in clear (rows of before encryption); return how many."""
+    count = 0
+    async with in_transaction():
+        for user in await User.exclude(totp_secret="").only("id", "totp_secret"):
+            if not is_sealed(user.totp_secret):
+                await User.filter(id=user.id).update(totp_secret=seal(user.totp_secret))
+                count += 1
+    return count
+
+
+async def rotate_secrets() -> int:
+    """Encrypt every stored secret again with the first key of SECRET_KEY; return how many rows."""
+    count = 0
+    async with in_transaction():
+        for user in await User.exclude(totp_secret="").only("id", "totp_secret"):
+            await User.filter(id=user.id).update(totp_secret=reseal(user.totp_secret))
+            count += 1
+    return count
+
+
 def totp_uri(email: str, secret: str) -> str:
     """The otpauth:// URI an authenticator app reads from the QR code."""
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
@@ -527,7 +625,7 @@ async def verify_totp(user: User, code: str, *, at: float | None = None) -> bool
     """Accept a TOTP code once: valid_window=1 and replay refused (the last used time step is stored)."""
     if not user.totp_enabled:
         return False
-    step = _matching_step(user.totp_secret, code, at)
+    step = _matching_step(totp_secret_of(user), code, at)
     if step is None:
         return False
     # Atomic: only one request can move the stored step forward to this one.
@@ -574,7 +672,7 @@ async def enable_totp(user: User, secret: str, code: str, *, ip: str = "") -> li
         return None
     codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
     async with in_transaction():
-        user.totp_secret, user.totp_enabled, user.totp_last_step = secret, True, step
+        user.totp_secret, user.totp_enabled, user.totp_last_step = seal(secret), True, step
         await user.save(update_fields=["totp_secret", "totp_enabled", "totp_last_step"])
         await RecoveryCode.filter(user_id=user.id).delete()
         await RecoveryCode.bulk_create([RecoveryCode(user=user, code_hash=_hash_code(c)) for c in codes])
@@ -586,8 +684,10 @@ async def reset_totp(user: User, *, actor: User | None = None, ip: str = "") -> 
     """Remove a user's TOTP and recovery codes (they enrol again at next login), logged."""
     async with in_transaction():
         user.totp_secret, user.totp_enabled, user.totp_last_step = "", False, 0
-        await user.save(update_fields=["totp_secret", "totp_enabled", "totp_last_step"])
+        new_stamp(user)
+        await user.save(update_fields=["totp_secret", "totp_enabled", "totp_last_step", "security_stamp"])
         await RecoveryCode.filter(user_id=user.id).delete()
+    sessions_revoked(user)
     await log_event(EventKind.TOTP_RESET, user=user, actor=actor, ip=ip)
 
 

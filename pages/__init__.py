@@ -13,7 +13,7 @@ def setup(settings: Settings) -> None:
     from nicegui import app
 
     import pages
-    from pages import api, auth, errors
+    from pages import api, auth, errors, security
     from sheets.engine import api as sheets_api
 
     # Importing a module registers its pages: every module of `pages/` is one area, found, not listed.
@@ -30,3 +30,4 @@ def setup(settings: Settings) -> None:
     app.include_router(sheets_api.build_router(auth.api_caller, [Depends(auth.require_roles(*STAFF_ROLES))]))
     errors.install(app)
     auth.install(app)  # login guard on every page and /api/ route, added after the others
+    security.install(app, settings)  # headers on every response, trusted proxies, /docs from local files

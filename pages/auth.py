@@ -8,6 +8,10 @@ What other pages and API routes use:
   a French 403 page, and a FastAPI dependency (`Depends(require_roles(Role.ADMIN))`) that answers 403.
 - `step_up_ok(user)` / `await confirm_step_up(user)`: before an admin action, ask for a fresh TOTP code
   (accepted for STEP_UP_SECONDS).
+- `await ensure_live_session()` at the start of a page's handler that acts: the user, or `SessionEnded` when the
+  session ended since the page was built (logout, account disabled, password / role / TOTP changed, idle);
+  `@live_session` on a handler does it and sends the page to /login. `end_user_pages(user_id)` closes the open
+  pages of a user (called by models.accounts whenever a user's sessions are revoked in this process).
 The middleware installed by `install()` sends every page to /login and answers 401 on every /api/ route
 when nobody is logged in, so a page added later is covered without doing anything.
 """
@@ -15,6 +19,7 @@ when nobody is logged in, so a page added later is covered without doing anythin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import secrets
@@ -29,12 +34,15 @@ from zoneinfo import ZoneInfo
 import segno
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from nicegui import App, app, context, ui
+from nicegui import App, Client, app, background_tasks, context, core, ui
+from nicegui.storage import request_contextvar
 from pydantic import BaseModel
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 import settings as settings_module
 from models.accounts import (
+    ADDRESS_LOCKED_MESSAGE,
+    LOCK_MINUTES,
     STAFF_ROLES,
     STEP_UP_SECONDS,
     EventKind,
@@ -42,6 +50,7 @@ from models.accounts import (
     Role,
     User,
     active_user,
+    address_lock,
     authenticate,
     check_password_async,
     enable_totp,
@@ -49,6 +58,7 @@ from models.accounts import (
     log_event,
     needs_totp_enrolment,
     new_totp_secret,
+    on_sessions_revoked,
     password_expired,
     password_warning,
     record_login,
@@ -142,12 +152,130 @@ def _password_stamp(user: User) -> str:
 
 
 async def session_user() -> User | None:
-    """The active user of the session, if the password has not changed since it logged in."""
+    """The active user of the session, if its password, role and TOTP have not changed since it logged in."""
     store = _store()
     user = await active_user(store.get("uid"))
-    if user is not None and store.get("pwd", "") != _password_stamp(user):
-        return None  # a password reset (or a change in another session) ends the other sessions
+    if user is not None and not _same_session(store, user):
+        return None  # a password reset, a role change, a TOTP reset (or a change in another session) end it
     return user
+
+
+def _same_session(store: Any, user: User) -> bool:
+    """True when the session was opened with the account's current security stamp and password."""
+    return store.get("stamp", "") == user.security_stamp and store.get("pwd", "") == _password_stamp(user)
+
+
+# --- Sessions that end while pages are open ---------------------------------------------------------
+
+SESSION_ENDED = "Votre session a pris fin : reconnectez-vous."
+ENDED_PAGE = "/login?fin=1"  # the login page, saying that the session ended
+DROP_DELAY = 0.5  # seconds for the « go to /login » message to reach the browser before its client is dropped
+
+
+async def ensure_live_session() -> User:
+    """Re-read the current page's session (storage + database): its user, or SessionEnded when it ended."""
+    try:
+        store = _store()
+    except (RuntimeError, AssertionError, KeyError):
+        raise SessionEnded() from None
+    uid = store.get("uid")
+    if not uid:
+        raise SessionEnded()
+    idle = settings_module.get().session_idle_minutes * 60
+    if time.time() - float(store.get("seen") or 0) > idle:
+        await log_event(EventKind.SESSION_EXPIRED, user=await active_user(uid), ip=client_ip())
+        store.clear()
+        raise SessionEnded()
+    user = await active_user(uid)
+    if user is None or not _same_session(store, user) or store.get("role") != Role(user.role).value:
+        store.clear()
+        raise SessionEnded()
+    return user
+
+
+def leave_ended_session(exc: SessionEnded) -> None:
+    """Tell the person why nothing was done and send the page to /login."""
+    ui.notify(str(exc), type="warning", multi_line=True, timeout=8000)
+    ui.navigate.to(ENDED_PAGE)
+
+
+def live_session(handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Decorate a page's event handler: it runs only while the session lives, else the page goes to /login."""
+
+    @functools.wraps(handler)
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            await ensure_live_session()
+        except SessionEnded as exc:
+            leave_ended_session(exc)
+            return None
+        result = handler(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    return guarded
+
+
+def _session_id_of(client: Client) -> str | None:
+    """The session id of the page a client shows (None for a client without a request)."""
+    try:
+        return client.request.session.get("id")
+    except (RuntimeError, AssertionError, AttributeError, KeyError):
+        return None
+
+
+def _current_session_id() -> str | None:
+    """The session id of the request or page being served now, if any."""
+    request = request_contextvar.get()
+    try:
+        return request.session.get("id") if request is not None else None
+    except (AssertionError, AttributeError, KeyError):
+        return None
+
+
+def _close_client(client: Client) -> None:
+    """Send an open page to /login, then drop it and its websocket (a page that ignores the order is cut)."""
+    if client.is_deleted:
+        return
+    # Not a page already leaving (the tab whose « Se déconnecter » ended the session goes to its own page).
+    client.run_javascript(f"if (!window.rentreeLeaving) window.location.href = '{ENDED_PAGE}';")
+
+    async def drop() -> None:
+        await asyncio.sleep(DROP_DELAY)
+        if client.is_deleted or client.id not in Client.instances:
+            return
+        for document_id in list(client._delete_tasks):  # NiceGUI's own delayed deletion, after a disconnect
+            client._cancel_delete_task(document_id)
+        sockets = list(client._socket_to_document_id)
+        client.delete()
+        for sid in sockets:  # a reconnection finds no client: the browser reloads, and lands on /login
+            with contextlib.suppress(Exception):
+                await core.sio.disconnect(sid)
+
+    background_tasks.create(drop(), name=f"end session of client {client.id}")
+
+
+def end_session_pages(session_id: str) -> int:
+    """Close every open page of one browser session (logout); return how many."""
+    clients = [c for c in list(Client.instances.values()) if _session_id_of(c) == session_id]
+    for client in clients:
+        _close_client(client)
+    return len(clients)
+
+
+def end_user_pages(user_id: int) -> int:
+    """Close every open page of a user in this process, but the current session's; return how many."""
+    current = _current_session_id()
+    users = app.storage._users  # private in NiceGUI 3.18: the per-session storages by session id
+    closed = 0
+    for client in list(Client.instances.values()):
+        session_id = _session_id_of(client)
+        if session_id is None or session_id == current:
+            continue
+        store = users.get(session_id)
+        if store is not None and store.get("uid") == user_id:
+            _close_client(client)
+            closed += 1
+    return closed
 
 
 async def request_user(request: Request) -> User | None:
@@ -255,8 +383,8 @@ async def caller_for_page(source: Source = Source.GRID) -> Caller:
     uid, role = user.id, Role(user.role).value
 
     async def verify() -> None:
-        now = await current_user()
-        if now is None or now.id != uid or Role(now.role).value != role:
+        now = await ensure_live_session()
+        if now.id != uid or Role(now.role).value != role:
             raise SessionEnded()
 
     return Caller(actor=user.email, role=role, source=source, address=client_ip(), verify=verify)
@@ -299,6 +427,12 @@ async def confirm_step_up(user: User, action: str = "cette action d'administrati
         failures = {"n": 0}
 
         async def submit() -> None:
+            try:
+                await ensure_live_session()
+            except SessionEnded as exc:
+                dialog.submit(False)
+                leave_ended_session(exc)
+                return
             if await verify_totp(user, code.value or "") or await use_recovery_code(user, code.value or "", ip):
                 _store()["step_up"] = time.time()
                 await log_event(EventKind.STEP_UP, user=user, ip=ip, detail=action)
@@ -330,6 +464,7 @@ _ACTIVITY_JS = """<script>
 (() => { let last = 0; const ping = () => { const now = Date.now();
   if (now - last > 60000) { last = now; emitEvent('rentree_activity'); } };
   ['click', 'keydown'].forEach(t => document.addEventListener(t, ping, true));
+  addEventListener('beforeunload', () => { window.rentreeLeaving = true; });
   setInterval(() => emitEvent('rentree_tick'), 60000); })();
 </script>"""
 
@@ -354,6 +489,11 @@ def watch_session() -> None:
             await log_event(EventKind.SESSION_EXPIRED, user=await active_user(uid), ip=client_ip())
             store.clear()
             ui.navigate.to("/login?expiree=1")
+            return
+        try:  # ended elsewhere (another process: `users disable`, another instance): leave within the minute
+            await ensure_live_session()
+        except SessionEnded:
+            ui.navigate.to(ENDED_PAGE)
 
     ui.add_body_html(_ACTIVITY_JS)
     ui.on("rentree_activity", touch)
@@ -419,6 +559,7 @@ class AuthMiddleware(BaseHTTPMiddleware):
 def install(nicegui_app: App) -> None:
     """Add the login guard and the logout route to the app (called at each wiring)."""
     nicegui_app.add_middleware(AuthMiddleware)
+    on_sessions_revoked(end_user_pages)  # password, role, activation, TOTP changed in this process: pages close
 
     @nicegui_app.get(SESSION_PATH, include_in_schema=False)
     async def open_session(request: Request, t: str = "") -> Response:
@@ -441,6 +582,9 @@ def install(nicegui_app: App) -> None:
         if user is not None:
             await log_event(EventKind.LOGOUT, user=user, ip=client_ip(request))
         store.clear()
+        session_id = request.session.get("id")
+        if session_id:
+            end_session_pages(session_id)  # the session's other tabs stop too, their websockets closed
         return RedirectResponse("/login?deconnecte=1", status_code=303)
 
 
@@ -497,7 +641,8 @@ def public_frame(title: str) -> Any:
 
 
 @ui.page("/login")
-async def login_page(redirect_to: str = "/", expiree: str = "", deconnecte: str = "") -> Response | None:
+async def login_page(redirect_to: str = "/", expiree: str = "", deconnecte: str = "",
+                     fin: str = "") -> Response | None:
     """Login: e-mail and password, then the TOTP code when the account has it."""
     target = _safe_target(redirect_to)
     if await current_user() is not None:
@@ -511,6 +656,8 @@ async def login_page(redirect_to: str = "/", expiree: str = "", deconnecte: str 
                 "text-orange-9")
         if deconnecte:
             ui.label("Vous êtes déconnecté(e).").classes("text-green-8")
+        if fin:
+            ui.label(SESSION_ENDED).classes("text-orange-9")
         with ui.column().classes("w-full gap-3") as step1:
             email = ui.input("Adresse e-mail").props('outlined autofocus autocomplete=username type=email'
                                                      ' aria-label="Adresse e-mail"').classes("w-full")
@@ -532,7 +679,7 @@ async def login_page(redirect_to: str = "/", expiree: str = "", deconnecte: str 
         await record_login(user, ip, detail)
         # A TOTP code typed at login is a fresh confirmation: no second code asked in the next minutes.
         values = {"uid": user.id, "seen": time.time(), "step_up": time.time() if user.totp_enabled else 0,
-                  "pwd": _password_stamp(user), **_display(user)}
+                  "pwd": _password_stamp(user), "stamp": user.security_stamp, **_display(user)}
         ticket = _issue_ticket(values, pending_step(user) or target)
         ui.navigate.to(f"{SESSION_PATH}?t={ticket}")
 
@@ -562,6 +709,11 @@ async def login_page(redirect_to: str = "/", expiree: str = "", deconnecte: str 
             return
         value = code.value or ""
         code.value = ""
+        if await address_lock(ip) is not None:
+            state["user"] = None
+            step1.visible, step2.visible = True, False
+            error.text = ADDRESS_LOCKED_MESSAGE.format(minutes=LOCK_MINUTES)
+            return
         if await lock_state(user.email) is None:
             if await verify_totp(user, value):
                 await finish(user, "mot de passe + TOTP")
@@ -607,6 +759,7 @@ async def password_page() -> None:
                      "quelques mots est facile à retenir et difficile à deviner.").classes("text-sm text-grey-7")
             error = ui.label().classes("text-negative")
 
+            @live_session
             async def submit() -> None:
                 fresh = await User.get(id=user.id)
                 if not await check_password_async(fresh.password_hash, current.value or ""):
@@ -620,7 +773,7 @@ async def password_page() -> None:
                 except PasswordRefused as exc:
                     error.text = str(exc)
                     return
-                _store()["pwd"] = _password_stamp(fresh)  # this session goes on, the others end
+                _store().update(pwd=_password_stamp(fresh), stamp=fresh.security_stamp)  # this one goes on
                 ui.notify("Mot de passe changé.", type="positive")
                 ui.navigate.to(pending_step(fresh) or "/")
 
@@ -667,6 +820,7 @@ async def totp_page() -> None:
         done = ui.card().classes("w-full max-w-2xl gap-3")
         done.visible = False
 
+    @live_session
     async def submit() -> None:
         fresh = await User.get(id=user.id)
         codes = await enable_totp(fresh, secret, code.value or "", ip=client_ip())

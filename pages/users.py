@@ -25,7 +25,7 @@ from models.accounts import (
     search_events,
     set_active,
 )
-from pages.auth import client_ip, confirm_step_up, current_user, fr_datetime, page
+from pages.auth import client_ip, confirm_step_up, current_user, fr_datetime, live_session, page
 from pages.components.frame import frame
 from pages.fmt import fr_number
 from sheets.engine.declaration import Nav
@@ -82,6 +82,7 @@ def tokens_table(owner: User, actor: User, *, allow_create: bool = True) -> Any:
                      @click="$parent.$emit('revoke', props.row.id)" />
             </q-td>''')
 
+        @live_session
         async def revoke(e: Any) -> None:
             token = await ApiToken.get_or_none(id=int(e.args), user_id=owner.id)
             if token is not None:
@@ -96,6 +97,7 @@ def tokens_table(owner: User, actor: User, *, allow_create: bool = True) -> Any:
     with ui.row().classes("items-center gap-3"):
         name = ui.input("Nom du jeton (ex. script d'export)").props("outlined dense").classes("w-72")
 
+        @live_session
         async def create() -> None:
             _token, secret = await create_token(owner, name.value or "jeton", actor=actor, ip=client_ip())
             name.value = ""
@@ -195,6 +197,7 @@ async def users_page() -> None:
         table.rows = [user_row(u) for u in users]
         count.text = f"{fr_number(len(users))} compte(s)"
 
+    @live_session
     async def add_dialog() -> None:
         with ui.dialog() as dialog, ui.card().classes("w-[32rem] gap-2"):
             ui.label("Nouvel utilisateur").classes("text-lg font-semibold")
@@ -207,6 +210,7 @@ async def users_page() -> None:
             role.on_value_change(lambda e: organisation.set_value(DEFAULT_ORGANISATION.get(e.value, "")))
             error = ui.label().classes("text-negative")
 
+            @live_session
             async def save() -> None:
                 if not await confirm_step_up(admin, "créer un compte"):
                     return
@@ -228,6 +232,7 @@ async def users_page() -> None:
                 ui.button("Créer le compte", on_click=save)
         dialog.open()
 
+    @live_session
     async def edit_dialog(e: Any) -> None:
         target = await User.get_or_none(id=int(e.args))
         if target is None:
@@ -239,6 +244,7 @@ async def users_page() -> None:
             active = ui.switch("Compte actif", value=target.is_active)
             error = ui.label().classes("text-negative")
 
+            @live_session
             async def guarded(action: str, work: Any) -> None:
                 if not await confirm_step_up(admin, action):
                     return
@@ -329,9 +335,11 @@ async def journal_page() -> None:
             table.pagination = {**pagination, "page": page, "rowsPerPage": per_page, "rowsNumber": total}
             count.text = f"{fr_number(total)} événement(s)"
 
+        @live_session
         async def on_request(e: Any) -> None:
             await load(e.args["pagination"])
 
+        @live_session
         async def on_search(e: Any) -> None:
             state["q"] = e.value or ""
             await load({**table.pagination, "page": 1})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from models.accounts import Role, User, create_user, new_totp_secret
+from models.accounts import Role, User, create_user, new_totp_secret, set_totp_secret
 
 DEMO_DOMAIN = "demo.rentree.fr"
 DEMO_NAMES: dict[str, str] = {
@@ -29,9 +29,11 @@ async def seed_demo_users() -> list[dict[str, str]]:
         entry = {"email": user.email, "role": role.value, "label": Role.label_of(role.value), "password": password,
                  "totp_secret": ""}
         if role == Role.ADMIN:  # R-SEC-1: the demo admin comes enrolled, its key printed once
-            user.totp_secret, user.totp_enabled = new_totp_secret(), True
+            secret = new_totp_secret()
+            set_totp_secret(user, secret)  # stored encrypted, printed once in clear
+            user.totp_enabled = True
             await user.save(update_fields=["totp_secret", "totp_enabled"])
-            entry["totp_secret"] = user.totp_secret
+            entry["totp_secret"] = secret
         created.append(entry)
     return created
 

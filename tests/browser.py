@@ -111,14 +111,16 @@ def require_browser() -> None:
 
 
 @contextmanager
-def chromium(width: int = 1400, height: int = 900) -> Iterator[object]:
-    """A headless Chromium driven by Selenium with the flags this machine needs."""
+def chromium(width: int = 1400, height: int = 900, *, console: bool = False) -> Iterator[object]:
+    """A headless Chromium driven by Selenium with the flags this machine needs (console: keep its log)."""
     require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
+    if console:  # driver.get_log("browser") then returns the console, CSP violations included
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     profile = tempfile.mkdtemp(prefix="rentree-chrome-")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -50,7 +50,7 @@ async def make_account(role: str = "agent", *, totp: bool | None = None, **field
     """Create an account with TEST_PASSWORD, ready to log in (admins get TOTP, as R-SEC-1 requires)."""
     import pyotp
 
-    from models.accounts import Role, create_user
+    from models.accounts import Role, create_user, set_totp_secret
 
     role = Role(role)
     n = next(_counter)
@@ -58,7 +58,8 @@ async def make_account(role: str = "agent", *, totp: bool | None = None, **field
     user, _ = await create_user(email, fields.pop("full_name", f"Compte {role.value} {n}"), role,
                                 password=fields.pop("password", TEST_PASSWORD))
     if totp if totp is not None else role == Role.ADMIN:
-        user.totp_secret, user.totp_enabled = pyotp.random_base32(32), True
+        set_totp_secret(user, pyotp.random_base32(32))  # encrypted at rest, as the app stores it
+        user.totp_enabled = True
     for key, value in fields.items():
         setattr(user, key, value)
     await user.save()
@@ -69,7 +70,9 @@ def totp_now(account: Any) -> str:
     """The current TOTP code of an account."""
     import pyotp
 
-    return pyotp.TOTP(account.totp_secret).now()
+    from models.accounts import totp_secret_of
+
+    return pyotp.TOTP(totp_secret_of(account)).now()
 
 
 async def see(user: Any, text: str, seconds: float = 10) -> None:

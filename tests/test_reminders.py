@@ -213,7 +213,8 @@ def test_reminder_settings_are_checked() -> None:
     assert loaded.reminders_at == "06:45" and loaded.outbox_connections == 10 and loaded.scheduler_enabled
     with pytest.raises(settings_module.SettingsError, match="REMINDERS_AT doit être une heure HH:MM"):
         settings_module.load({"REMINDERS_AT": "25:00"}, dotenv=Path("/nonexistent"))
-    production = settings_module.load({"RENTREE_ENV": "production", "STORAGE_SECRET": "s" * 40},
+    production = settings_module.load({"RENTREE_ENV": "production", "STORAGE_SECRET": "s" * 40,
+                                       "SECRET_KEY": "2cjFsWUprZNYxdr2XhhbE0CFj6OLnkvM5udaM8qqFiE="},
                                       dotenv=Path("/nonexistent"))
     assert not production.demo_smtp_server  # never a local mail box in production
 

@@ -26,6 +26,7 @@ from models.accounts import (
     SecurityEvent,
     create_token,
     revoke_token,
+    totp_secret_of,
 )
 from models.accounts import User as Account
 from tests.factories import TEST_PASSWORD, login, make_account, make_school, see, totp_now
@@ -306,7 +307,8 @@ async def test_r_sec_1_admin_without_totp_is_sent_to_enrolment_before_anything(u
     codes = [e.text for e in user.find(kind=ui.label).elements if len(e.text) == 11 and e.text[5] == "-"]
     assert len(codes) == 10
     fresh = await Account.get(id=admin.id)
-    assert fresh.totp_enabled and fresh.totp_secret == secret
+    assert fresh.totp_enabled and totp_secret_of(fresh) == secret
+    assert secret not in fresh.totp_secret and fresh.totp_secret.startswith("fernet:")  # encrypted at rest
     assert await SecurityEvent.filter(kind=EventKind.TOTP_ENROLLED, email=admin.email).exists()
     await user.open("/utilisateurs")
     await user.should_see("Ajouter un utilisateur")

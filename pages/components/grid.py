@@ -152,8 +152,8 @@ async def step_up(grid: SheetGrid, action: str) -> bool:
 
 
 def _session_ended(exc: SessionEnded) -> None:
-    ui.notify(str(exc), type="negative")
-    ui.navigate.to("/login")
+    ui.notify(str(exc), type="warning", multi_line=True, timeout=8000)
+    ui.navigate.to("/login?fin=1")
 
 
 def acts(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -368,7 +368,7 @@ class SheetGrid:
         row_id, field = data.get("id"), args.get("colId")
         if row_id is None or field is None or args.get("oldValue") == args.get("newValue"):
             return
-        try:
+        try:  # the engine re-checks the page's session first (issue 10): an ended one writes nothing
             row = await edit_cell(self.sheet, int(row_id), field, args.get("newValue"), data.get("version"),
                                   self.caller.using(Source.GRID))
         except WriteRefused as exc:

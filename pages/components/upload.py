@@ -124,5 +124,5 @@ def upload_preview_dialog(title: str, help_text: str, analyse: Analyse, apply: A
 
 
 def _ended(exc: Exception) -> None:
-    ui.notify(str(exc), type="negative")
-    ui.navigate.to("/login")
+    ui.notify(str(exc), type="warning", multi_line=True, timeout=8000)
+    ui.navigate.to("/login?fin=1")

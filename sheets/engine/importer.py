@@ -258,6 +258,8 @@ def _match_headers(sheet: Sheet, headers: list[str], report: ImportReport) -> di
                 report.unknown_columns.append(f"{header} (colonne {column_letter(i)})")
             continue
         if column.field in seen:
+            if column.field != sheet.key and not (column.editable or column.required):
+                continue  # a read-only column twice (a code and a name, as in open data): ignored both times
             report.fatal.append(
                 f"La colonne « {column.label} » apparaît deux fois (colonnes {column_letter(seen[column.field])} "
                 f"et {column_letter(i)}) : gardez-en une seule.")

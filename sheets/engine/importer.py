@@ -51,6 +51,7 @@ CHUNK_ROWS = 2000  # rows analysed per step
 LOOKUP_KEYS = 2000  # keys per IN (...) query (under SQLite's and asyncpg's bound-parameter limits)
 APPLY_ROWS = 500  # rows per apply_changes call (all inside one transaction)
 PREVIEW_LIMIT = 1000  # changes kept for the preview (all are counted and applied)
+MEMO_VALUES = 200_000  # distinct (column, cell) values whose parsing is remembered during one import
 ERRORS_COLUMN = "erreurs"
 
 _OLE_MAGIC = OLE_MAGIC
@@ -294,8 +295,9 @@ class _Row:
 
 
 def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, list[Any]]],
-                conversions: dict[tuple[str, str], list[Any]]) -> list[_Row]:
-    """Parse a chunk of file rows by column type (runs in a worker thread)."""
+                conversions: dict[tuple[str, str], list[Any]], memo: dict[Any, Any] | None = None) -> list[_Row]:
+    """Parse a chunk of file rows by column type (runs in a worker thread); `memo` keeps parsed values."""
+    memo = {} if memo is None else memo
     key_index = next(i for i, c in mapping.items() if c.field == sheet.key)
     key_column = sheet.key_column
     auto_key = sheet.can_create and sheet.key == "id"  # new rows leave the N° empty, the database numbers them
@@ -326,13 +328,21 @@ def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, 
         values: dict[str, Any] = {}
         for i, column, target in plan:
             raw = raw_row[i] if i < len(raw_row) else ""
-            try:
-                if target is not None:
-                    values[column.field] = None if raw in ("", None) else parse_cell(target, raw)[0]
-                    continue
-                value, converted = parse_cell(column, raw)
-            except CellError as exc:
-                issues.append(Issue(_quoted(exc, raw), row_key=clip(raw_key or ""), column=column.label,
+            memo_key = (i, raw.__class__, raw)
+            hit = memo.get(memo_key)
+            if hit is None:  # values repeat (statuses, schools, dates): each distinct one is parsed once
+                try:
+                    if target is not None:
+                        hit = (None if raw in ("", None) else parse_cell(target, raw)[0], None, None)
+                    else:
+                        hit = (*parse_cell(column, raw), None)
+                except CellError as exc:
+                    hit = (None, None, exc)
+                if len(memo) < MEMO_VALUES:
+                    memo[memo_key] = hit
+            value, converted, error = hit
+            if error is not None:
+                issues.append(Issue(_quoted(error, raw), row_key=clip(raw_key or ""), column=column.label,
                                     value=_short(raw), line=line))
                 continue
             values[column.field] = value
@@ -479,17 +489,21 @@ async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progres
         report.warnings.append(
             f"Cellules fusionnées dans les données ({', '.join(source.merged_data[:5])}) : seule la première "
             "cellule de chaque zone a une valeur, les autres sont lues vides.")
-    paths = [c.db_field for c in sheet.columns]
-    state = _Classify(sheet, report, {c.field: 2 + i for i, c in enumerate(sheet.columns)},
+    # the stored values needed: every column for a row validator, else only the editable ones the file has
+    compared = list(sheet.columns) if sheet.row_validator is not None else [
+        c for c in sheet.columns if c.editable and c.field in present and c.field != sheet.key]
+    paths = [c.db_field for c in compared]
+    state = _Classify(sheet, report, {c.field: 2 + i for i, c in enumerate(compared)},
                       {c.field for c in sheet.columns if c.editable})
     conversions: dict[tuple[str, str], list[Any]] = {}
+    memo: dict[Any, Any] = {}
     known: dict[str, set[Any]] = {}
     wanted = {i for i, c in mapping.items() if c.field == sheet.key or c.editable or c.required}
     rows_iter = source.numbered_rows(wanted)
 
     def read_chunk() -> tuple[int, list[_Row]]:
         chunk = list(islice(rows_iter, CHUNK_ROWS))
-        return len(chunk), _parse_rows(sheet, mapping, chunk, conversions)
+        return len(chunk), _parse_rows(sheet, mapping, chunk, conversions, memo)
 
     done = 0
     pending: asyncio.Future[tuple[int, list[_Row]]] | None = asyncio.ensure_future(asyncio.to_thread(read_chunk))
@@ -599,8 +613,8 @@ class _Classify:
                     report.preview.append({"line": row.line, "key": str(row.key), "column": "(nouvelle ligne)",
                                            "old": "", "new": ""})
                 continue
-            diff = {name: value for name, value in row.values.items()
-                    if name in editable and not _same(record[index[name]], value)}
+            diff = {name: value for name, value in row.values.items() if name in editable and not (
+                (old := record[index[name]]) == value and old.__class__ is value.__class__) and not _same(old, value)}
             if not diff:
                 report.unchanged += 1
                 continue

@@ -661,11 +661,10 @@ class _SheetRows:
         self.f_tag = b"<" + prefix + b"f"
         self.fast = not prefix
         self.fast_re = re.compile(  # every cell is matched whole: the engine then skips it at C speed
-            rb'<row r="([0-9]{1,10})"'
-            rb'|<c r="([A-Z]{1,3})[0-9]{1,10}"([^>]*?)'
-            rb"(?:/>|>(?:<v>([^<]*)</v>|<is><t>([^<]*)</t></is>|(.*?))</c>)"
-            rb'|<c r="([A-Z]{4,})"'
-            rb'|(<c)(?! r=")[\s>/]|(<row)(?! r=")[\s>/]', re.S)
+            rb'<c r="([A-Z]{1,3})[0-9]{1,10}"([^>]*)>'
+            rb"(?:(?<=/>)|<v>([^<]*)</v></c>|<is><t>([^<]*)</t></is></c>|(.*?)</c>)"
+            rb'|<row r="([0-9]{1,10})"'
+            rb'|(<c r="[A-Z]{4}|<c(?! r=")[\s>/]|<row(?! r=")[\s>/])', re.S)
         self.columns: dict[bytes, int] = {}
         self.kinds: dict[bytes, tuple[bytes, str | None]] = {}
         self.cache: dict[Any, Any] = {}
@@ -701,15 +700,7 @@ class _SheetRows:
         out: list[tuple[int, list[Any]]] = []
         line, values = self.line, None
         columns, kinds, max_rows, cache = self.columns, self.kinds, self.max_rows, self.cache
-        for number, letters, attrs, v, text, other, beyond, _bare_c, _bare_row in self.fast_re.findall(body):
-            if number:
-                if values:
-                    out.append((line, values))
-                line = int(number)
-                if line > max_rows + 1:
-                    raise _too_low(f"La ligne {fr_int(line)}", max_rows)
-                values = []
-                continue
+        for letters, attrs, v, text, other, number, marker in self.fast_re.findall(body):
             if letters:
                 col = columns.get(letters)
                 if col is None:
@@ -748,7 +739,7 @@ class _SheetRows:
                         self._formula(col, line)
                     value = self._value(attrs, other, col, line)
                 else:
-                    continue
+                    continue  # an empty cell (<c …/>, <v></v>)
                 if value == "" or values is None:
                     continue
                 n = len(values)
@@ -759,10 +750,17 @@ class _SheetRows:
                     values.append(value)
                 else:
                     values[col] = value
-                continue
-            if beyond:  # (only reached for more than three letters: the cell pattern takes the others)
-                raise _too_wide(f"La cellule {clip(beyond, 10)}{line}", self.max_columns)
-            return None  # a cell or a row without its reference first: the general path
+            elif number:
+                if values:
+                    out.append((line, values))
+                line = int(number)
+                if line > max_rows + 1:
+                    raise _too_low(f"La ligne {fr_int(line)}", max_rows)
+                values = []
+            elif marker.startswith(b'<c r="'):  # more than three letters: beyond any column
+                raise _too_wide(f"La cellule {clip(marker[6:])}… (ligne {fr_int(line)})", self.max_columns)
+            else:
+                return None  # a cell or a row without its reference first: the general path
         if values:
             out.append((line, values))
         self.line = line

@@ -55,7 +55,7 @@ LOOKUP_KEYS = 2000  # keys per IN (...) query (under SQLite's and asyncpg's boun
 APPLY_ROWS = 500  # rows per apply_changes call (all inside one transaction)
 PREVIEW_LIMIT = 1000  # changes kept for the preview (all are counted and applied)
 GC_THRESHOLD = 50_000  # first threshold of the cyclic GC while an import analyses (Python's default: 700)
-MEMO_VALUES = 200_000  # distinct (column, cell) values whose parsing is remembered during one import
+MEMO_VALUES = 5_000  # distinct values of one column whose parsing is remembered during one import
 ERRORS_COLUMN = "erreurs"
 
 _OLE_MAGIC = OLE_MAGIC
@@ -300,8 +300,9 @@ class _Row:
 
 def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, list[Any]]],
                 conversions: dict[tuple[str, str], list[Any]], memo: dict[Any, Any] | None = None) -> list[_Row]:
-    """Parse a chunk of file rows by column type (runs in a worker thread); `memo` keeps parsed values."""
+    """Parse a chunk of file rows by column type (runs in a worker thread); `memo` keeps parsed values per column."""
     memo = {} if memo is None else memo
+    memos = {i: memo.setdefault(i, {}) for i in mapping}
     key_index = next(i for i, c in mapping.items() if c.field == sheet.key)
     key_column = sheet.key_column
     auto_key = sheet.can_create and sheet.key == "id"  # new rows leave the N° empty, the database numbers them
@@ -332,8 +333,9 @@ def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, 
         values: dict[str, Any] = {}
         for i, column, target in plan:
             raw = raw_row[i] if i < len(raw_row) else ""
-            memo_key = (i, raw.__class__, raw)
-            hit = memo.get(memo_key)
+            known = memos[i]
+            memo_key = raw if raw.__class__ is str else (raw.__class__, raw)  # True == 1.0: keep types apart
+            hit = known.get(memo_key)
             if hit is None:  # values repeat (statuses, schools, dates): each distinct one is parsed once
                 try:
                     if target is not None:
@@ -342,8 +344,8 @@ def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, 
                         hit = (*parse_cell(column, raw), None)
                 except CellError as exc:
                     hit = (None, None, exc)
-                if len(memo) < MEMO_VALUES:
-                    memo[memo_key] = hit
+                if len(known) < MEMO_VALUES:  # a column of mostly distinct values stops being remembered
+                    known[memo_key] = hit
             value, converted, error = hit
             if error is not None:
                 issues.append(Issue(_quoted(error, raw), row_key=clip(raw_key or ""), column=column.label,

@@ -636,6 +636,18 @@ def _check_dimension(ref: str, max_rows: int, max_columns: int) -> None:
             raise _too_low(f"L'étendue déclarée de la feuille ({clip(ref, 30)})", max_rows)
 
 
+def _letters_at_most(columns: int) -> bytes:
+    """A regex matching the letters of the first `columns` columns (A … the last one), nothing beyond."""
+    last = column_letter(columns - 1)
+    options = [rb"[A-Z]{%d}" % n for n in range(1, len(last))]
+    for i, ch in enumerate(last):
+        if ch != "A":
+            options.append(last[:i].encode() + b"[A-" + chr(ord(ch) - 1).encode() + b"]" +
+                           b"[A-Z]" * (len(last) - i - 1))
+    options.append(last.encode())
+    return b"(?:" + b"|".join(options) + b")"
+
+
 _PLAIN: tuple[bytes, str | None] = (b"", None)  # a number without a date style
 
 
@@ -643,9 +655,10 @@ class _SheetRows:
     """Stream the rows of a sheet part: (line number, values), each cell checked (column, length) before it is kept.
 
     The fast path reads canonical XML (every row and cell with its `r` first, no namespace prefix: what Excel,
-    LibreOffice, openpyxl and this project write) with one regular expression per chunk that only matches the
-    cells of the wanted columns, and any cell beyond the last column accepted; anything else (a cell or row
-    without `r` first, a prefix) switches to the general path, which looks at every cell.
+    LibreOffice, openpyxl and this project write) with one regular expression per chunk; the cells of columns
+    not read that follow a cell are consumed by the same match (unless beyond the last column accepted, which
+    refuses the file); anything else (a cell or row without `r` first, a prefix) switches to the general path,
+    which looks at every cell.
     """
 
     def __init__(self, path: Path, part: str, prefix: bytes, shared: SharedStrings | None, styles: dict[bytes, str],
@@ -660,9 +673,14 @@ class _SheetRows:
         self.is_re = re.compile(rb"<" + p + rb"is\b[^>]*>(.*?)</" + p + rb"is>", re.S)
         self.f_tag = b"<" + prefix + b"f"
         self.fast = not prefix
+        skip = b""  # the cells of columns not read that follow a cell: consumed by the same match, unseen
+        if wanted is not None:
+            names = b"|".join(column_letter(i).encode() for i in sorted(wanted) if i < max_columns) or b"(?!)"
+            skip = (rb'(?:<c r="(?!(?:' + names + rb')[0-9])' + _letters_at_most(max_columns) +
+                    rb'[0-9]{1,10}"[^>]*>(?:(?<=/>)|<v>[^<]*</v></c>|<is><t>[^<]*</t></is></c>|.*?</c>))*')
         self.fast_re = re.compile(  # every cell is matched whole: the engine then skips it at C speed
             rb'<c r="([A-Z]{1,3})[0-9]{1,10}"([^>]*)>'
-            rb"(?:(?<=/>)|<v>([^<]*)</v></c>|<is><t>([^<]*)</t></is></c>|(.*?)</c>)"
+            rb"(?:(?<=/>)|<v>([^<]*)</v></c>|<is><t>([^<]*)</t></is></c>|(.*?)</c>)" + skip +
             rb'|<row r="([0-9]{1,10})"'
             rb'|(<c r="[A-Z]{4}|<c(?! r=")[\s>/]|<row(?! r=")[\s>/])', re.S)
         self.columns: dict[bytes, int] = {}

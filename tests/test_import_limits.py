@@ -368,3 +368,22 @@ def test_limits_are_documented_in_the_readme() -> None:
                  "MAX_ROWS"):
         assert f"`{name}`" in readme, f"{name} is not in the README's table of limits"
     json.dumps({"ok": True})
+
+
+async def test_unknown_references_are_refused_in_every_chunk(db: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from sheets.equipment import EQUIPMENT
+
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 2)  # references known from a chunk are not asked again
+    school = await make_school()
+    header = ["N°", "UAI", "Salle", "Équipement", "Voie", "Quantité", "Statut", "Commandé le"]
+    row = ["", school.uai, "Salle 1", "Borne Wi-Fi", "Toutes voies", 2, "Commandé", dt.date(2025, 4, 1)]
+    rows = [row, row, [*row[:1], "0750650Z", *row[2:]], row, [*row[:1], "0750650Z", *row[2:]]]
+    path = tmp_path / "besoins.xlsx"
+    write_xlsx(path, [XlsxColumn(h) for h in header], rows)
+    report = await import_xlsx(EQUIPMENT, path, actor=ACTOR, role="agent")
+    assert report.new == 3 and sorted(report.errors_by_line) == [4, 6]
+    assert all("« 0750650Z » : aucune ligne de « Établissements » n'a ce UAI." in report.errors_by_line[n][0]
+               for n in (4, 6))

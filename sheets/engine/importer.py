@@ -51,7 +51,7 @@ from sheets.engine.xlsx_read import (
 )
 
 CHUNK_ROWS = 2000  # rows analysed per step
-LOOKUP_KEYS = 2000  # keys per IN (...) query (under SQLite's and asyncpg's bound-parameter limits)
+LOOKUP_KEYS = 2000  # keys per IN (...) query (under SQLite's 32,766 and asyncpg's 32,767 bound parameters)
 APPLY_ROWS = 500  # rows per apply_changes call (all inside one transaction)
 PREVIEW_LIMIT = 1000  # changes kept for the preview (all are counted and applied)
 GC_THRESHOLD = 50_000  # first threshold of the cyclic GC while an import analyses (Python's default: 700)
@@ -287,7 +287,7 @@ def _quoted(exc: Exception, raw: Any) -> str:
     return message.replace(text, clip(text)) if len(text) > QUOTE_CHARS else message
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     """One analysed file row."""
 
@@ -446,7 +446,7 @@ def _typed_records(records: list[Any], typing: list[tuple[int, Callable[[Any], A
     return existing
 
 
-def _mark_missing_references(sheet: Sheet, rows: list[_Row], found: dict[str, set[Any]],
+def _mark_missing_references(sheet: Sheet, rows: list[_Row], asked: dict[str, list[Any]], found: dict[str, set[Any]],
                              known: dict[str, set[Any]]) -> None:
     """Add an issue to rows whose reference keys exist nowhere in the referenced sheet (`known` grows)."""
     for column in _reference_columns(sheet):
@@ -454,6 +454,8 @@ def _mark_missing_references(sheet: Sheet, rows: list[_Row], found: dict[str, se
         exists = found.get(column.field, set())
         if len(seen) < 1_000_000:
             seen.update(exists)
+        if not set(asked.get(column.field) or ()) - exists:
+            continue  # every key of this chunk exists
         target = get_sheet(column.reference[0])  # type: ignore[index]
         label = target.column(column.reference[1]).label  # type: ignore[index]
         for row in rows:
@@ -565,8 +567,9 @@ async def _analyse_rows(sheet: Sheet, source: XlsxFile, report: ImportReport, pr
         parsed = _parse_rows(sheet, mapping, chunk, conversions, memo)
         return len(chunk), parsed, _lookups(sheet, parsed, known)
 
-    def classify(parsed: list[_Row], records: list[Any], found: dict[str, set[Any]]) -> None:
-        _mark_missing_references(sheet, parsed, found, known)
+    def classify(parsed: list[_Row], asked: dict[str, list[Any]], records: list[Any],
+                 found: dict[str, set[Any]]) -> None:
+        _mark_missing_references(sheet, parsed, asked, found, known)
         state.rows(parsed, _typed_records(records, typing))
 
     # One step at a time: reading the next chunk while the database answers was slower on two shared cores.
@@ -579,7 +582,7 @@ async def _analyse_rows(sheet: Sheet, source: XlsxFile, report: ImportReport, pr
             done += count
             report.rows += len(parsed)
             records, found = await _fetch_lookups(sheet, keys, references, fetch)
-            await asyncio.to_thread(classify, parsed, records, found)
+            await asyncio.to_thread(classify, parsed, references, records, found)
             if progress is not None:
                 progress(done, max(done, source.row_count))
     except ImportFileError as exc:  # a limit met while streaming the rows: the whole file is refused

@@ -51,7 +51,7 @@ QUOTE_CHARS = 40  # at most this much of a bad value is quoted in a message
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _CHUNK = 1 << 20
-_ROW_CHUNK = 4 << 20
+_ROW_CHUNK = 1 << 20  # one regular-expression call holds the GIL a few milliseconds
 _NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 
@@ -677,12 +677,12 @@ class _SheetRows:
         if wanted is not None:
             names = b"|".join(column_letter(i).encode() for i in sorted(wanted) if i < max_columns) or b"(?!)"
             skip = (rb'(?:<c r="(?!(?:' + names + rb')[0-9])' + _letters_at_most(max_columns) +
-                    rb'[0-9]{1,10}"[^>]*>(?:(?<=/>)|<v>[^<]*</v></c>|<is><t>[^<]*</t></is></c>|.*?</c>))*')
+                    rb'[0-9]+"[^>]*>(?:(?<=/>)|<v>[^<]*</v></c>|<is><t>[^<]*</t></is></c>|.*?</c>))*')
         self.fast_re = re.compile(  # every cell is matched whole: the engine then skips it at C speed
-            rb'<c r="([A-Z]{1,3})[0-9]{1,10}"([^>]*)>'
+            rb'<c r="([A-Z]{1,3})[0-9]+"([^>]*)>'
             rb"(?:(?<=/>)|<v>([^<]*)</v></c>|<is><t>([^<]*)</t></is></c>|(.*?)</c>)" + skip +
-            rb'|<row r="([0-9]{1,10})"'
-            rb'|(<c r="[A-Z]{4}|<c(?! r=")[\s>/]|<row(?! r=")[\s>/])', re.S)
+            rb'|<row r="([0-9]+)"'
+            rb'|(<c r="(?![A-Z]{1,3}[0-9]+")|<c(?! r=")[\s>/]|<row(?! r=")[\s>/])', re.S)
         self.columns: dict[bytes, int] = {}
         self.kinds: dict[bytes, tuple[bytes, str | None]] = {}
         self.cache: dict[Any, Any] = {}
@@ -718,7 +718,7 @@ class _SheetRows:
         out: list[tuple[int, list[Any]]] = []
         line, values = self.line, None
         columns, kinds, max_rows, cache = self.columns, self.kinds, self.max_rows, self.cache
-        for letters, attrs, v, text, other, number, marker in self.fast_re.findall(body):
+        for letters, attrs, v, text, other, number, _marker in self.fast_re.findall(body):
             if letters:
                 col = columns.get(letters)
                 if col is None:
@@ -775,10 +775,8 @@ class _SheetRows:
                 if line > max_rows + 1:
                     raise _too_low(f"La ligne {fr_int(line)}", max_rows)
                 values = []
-            elif marker.startswith(b'<c r="'):  # more than three letters: beyond any column
-                raise _too_wide(f"La cellule {clip(marker[6:])}… (ligne {fr_int(line)})", self.max_columns)
             else:
-                return None  # a cell or a row without its reference first: the general path
+                return None  # a cell or a row without its reference first, or an odd one: the general path
         if values:
             out.append((line, values))
         self.line = line

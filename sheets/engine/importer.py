@@ -24,7 +24,7 @@ import gc
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -76,6 +76,14 @@ def _read(path: Path, max_rows: int, max_columns: int = DEFAULT_MAX_COLUMNS) -> 
 async def read_xlsx(path: str | Path, *, max_rows: int = MAX_ROWS, max_columns: int = DEFAULT_MAX_COLUMNS) -> XlsxFile:
     """Check and open an .xlsx or .csv in a worker thread; ImportFileError (French) when the file is refused."""
     return await asyncio.to_thread(_read, Path(path), max_rows, max_columns)
+
+
+async def row_chunks(source: XlsxFile, columns: set[int] | None = None,
+                     size: int = CHUNK_ROWS) -> AsyncIterator[list[tuple[int, list[Any]]]]:
+    """The data rows of an opened file, (line number, values), read in a worker thread a chunk at a time."""
+    rows = source.numbered_rows(columns)
+    while chunk := await asyncio.to_thread(lambda: list(islice(rows, size))):
+        yield chunk
 
 
 # --- Cells ---------------------------------------------------------------------------------------------

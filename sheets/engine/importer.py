@@ -268,7 +268,7 @@ def _match_headers(sheet: Sheet, headers: list[str], report: ImportReport) -> di
         column = names.get(fold(header))
         if column is None:
             if fold(header) != ERRORS_COLUMN:
-                report.unknown_columns.append(f"{header} (colonne {column_letter(i)})")
+                report.unknown_columns.append(f"{clip(header)} (colonne {column_letter(i)})")
             continue
         if column.field in seen:
             if column.field != sheet.key and not (column.editable or column.required):

@@ -282,7 +282,7 @@ def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    """Import an .xlsx file into a sheet (exit 1 when the file or rows are refused)."""
+    """Import an .xlsx or .csv file into a sheet (exit 1 when the file or rows are refused)."""
     from sheets.engine.declaration import get_sheet
     from sheets.engine.importer import import_xlsx
 
@@ -304,7 +304,10 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         for warning in report.warnings:
             say(f"Attention : {warning}")
         for item in report.preview[:20]:
-            say(f"  ligne {item['line']} {item['key']} · {item['column']} : « {item['old']} » → « {item['new']} »")
+            if item["column"] == "(nouvelle ligne)":
+                say(f"  ligne {item['line']} {item['key']} : nouvelle ligne")
+            else:
+                say(f"  ligne {item['line']} {item['key']} · {item['column']} : « {item['old']} » → « {item['new']} »")
         if len(report.preview) > 20:
             say(f"  … et d'autres changements ({report.changed_cells} cellule(s) en tout)")
         for issue in report.issues[:20]:
@@ -521,9 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_export.add_argument("--filter", action="append", metavar="COLONNE=VALEUR",
                           help="ne garder que les lignes où la colonne vaut la valeur (répétable)")
     p_export.set_defaults(func=cmd_export)
-    p_import = sub.add_parser("import", help="importer un fichier Excel (.xlsx) dans une feuille")
+    p_import = sub.add_parser("import", help="importer un fichier Excel (.xlsx) ou CSV dans une feuille")
     p_import.add_argument("name", help="nom de la feuille (ex. schools)")
-    p_import.add_argument("file", help="fichier .xlsx à lire")
+    p_import.add_argument("file", help="fichier .xlsx ou .csv à lire")
     p_import.add_argument("--dry-run", action="store_true", help="simulation : montrer les changements sans écrire")
     p_import.add_argument("--all-or-nothing", action="store_true",
                           help="ne rien enregistrer si une seule ligne est refusée")

@@ -26,6 +26,7 @@ from models.fleet import Device, Status, regional_counts, regional_holder_flags 
 from models.schools import School  # noqa: E402
 from seed.demo import seed_demo  # noqa: E402
 from seed.fleet import seed_fleet  # noqa: E402
+from sheets.engine.caller import Caller  # noqa: E402
 from sheets.engine.declaration import get_sheet  # noqa: E402
 from sheets.engine.query import COUNTS, BlockRequest, fetch_block  # noqa: E402
 from sheets.engine.writes import bulk_set  # noqa: E402
@@ -101,7 +102,7 @@ async def main() -> None:
                    .values_list("id", flat=True))
         before = await AuditEntry.all().count()
         t0 = time.perf_counter()
-        result = await bulk_set(get_sheet("devices"), ids, "status", "a_restituer", actor="bench", role="admin")
+        result = await bulk_set(get_sheet("devices"), ids, "status", "a_restituer", Caller("bench", "admin"))
         elapsed = time.perf_counter() - t0
         audit = await AuditEntry.all().count() - before
         print(f"bulk state change of {result.changed_rows:,} devices (remis → à restituer) with {audit:,} audit "

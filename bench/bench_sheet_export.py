@@ -31,6 +31,7 @@ def worker(db: Path, out: Path) -> None:
     """Export the whole table in this (fresh) process and print the figures as JSON."""
     from tortoise import Tortoise
 
+    from sheets.engine.caller import Caller
     from sheets.engine.exporter import export_sheet
 
     async def run() -> tuple[int, float, int]:
@@ -42,7 +43,7 @@ def worker(db: Path, out: Path) -> None:
             ticks += 1
 
         started = time.perf_counter()
-        count = await export_sheet(FLEET, out, actor="bench", progress=progress)
+        count = await export_sheet(FLEET, out, caller=Caller("bench", "admin"), progress=progress)
         seconds = time.perf_counter() - started
         await Tortoise.close_connections()
         return count, seconds, ticks

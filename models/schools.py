@@ -120,6 +120,14 @@ class SchoolType(Labeled):
     LA = "LA", "Lycée agricole"
 
 
+# The tracks a kind of lycée teaches when nothing else is known (a new school from the official list, R-SCH-4).
+TYPE_TRACKS: dict[str, tuple[str, ...]] = {
+    "LEGT": ("generale", "technologique"), "LGT": ("generale", "technologique"),
+    "LPO": ("generale", "technologique", "professionnelle"), "LP": ("professionnelle",),
+    "EREA": ("professionnelle",), "LA": ("generale", "technologique", "professionnelle"),
+}
+
+
 class Mode(Labeled):
     """Digital (textbooks and laptops) or paper school (R-SCH-4)."""
 

@@ -84,15 +84,17 @@ def school_out(s: School) -> dict[str, object]:
 
 def build_router() -> APIRouter:
     """The /api/ routes (a new router each time the app is wired)."""
-    router = APIRouter(prefix="/api", tags=["Rentrée"], dependencies=[Depends(require_roles(*STAFF_ROLES))])
+    router = APIRouter(prefix="/api", tags=["Rentrée"])
+    staff = [Depends(require_roles(*STAFF_ROLES))]
 
-    @router.get("/schools", response_model=SchoolPage, summary="Liste des établissements")
+    @router.get("/schools", response_model=SchoolPage, summary="Liste des établissements", dependencies=staff)
     async def list_schools(q: str = "", sort: str = "uai", descending: bool = False,
                            offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> dict:
         rows, total = await search_schools(q, sort=sort, descending=descending, offset=offset, limit=limit)
         return {"total": total, "rows": [school_out(s) for s in rows]}
 
-    @router.get("/schools/{uai}", response_model=SchoolDetailOut, summary="Fiche d'un établissement")
+    @router.get("/schools/{uai}", response_model=SchoolDetailOut, summary="Fiche d'un établissement",
+                dependencies=staff)
     async def school_detail(uai: str, user: User = Depends(api_user)) -> dict:
         try:
             code = normalize_uai(uai)
@@ -105,7 +107,8 @@ def build_router() -> APIRouter:
                     for c, roles in contacts_visible_to(user.role, await school_contacts(school))]  # R-SEC-4
         return {**school_out(school), "contacts": contacts}
 
-    @router.get("/support-desks", response_model=list[SupportDeskOut], summary="Annuaire des supports")
+    @router.get("/support-desks", response_model=list[SupportDeskOut], summary="Annuaire des supports",
+                dependencies=staff)
     async def list_support_desks() -> list[dict]:
         return [{"name": d.name, "topic": d.topic, "audience": d.audience, "hours": d.hours, "phone": d.phone,
                  "email": d.email, "address": d.address, "do_not_share": d.do_not_share}

@@ -19,7 +19,7 @@ from typing import Any
 from models.fleet import Holder, HolderKind, Situation
 from models.schools import Level, School, Track
 from sheets.engine.caller import Caller
-from sheets.engine.importer import ImportFileError, read_xlsx
+from sheets.engine.importer import ImportFileError, read_xlsx, row_chunks
 from sheets.engine.values import fold
 from sheets.engine.writes import RowChange, apply_changes, create_rows, unit_of_work
 from sheets.engine.xlsx import XlsxColumn, write_xlsx
@@ -98,26 +98,28 @@ async def analyse_movements(path: str | Path, school: School, kind: HolderKind) 
         if "ident" not in mapping.values() or "last_name" not in mapping.values():
             raise ImportFileError("Colonnes « Identifiant » et « Nom » obligatoires (voir le fichier d'exemple).")
         rows: dict[str, tuple[int, dict[str, Any]]] = {}
-        for n, raw in enumerate(source.iter_rows(), start=2):
-            values = {f: str(raw[i]).strip() if i < len(raw) and raw[i] is not None else "" for i, f in mapping.items()}
-            values = {k: (v[:-2] if v.endswith(".0") else v) for k, v in values.items()}
-            if not any(values.values()):
-                continue
-            ident = values["ident"].upper()
-            if not ident or not values.get("last_name"):
-                report.issues.append(f"ligne {n} : identifiant et nom obligatoires.")
-                continue
-            try:
-                values["level"] = _level(values.get("level", ""))
-                values["track"] = _track(values.get("track", ""))
-            except ValueError as exc:
-                report.issues.append(f"ligne {n} : {exc}.")
-                continue
-            if ident in rows:
-                report.issues.append(f"ligne {n} : identifiant {ident} déjà présent ligne {rows[ident][0]}.")
-                continue
-            values["ident"] = ident
-            rows[ident] = (n, values)
+        async for chunk in row_chunks(source):  # read in a worker thread, never on the event loop
+            for n, raw in chunk:
+                values = {f: str(raw[i]).strip() if i < len(raw) and raw[i] is not None else ""
+                          for i, f in mapping.items()}
+                values = {k: (v[:-2] if v.endswith(".0") else v) for k, v in values.items()}
+                if not any(values.values()):
+                    continue
+                ident = values["ident"].upper()
+                if not ident or not values.get("last_name"):
+                    report.issues.append(f"ligne {n} : identifiant et nom obligatoires.")
+                    continue
+                try:
+                    values["level"] = _level(values.get("level", ""))
+                    values["track"] = _track(values.get("track", ""))
+                except ValueError as exc:
+                    report.issues.append(f"ligne {n} : {exc}.")
+                    continue
+                if ident in rows:
+                    report.issues.append(f"ligne {n} : identifiant {ident} déjà présent ligne {rows[ident][0]}.")
+                    continue
+                values["ident"] = ident
+                rows[ident] = (n, values)
     finally:
         source.close()
     known: dict[str, dict[str, Any]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from models.schools import (
+    TYPE_TRACKS,
     Academie,
     InvalidUAI,
     Mode,
@@ -11,6 +12,7 @@ from models.schools import (
     normalize_uai,
 )
 from sheets.engine.declaration import Column, Nav, Sheet, register
+from sheets.engine.writes import WriteContext
 
 
 def _uai(value: str) -> str:
@@ -26,6 +28,15 @@ def _ssid(value: str) -> str:
     return value
 
 
+async def _new_school(ctx: WriteContext) -> None:
+    """A school created without its tracks gets those its kind teaches (R-SCH-4), to be corrected if needed."""
+    tracks = ("track_generale", "track_technologique", "track_professionnelle")
+    if not any(ctx.values.get(t) for t in tracks):
+        for track in TYPE_TRACKS.get(str(getattr(ctx.values.get("type"), "value", ctx.values.get("type")) or "LPO"),
+                                     ()):
+            ctx.values[f"track_{track}"] = True
+
+
 SCHOOLS = register(Sheet(
     name="schools",
     label="Établissements",
@@ -33,6 +44,7 @@ SCHOOLS = register(Sheet(
     read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"}),
     edit_roles=frozenset({"admin", "agent"}),
     create_roles=frozenset({"admin"}),
+    create_hook=_new_school,
     key="uai",
     default_sort=("uai",),
     school_path="uai",

@@ -172,7 +172,7 @@ async def test_tokens_are_hashed_and_revocable(db: str) -> None:
 # --- CLI -------------------------------------------------------------------------------------------
 
 def test_cli_users_add_list_disable_reset_totp_token(isolated_settings: Path) -> None:
-    from tests.test_cli_and_settings import run_cli
+    from tests.cli import run_cli
 
     added = run_cli("users", "add", "Chef.Projet@iledefrance.fr", "--role", "admin", "--name", "Chef de projet")
     assert added.returncode == 0, added.stderr

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import settings as settings_module
+from tests.cli import run_cli
 from tests.conftest import ROOT
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python app.py ARGS` in a subprocess with the test's environment."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("PYTEST_CURRENT_TEST", None)
-    return subprocess.run([sys.executable, str(ROOT / "app.py"), *args], capture_output=True, text=True,
-                          env=full_env, timeout=120, cwd=ROOT)
 
 
 def test_help_lists_the_subcommands() -> None:

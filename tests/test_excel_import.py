@@ -387,7 +387,7 @@ def test_cli_export_then_import_with_dry_run_refusals_and_report(isolated_settin
     import getpass
     import sqlite3
 
-    from tests.test_cli_and_settings import run_cli
+    from tests.cli import run_cli
 
     assert run_cli("seed").returncode == 0
     out = tmp_path / "creteil.xlsx"

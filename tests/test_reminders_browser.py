@@ -11,7 +11,7 @@ import pytest
 
 from emails.demo_box import box_folder, count_messages
 from tests.browser import browser_login, chromium, demo_credentials, free_port, running_app
-from tests.test_cli_and_settings import run_cli
+from tests.cli import run_cli
 
 pytestmark = pytest.mark.browser
 

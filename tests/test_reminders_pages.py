@@ -15,9 +15,9 @@ from jobs.reminders import run_reminders
 from models.campaign import Audience, CampaignEvent
 from seed.calendar import seed_calendar
 from tests.browser import free_port
+from tests.cli import run_cli
 from tests.factories import make_school
 from tests.smtp import SmtpServer
-from tests.test_cli_and_settings import run_cli
 
 
 async def test_r_slot_1_dry_run_page_lists_who_would_get_what(logged_in: object, user: User) -> None:

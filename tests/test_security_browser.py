@@ -119,7 +119,7 @@ def test_first_admin_from_the_cli_changes_password_and_enrols_totp_before_anythi
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from tests.test_cli_and_settings import run_cli
+    from tests.cli import run_cli
 
     data = tmp_path / "data"
     shots = _shots(tmp_path)

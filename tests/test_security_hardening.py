@@ -38,8 +38,8 @@ from models.accounts import (
     verify_totp,
 )
 from models.accounts import User as Account
+from tests.cli import run_cli
 from tests.factories import TEST_PASSWORD, login, make_account, make_school, see
-from tests.test_cli_and_settings import run_cli
 
 HEADERS = {
     "x-frame-options": "DENY",

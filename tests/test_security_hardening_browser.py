@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import browser_login, chromium, demo_credentials, running_app
-from tests.test_cli_and_settings import run_cli
+from tests.cli import run_cli
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""Excel in: read an .xlsx (python-calamine), match its rows on the sheet's key, preview, apply in one transaction.
+"""Excel in: read an .xlsx or .csv (bounded: xlsx_read.py), match its rows on the sheet's key, preview, apply.
 
 Rules (see README « Import Excel »):
 - the first row of the first sheet is the header; a header matches a column by its label, field name
@@ -9,235 +9,79 @@ Rules (see README « Import Excel »):
 - formulas: the value Excel last computed (cached in the file) is imported, and the report warns
   with the cells concerned; a formula without a cached value leaves its cell empty;
 - numbers and dates written as text are converted when unambiguous (with a warning), refused otherwise;
-- the file is checked before it is loaded: not an xlsx, empty, password-protected, merged header
-  cells, more than `max_rows` rows are refused with a French message, and nothing is written.
+- the file is checked before it is loaded: not an xlsx or csv, empty, password-protected, merged header
+  cells, more than `max_rows` rows, any size limit of xlsx_read.py are refused with a French message,
+  and nothing is written; reading and analysing run in worker threads, never on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
+import gc
 import re
-import zipfile
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
-
-from python_calamine import CalamineError, CalamineWorkbook
 
 from models.audit import Source
 from sheets.engine.caller import Caller
 from sheets.engine.declaration import Column, Sheet, get_sheet
-from sheets.engine.exporter import fetch_raw, raw_converter
+from sheets.engine.exporter import raw_converter
 from sheets.engine.values import CellError, fold, parse_value, same, to_text
 from sheets.engine.writes import Issue, RowChange, WriteRefused, apply_changes, create_rows, unit_of_work
 from sheets.engine.xlsx import XlsxColumn, column_letter, write_xlsx
+from sheets.engine.xlsx_read import (
+    DEFAULT_MAX_COLUMNS,
+    MAX_ROWS,
+    OLE_MAGIC,
+    QUOTE_CHARS,
+    ImportFileError,
+    XlsxFile,
+    clip,
+    max_columns_for,
+    read_table,
+)
 
-MAX_ROWS = 600_000  # data rows; a bigger file is refused before it is loaded
 CHUNK_ROWS = 2000  # rows analysed per step
-LOOKUP_KEYS = 2000  # keys per IN (...) query (under SQLite's and asyncpg's bound-parameter limits)
+LOOKUP_KEYS = 2000  # keys per IN (...) query (under SQLite's 32,766 and asyncpg's 32,767 bound parameters)
 APPLY_ROWS = 500  # rows per apply_changes call (all inside one transaction)
 PREVIEW_LIMIT = 1000  # changes kept for the preview (all are counted and applied)
+GC_THRESHOLD = 50_000  # first threshold of the cyclic GC while an import analyses (Python's default: 700)
+MEMO_VALUES = 5_000  # distinct values of one column whose parsing is remembered during one import
 ERRORS_COLUMN = "erreurs"
 
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ROW_TAG = re.compile(rb"<(?:[A-Za-z]\w*:)?row[\s>]")
-_FORMULA = re.compile(rb'<(?:[A-Za-z]\w*:)?c r="([A-Z]{1,3}[0-9]{1,7})"[^>]*>\s*<(?:[A-Za-z]\w*:)?f[\s>/]')
-_MERGE = re.compile(rb'<(?:[A-Za-z]\w*:)?mergeCell ref="([A-Z]{1,3})([0-9]{1,7}):([A-Z]{1,3})([0-9]{1,7})"')
+_OLE_MAGIC = OLE_MAGIC
 _AMBIGUOUS_NUMBER = re.compile(r"[+-]?\d{1,3}[.,]\d{3}")
 _TEXT_DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y")
 _TEXT_DATETIME_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S",
                           "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
-_NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
-       "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-       "rel": "http://schemas.openxmlformats.org/package/2006/relationships"}
-
 Progress = Callable[[int, int], object]
-
-
-class ImportFileError(ValueError):
-    """A file refused whole (not an xlsx, empty, protected, too big…); the message is French."""
 
 
 # --- Reading -----------------------------------------------------------------------------------------
 
-@dataclass
-class XlsxFile:
-    """The first sheet of an .xlsx, checked: header, size, formulas, merged cells; rows read lazily."""
-
-    path: Path
-    sheet_name: str
-    headers: list[str]
-    row_count: int  # data rows under the header (rows present in the file)
-    first_row: int  # Excel row number of the header (1 unless the sheet starts lower)
-    formula_count: int = 0
-    formula_cells: list[str] = field(default_factory=list)
-    merged_data: list[str] = field(default_factory=list)
-    _workbook: Any = None
-    _sheet: Any = None
-
-    def iter_rows(self) -> Iterator[list[Any]]:
-        """The data rows (values as python-calamine gives them: str, float, int, bool, date, datetime)."""
-        rows = self._sheet.iter_rows()
-        next(rows, None)  # header
-        return rows
-
-    def close(self) -> None:
-        """Release the workbook."""
-        if self._workbook is not None:
-            self._workbook.close()
-            self._workbook = self._sheet = None
+def _read(path: Path, max_rows: int, max_columns: int = DEFAULT_MAX_COLUMNS) -> XlsxFile:
+    """Check and open an .xlsx or .csv within every limit (synchronous; see read_xlsx and xlsx_read.py)."""
+    return read_table(path, max_rows, max_columns)
 
 
-def _sniff(path: Path) -> None:
-    """Refuse what is not an .xlsx, from its first bytes (French message saying what to do)."""
-    size = path.stat().st_size
-    if size == 0:
-        raise ImportFileError("Le fichier est vide (0 octet) : vérifiez que le téléchargement ou la copie "
-                              "s'est bien terminé, puis importez-le à nouveau.")
-    with path.open("rb") as fh:
-        head = fh.read(8)
-        if head == _OLE_MAGIC:
-            data = fh.read(min(size, 4 << 20))
-            if "EncryptionInfo".encode("utf-16-le") in data or "EncryptedPackage".encode("utf-16-le") in data:
-                raise ImportFileError(
-                    "Le fichier est protégé par un mot de passe : ouvrez-le dans Excel, retirez le mot de passe "
-                    "(Fichier › Informations › Protéger le classeur › Chiffrer avec mot de passe, laisser vide), "
-                    "enregistrez-le puis importez-le à nouveau.")
-            raise ImportFileError("C'est un ancien classeur Excel (.xls) : ouvrez-le dans Excel et enregistrez-le "
-                                  "au format « Classeur Excel (.xlsx) », puis importez-le à nouveau.")
-    if head.startswith(b"%PDF"):
-        raise ImportFileError("Ce fichier est un PDF (renommé en .xlsx) : un PDF ne s'importe pas. Demandez le "
-                              "tableau au format Excel (.xlsx).")
-    if not head.startswith(b"PK"):
-        with path.open("rb") as fh:
-            sample = fh.read(4096)
-        if _looks_like_text(sample):
-            raise ImportFileError("Ce fichier n'est pas un classeur Excel mais du texte (un CSV renommé en .xlsx ?) : "
-                                  "ouvrez-le dans Excel et enregistrez-le au format « Classeur Excel (.xlsx) ».")
-        raise ImportFileError("Ce fichier n'est pas un classeur Excel (.xlsx) : enregistrez le tableau au format "
-                              "« Classeur Excel (.xlsx) » et importez-le à nouveau.")
+async def read_xlsx(path: str | Path, *, max_rows: int = MAX_ROWS, max_columns: int = DEFAULT_MAX_COLUMNS) -> XlsxFile:
+    """Check and open an .xlsx or .csv in a worker thread; ImportFileError (French) when the file is refused."""
+    return await asyncio.to_thread(_read, Path(path), max_rows, max_columns)
 
 
-def _looks_like_text(sample: bytes) -> bool:
-    """Whether the first bytes of a file are text (UTF-8, UTF-16 with its mark, or Latin-1 without controls)."""
-    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return True
-    if b"\x00" in sample:
-        return False
-    try:
-        sample.decode("utf-8")
-        return True
-    except UnicodeDecodeError as exc:
-        if exc.start >= len(sample) - 3:  # a character cut by the sample's end
-            return True
-    return not any(b < 32 and b not in (9, 10, 13) for b in sample)
-
-
-def _first_sheet(zf: zipfile.ZipFile) -> tuple[str, str]:
-    """Name and zip part of the workbook's first sheet."""
-    names = set(zf.namelist())
-    if "xl/workbook.xml" not in names:
-        raise ImportFileError("Cette archive n'est pas un classeur Excel (.xlsx) : enregistrez le tableau au format "
-                              "« Classeur Excel (.xlsx) » et importez-le à nouveau.")
-    try:
-        book = ElementTree.fromstring(zf.read("xl/workbook.xml"))
-        rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
-    except (KeyError, ElementTree.ParseError):
-        raise ImportFileError("Le classeur est abîmé (structure illisible) : ouvrez-le dans Excel, enregistrez-le "
-                              "à nouveau au format .xlsx puis réessayez.") from None
-    first = book.find("m:sheets/m:sheet", _NS)
-    if first is None:
-        raise ImportFileError("Le classeur ne contient aucune feuille.")
-    rid = first.get(f"{{{_NS['r']}}}id")
-    target = next((r.get("Target", "") for r in rels.findall("rel:Relationship", _NS) if r.get("Id") == rid), "")
-    part = target.lstrip("/") if target.startswith("/") else "xl/" + target
-    if part not in names:
-        raise ImportFileError("Le classeur est abîmé (feuille introuvable) : enregistrez-le à nouveau au format .xlsx.")
-    return first.get("name", "Feuil1"), part
-
-
-def _scan(zf: zipfile.ZipFile, part: str, max_rows: int) -> tuple[int, int, list[str], list[tuple[int, int, str]]]:
-    """Stream the sheet XML once: row elements, formula cells, merged ranges (without loading the sheet)."""
-    rows = formulas = 0
-    cells: list[str] = []
-    merges: list[tuple[int, int, str]] = []
-    tail = b""
-    keep = 512  # bytes kept for the next read: a match must start before them to be counted now
-    with zf.open(part) as fh:
-        while True:
-            chunk = fh.read(1 << 20)
-            buffer = tail + chunk
-            limit = len(buffer) if not chunk else max(0, len(buffer) - keep)
-            rows += sum(1 for m in _ROW_TAG.finditer(buffer) if m.start() < limit)
-            if b"f" in buffer and (b"<f" in buffer or b":f" in buffer):
-                for match in _FORMULA.finditer(buffer):
-                    if match.start() < limit:
-                        formulas += 1
-                        if len(cells) < 20:
-                            cells.append(match.group(1).decode())
-            if b"mergeCell" in buffer:
-                for match in _MERGE.finditer(buffer):
-                    if match.start() < limit:
-                        c1, r1, c2, r2 = (g.decode() for g in match.groups())
-                        merges.append((int(r1), int(r2), f"{c1}{r1}:{c2}{r2}"))
-            if rows - 1 > max_rows:
-                raise ImportFileError(
-                    f"Le fichier compte plus de {max_rows:,} lignes de données : l'import est refusé au-delà de "
-                    f"cette limite (Excel en accepte jusqu'à 1 048 576). Découpez-le en plusieurs fichiers "
-                    f"ou gardez les lignes utiles, puis importez chaque fichier.".replace(",", "\u202f"))
-            if not chunk:
-                break
-            tail = buffer[limit:]
-    return rows, formulas, cells, merges
-
-
-def _read(path: Path, max_rows: int) -> XlsxFile:
-    """Check and open an .xlsx (synchronous; see read_xlsx)."""
-    _sniff(path)
-    try:
-        with zipfile.ZipFile(path) as zf:
-            sheet_name, part = _first_sheet(zf)
-            _rows, formulas, cells, merges = _scan(zf, part, max_rows)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
-        raise ImportFileError(f"Le fichier .xlsx est abîmé ou incomplet ({exc.__class__.__name__}) : enregistrez-le "
-                              "à nouveau depuis Excel puis réessayez.") from None
-    try:
-        workbook = CalamineWorkbook.from_path(str(path))
-        sheet = workbook.get_sheet_by_name(sheet_name)
-    except (CalamineError, Exception) as exc:  # python-calamine raises several error classes
-        raise ImportFileError(f"Le classeur ne peut pas être lu ({exc}) : ouvrez-le dans Excel, enregistrez-le "
-                              "à nouveau au format .xlsx puis réessayez.") from None
-    first_row = (sheet.start or (0, 0))[0] + 1 if sheet.height else 1
-    header_merges = [ref for r1, r2, ref in merges if r1 <= first_row <= r2]
-    if header_merges:
-        workbook.close()
-        raise ImportFileError(
-            f"L'en-tête (ligne {first_row}) contient des cellules fusionnées ({', '.join(header_merges[:5])}) : "
-            "défusionnez-les pour avoir un titre par colonne (Accueil › Fusionner et centrer), puis importez "
-            "à nouveau.")
-    header_row = next(sheet.iter_rows(), None) if sheet.height else None
-    headers = ["" if v is None else str(v).strip() for v in (header_row or [])]
-    if not any(headers):
-        workbook.close()
-        raise ImportFileError(f"La feuille « {sheet_name} » est vide : la première ligne doit contenir les titres "
-                              "des colonnes, et les lignes suivantes les données.")
-    data_rows = max(0, sheet.height - 1)
-    if data_rows == 0:
-        workbook.close()
-        raise ImportFileError(f"La feuille « {sheet_name} » ne contient que l'en-tête : aucune ligne de données "
-                              "à importer.")
-    return XlsxFile(path, sheet_name, headers, data_rows, first_row, formulas, cells,
-                    [ref for r1, _, ref in merges if r1 > first_row][:20], workbook, sheet)
-
-
-async def read_xlsx(path: str | Path, *, max_rows: int = MAX_ROWS) -> XlsxFile:
-    """Check and open an .xlsx in a worker thread; ImportFileError (French) when the file is refused."""
-    return await asyncio.to_thread(_read, Path(path), max_rows)
+async def row_chunks(source: XlsxFile, columns: set[int] | None = None,
+                     size: int = CHUNK_ROWS) -> AsyncIterator[list[tuple[int, list[Any]]]]:
+    """The data rows of an opened file, (line number, values), read in a worker thread a chunk at a time."""
+    rows = source.numbered_rows(columns)
+    while chunk := await asyncio.to_thread(lambda: list(islice(rows, size))):
+        yield chunk
 
 
 # --- Cells ---------------------------------------------------------------------------------------------
@@ -423,9 +267,11 @@ def _match_headers(sheet: Sheet, headers: list[str], report: ImportReport) -> di
         column = names.get(fold(header))
         if column is None:
             if fold(header) != ERRORS_COLUMN:
-                report.unknown_columns.append(f"{header} (colonne {column_letter(i)})")
+                report.unknown_columns.append(f"{clip(header)} (colonne {column_letter(i)})")
             continue
         if column.field in seen:
+            if column.field != sheet.key and not (column.editable or column.required):
+                continue  # a read-only column twice (a code and a name, as in open data): ignored both times
             report.fatal.append(
                 f"La colonne « {column.label} » apparaît deux fois (colonnes {column_letter(seen[column.field])} "
                 f"et {column_letter(i)}) : gardez-en une seule.")
@@ -436,7 +282,19 @@ def _match_headers(sheet: Sheet, headers: list[str], report: ImportReport) -> di
     return mapping
 
 
-@dataclass
+def _short(value: Any) -> Any:
+    """A value as kept in an issue: long text cut to a short prefix."""
+    return clip(value) if isinstance(value, str) and len(value) > QUOTE_CHARS else value
+
+
+def _quoted(exc: Exception, raw: Any) -> str:
+    """The message of a refused cell, quoting at most a short prefix of its value."""
+    message = str(exc)
+    text = str(raw)
+    return message.replace(text, clip(text)) if len(text) > QUOTE_CHARS else message
+
+
+@dataclass(slots=True)
 class _Row:
     """One analysed file row."""
 
@@ -448,8 +306,10 @@ class _Row:
 
 
 def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, list[Any]]],
-                conversions: dict[tuple[str, str], list[Any]]) -> list[_Row]:
-    """Parse a chunk of file rows by column type (runs in a worker thread)."""
+                conversions: dict[tuple[str, str], list[Any]], memo: dict[Any, Any] | None = None) -> list[_Row]:
+    """Parse a chunk of file rows by column type (runs in a worker thread); `memo` keeps parsed values per column."""
+    memo = {} if memo is None else memo
+    memos = {i: memo.setdefault(i, {}) for i in mapping}
     key_index = next(i for i, c in mapping.items() if c.field == sheet.key)
     key_column = sheet.key_column
     auto_key = sheet.can_create and sheet.key == "id"  # new rows leave the N° empty, the database numbers them
@@ -462,9 +322,7 @@ def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, 
             target = get_sheet(column.reference[0]).column(column.reference[1])
         plan.append((i, column, target))
     out: list[_Row] = []
-    for line, raw_row in rows:
-        if not any(v not in ("", None) for v in raw_row):
-            continue  # blank line
+    for line, raw_row in rows:  # the reader gives only rows with a value in a column read
         raw_key = raw_row[key_index] if key_index < len(raw_row) else ""
         issues: list[Issue] = []
         key: Any = None
@@ -477,17 +335,28 @@ def _parse_rows(sheet: Sheet, mapping: dict[int, Column], rows: list[tuple[int, 
             try:
                 key, _ = parse_cell(key_column, raw_key)
             except CellError as exc:
-                issues.append(Issue(str(exc), row_key=str(raw_key), column=key_column.label, value=raw_key, line=line))
+                issues.append(Issue(_quoted(exc, raw_key), row_key=clip(raw_key), column=key_column.label,
+                                    value=_short(raw_key), line=line))
         values: dict[str, Any] = {}
         for i, column, target in plan:
             raw = raw_row[i] if i < len(raw_row) else ""
-            try:
-                if target is not None:
-                    values[column.field] = None if raw in ("", None) else parse_cell(target, raw)[0]
-                    continue
-                value, converted = parse_cell(column, raw)
-            except CellError as exc:
-                issues.append(Issue(str(exc), row_key=str(raw_key or ""), column=column.label, value=raw, line=line))
+            known = memos[i]
+            memo_key = raw if raw.__class__ is str else (raw.__class__, raw)  # True == 1.0: keep types apart
+            hit = known.get(memo_key)
+            if hit is None:  # values repeat (statuses, schools, dates): each distinct one is parsed once
+                try:
+                    if target is not None:
+                        hit = (None if raw in ("", None) else parse_cell(target, raw)[0], None, None)
+                    else:
+                        hit = (*parse_cell(column, raw), None)
+                except CellError as exc:
+                    hit = (None, None, exc)
+                if len(known) < MEMO_VALUES:  # a column of mostly distinct values stops being remembered
+                    known[memo_key] = hit
+            value, converted, error = hit
+            if error is not None:
+                issues.append(Issue(_quoted(error, raw), row_key=clip(raw_key or ""), column=column.label,
+                                    value=_short(raw), line=line))
                 continue
             values[column.field] = value
             if converted:
@@ -506,42 +375,102 @@ def _same(old: Any, new: Any) -> bool:
     return same(old, new)
 
 
-async def _existing(sheet: Sheet, keys: list[Any], paths: list[str]) -> dict[Any, tuple[Any, ...]]:
-    """Database rows of the given keys: key → (id, version, *paths)."""
-    found: dict[Any, tuple[Any, ...]] = {}
+_KEY_SQL: dict[tuple[Any, ...], str] = {}
+
+
+async def _fetch_by_keys(model: Any, key: str, keys: list[Any], fetch: list[str]) -> list[Any]:
+    """Raw rows of `model` whose `key` is in `keys` (the SQL is built once per shape, not per chunk)."""
+    qs = model.filter(**{f"{key}__in": keys})
+    db = model._meta.db
+    shape = (model, type(db), key, len(keys), tuple(fetch))  # SQL differs per dialect (SQLite ?, PostgreSQL $1)
+    sql = _KEY_SQL.get(shape)
+    field_object = model._meta.fields_map.get(key)
+    if sql is not None and field_object is not None:
+        params = [field_object.to_db_value(k, model) for k in keys]
+        _, rows = await db.execute_query(sql, params)
+        return list(rows)
+    query = qs.values_list(*fetch)
+    try:
+        query._choose_db_if_not_chosen()
+        query._make_query()
+        sql, params = query.query.get_parameterized_sql()
+        _, rows = await query._db.execute_query(sql, params)
+    except AttributeError:  # another Tortoise version: the slower public path
+        return list(await query)
+    if field_object is not None and len(params) == len(keys) and len(_KEY_SQL) < 256:
+        _KEY_SQL[shape] = sql
+    return list(rows)
+
+
+def _fetch_plan(sheet: Sheet, paths: list[str]) -> tuple[list[str], list[tuple[int, Callable[[Any], Any]]]]:
+    """Fields fetched for the rows of a chunk's keys — key, id, version, *paths — and their typing."""
     head = ["id", "version"] if sheet.versioned else ["id", "id"]
     fetch = [sheet.key, *head, *paths]
-    typing = [(i, conv) for i, conv in enumerate(raw_converter(sheet, p) for p in fetch) if conv is not None]
+    return fetch, [(i, conv) for i, conv in enumerate(raw_converter(sheet, p) for p in fetch) if conv is not None]
+
+
+def _reference_columns(sheet: Sheet) -> list[Column]:
+    """The reference columns of a sheet (their keys must exist in the referenced sheet)."""
+    return [c for c in sheet.columns if c.kind == "reference" and c.reference is not None]
+
+
+def _lookups(sheet: Sheet, rows: list[_Row], known: dict[str, set[Any]]) -> tuple[list[Any], dict[str, list[Any]]]:
+    """What a chunk needs from the database: its keys, and the reference keys not found in earlier chunks."""
+    keys = list(dict.fromkeys(r.key for r in rows if r.key is not None))
+    references: dict[str, list[Any]] = {}
+    for column in _reference_columns(sheet):
+        name = column.field
+        wanted = {v for r in rows if (v := r.values.get(name)) not in (None, "")}
+        references[name] = list(wanted - known.get(name, set()))
+    return keys, references
+
+
+async def _fetch_lookups(sheet: Sheet, keys: list[Any], references: dict[str, list[Any]],
+                         fetch: list[str]) -> tuple[list[Any], dict[str, set[Any]]]:
+    """Raw database rows of the keys, and the reference keys that exist (awaited on the loop, nothing else)."""
+    records: list[Any] = []
     for start in range(0, len(keys), LOOKUP_KEYS):
-        part = keys[start:start + LOOKUP_KEYS]
-        for record in await fetch_raw(sheet.model.filter(**{f"{sheet.key}__in": part}), fetch):
-            row = list(record)
-            for i, convert in typing:
-                row[i] = convert(row[i])
-            found[row[0]] = tuple(row[1:])
-    return found
+        records += await _fetch_by_keys(sheet.model, sheet.key, keys[start:start + LOOKUP_KEYS], fetch)
+    found: dict[str, set[Any]] = {}
+    for column in _reference_columns(sheet):
+        wanted = references.get(column.field) or []
+        target, field_name = get_sheet(column.reference[0]), column.reference[1]  # type: ignore[index]
+        found[column.field] = set()
+        for start in range(0, len(wanted), LOOKUP_KEYS):
+            found[column.field].update(r[0] for r in await _fetch_by_keys(
+                target.model, field_name, wanted[start:start + LOOKUP_KEYS], [field_name]))
+    return records, found
 
 
-async def _missing_references(sheet: Sheet, rows: list[_Row]) -> None:
-    """Add an issue to rows whose reference keys exist nowhere in the referenced sheet."""
-    for column in sheet.columns:
-        if column.kind != "reference" or column.reference is None:
-            continue
-        wanted = {r.values[column.field] for r in rows if r.values.get(column.field) not in (None, "")}
-        if not wanted:
-            continue
-        target = get_sheet(column.reference[0])
-        keys = list(wanted)
-        known: set[Any] = set()
-        for start in range(0, len(keys), LOOKUP_KEYS):
-            known.update(await target.model.filter(**{f"{column.reference[1]}__in": keys[start:start + LOOKUP_KEYS]})
-                         .values_list(column.reference[1], flat=True))
+def _typed_records(records: list[Any], typing: list[tuple[int, Callable[[Any], Any]]]) -> dict[Any, tuple[Any, ...]]:
+    """Raw database rows typed as the model's values: key → (id, version, *paths)."""
+    existing: dict[Any, tuple[Any, ...]] = {}
+    for record in records:
+        row = list(record)
+        for i, convert in typing:
+            row[i] = convert(row[i])
+        existing[row[0]] = tuple(row[1:])
+    return existing
+
+
+def _mark_missing_references(sheet: Sheet, rows: list[_Row], asked: dict[str, list[Any]], found: dict[str, set[Any]],
+                             known: dict[str, set[Any]]) -> None:
+    """Add an issue to rows whose reference keys exist nowhere in the referenced sheet (`known` grows)."""
+    for column in _reference_columns(sheet):
+        seen = known.setdefault(column.field, set())
+        exists = found.get(column.field, set())
+        if len(seen) < 1_000_000:
+            seen.update(exists)
+        if not set(asked.get(column.field) or ()) - exists:
+            continue  # every key of this chunk exists
+        target = get_sheet(column.reference[0])  # type: ignore[index]
+        label = target.column(column.reference[1]).label  # type: ignore[index]
         for row in rows:
             value = row.values.get(column.field)
-            if value not in (None, "") and value not in known:
-                row.issues.append(Issue(f"« {value} » : aucune ligne de « {target.label} » n'a ce "
-                                        f"{target.column(column.reference[1]).label}.", row_key=str(row.key),
-                                        column=column.label, value=value, line=row.line))
+            if value not in (None, "") and value not in seen and value not in exists:
+                row.issues.append(Issue(f"« {clip(value)} » : aucune ligne de « {target.label} » n'a ce {label}.",
+                                        row_key=clip(row.key), column=column.label, value=_short(value),
+                                        line=row.line))
 
 
 async def import_xlsx(sheet: Sheet, path: str | Path, *, caller: Caller, dry_run: bool = True,
@@ -562,7 +491,7 @@ async def import_xlsx(sheet: Sheet, path: str | Path, *, caller: Caller, dry_run
         return report
     report.may_create = sheet.may_create(caller)
     try:
-        source = await read_xlsx(path, max_rows=max_rows)
+        source = await read_xlsx(path, max_rows=max_rows, max_columns=max_columns_for(len(sheet.columns)))
     except ImportFileError as exc:
         report.fatal.append(str(exc))
         return report
@@ -580,8 +509,36 @@ async def import_xlsx(sheet: Sheet, path: str | Path, *, caller: Caller, dry_run
     return report
 
 
+_GC_LOCK = threading.Lock()
+_GC_USERS = [0, 0]  # imports running, the first threshold of the cyclic GC before the first of them
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Raise the cyclic GC's first threshold while imports run: they allocate millions of short-lived rows,
+    and collecting every 700 of them cost a quarter of a 500,000-row dry run (measured); restored after."""
+    with _GC_LOCK:
+        if _GC_USERS[0] == 0:
+            _GC_USERS[1] = gc.get_threshold()[0]
+            gc.set_threshold(max(_GC_USERS[1], GC_THRESHOLD), *gc.get_threshold()[1:])
+        _GC_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_USERS[0] -= 1
+            if _GC_USERS[0] == 0:
+                gc.set_threshold(_GC_USERS[1], *gc.get_threshold()[1:])
+
+
 async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progress: Progress | None) -> None:
     """Match headers and classify each row (new, changed, unchanged, refused); keep what apply needs."""
+    with _fewer_collections():
+        await _analyse_rows(sheet, source, report, progress)
+
+
+async def _analyse_rows(sheet: Sheet, source: XlsxFile, report: ImportReport, progress: Progress | None) -> None:
+    """The body of _analyse."""
     mapping = _match_headers(sheet, source.headers, report)
     present = {c.field for c in mapping.values()}
     if sheet.key not in present:
@@ -597,57 +554,110 @@ async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progres
         report.warnings.append("Colonnes inconnues, ignorées : " + ", ".join(report.unknown_columns) + ".")
     if ignored:
         report.warnings.append("Colonnes en lecture seule, ignorées : " + ", ".join(ignored) + ".")
+    if source.merged_data:
+        report.warnings.append(
+            f"Cellules fusionnées dans les données ({', '.join(source.merged_data[:5])}) : seule la première "
+            "cellule de chaque zone a une valeur, les autres sont lues vides.")
+    # the stored values needed: every column for a row validator, else only the editable ones the file has
+    compared = list(sheet.columns) if sheet.row_validator is not None else [
+        c for c in sheet.columns if c.editable and c.field in present and c.field != sheet.key]
+    paths = [c.db_field for c in compared]
+    state = _Classify(sheet, report, {c.field: 2 + i for i, c in enumerate(compared)},
+                      {c.field for c in sheet.columns if c.editable})
+    conversions: dict[tuple[str, str], list[Any]] = {}
+    memo: dict[Any, Any] = {}
+    known: dict[str, set[Any]] = {}
+    wanted = {i for i, c in mapping.items() if c.field == sheet.key or c.editable or c.required}
+    rows_iter = source.numbered_rows(wanted)
+    fetch, typing = _fetch_plan(sheet, paths)
+
+    def read_chunk() -> tuple[int, list[_Row], tuple[list[Any], dict[str, list[Any]]]]:
+        chunk = list(islice(rows_iter, CHUNK_ROWS))
+        parsed = _parse_rows(sheet, mapping, chunk, conversions, memo)
+        return len(chunk), parsed, _lookups(sheet, parsed, known)
+
+    def classify(parsed: list[_Row], asked: dict[str, list[Any]], records: list[Any],
+                 found: dict[str, set[Any]]) -> None:
+        _mark_missing_references(sheet, parsed, asked, found, known)
+        state.rows(parsed, _typed_records(records, typing))
+
+    # One step at a time: reading the next chunk while the database answers was slower on two shared cores.
+    done = 0
+    try:
+        while True:
+            count, parsed, (keys, references) = await asyncio.to_thread(read_chunk)
+            if not count:
+                break
+            done += count
+            report.rows += len(parsed)
+            records, found = await _fetch_lookups(sheet, keys, references, fetch)
+            await asyncio.to_thread(classify, parsed, references, records, found)
+            if progress is not None:
+                progress(done, max(done, source.row_count))
+    except ImportFileError as exc:  # a limit met while streaming the rows: the whole file is refused
+        _abandon(report, str(exc))
+        return
     if source.formula_count:
         report.warnings.append(
             f"Le fichier contient {source.formula_count} formule(s) (ex. {', '.join(source.formula_cells[:5])}) : "
             "c'est la dernière valeur calculée par Excel qui est importée, pas la formule. Vérifiez ces cellules "
             "(ou remplacez les formules par leurs valeurs : Copier puis Collage spécial › Valeurs).")
-    if source.merged_data:
-        report.warnings.append(
-            f"Cellules fusionnées dans les données ({', '.join(source.merged_data[:5])}) : seule la première "
-            "cellule de chaque zone a une valeur, les autres sont lues vides.")
-    paths = [c.db_field for c in sheet.columns]
-    index = {c.field: 2 + i for i, c in enumerate(sheet.columns)}
-    editable = {c.field for c in sheet.columns if c.editable}
-    conversions: dict[tuple[str, str], list[Any]] = {}
-    seen: dict[Any, int] = {}
-    duplicates: dict[Any, list[int]] = {}
-    changes = report.pending_changes
-    new_rows = report.pending_new
-    refused_lines: set[int] = set()
-    rows_iter = source.iter_rows()
-    first = source.first_row + 1
-    line = first
-    while True:
-        start = line
+    if state.duplicates:
+        _refuse_first_duplicates(sheet, report, state.duplicates, state.refused_lines)
+    for (kind, label), (count, first_line, raw) in conversions.items():
+        if source.kind == "csv":
+            break  # every value of a CSV is text: converting it is the normal case, not worth a warning
+        what = "nombre(s)" if kind == "number" else "date(s)"
+        report.warnings.append(f"Colonne « {label} » : {count} {what} écrit(e)s comme du texte, converti(e)s "
+                               f"(ex. ligne {first_line} : « {clip(raw)} »). Vérifiez le résultat dans l'aperçu.")
+    if report.pending_new and missing_required:
+        report.missing_columns.extend(missing_required)
+        report.fatal.append(f"Colonne(s) obligatoire(s) absente(s) pour créer les {len(report.pending_new)} "
+                            f"nouvelle(s) ligne(s) : {', '.join(missing_required)}. Ajoutez-les au fichier.")
 
-        def take(start: int = start) -> list[tuple[int, list[Any]]]:
-            return list(enumerate(islice(rows_iter, CHUNK_ROWS), start))
 
-        chunk = await asyncio.to_thread(take)
-        if not chunk:
-            break
-        line += len(chunk)
-        parsed = await asyncio.to_thread(_parse_rows, sheet, mapping, chunk, conversions)
-        report.rows += len(parsed)
-        keys = [r.key for r in parsed if r.key is not None]
-        existing = await _existing(sheet, list(dict.fromkeys(keys)), paths)
-        await _missing_references(sheet, parsed)
+def _abandon(report: ImportReport, message: str) -> None:
+    """Refuse the whole file after part of it was analysed: forget every row counted so far."""
+    report.fatal.append(message)
+    report.rows = report.new = report.changed = report.unchanged = report.refused = report.changed_cells = 0
+    report.preview.clear()
+    report.issues.clear()
+    report.errors_by_line.clear()
+    report.pending_changes.clear()
+    report.pending_new.clear()
+
+
+@dataclass
+class _Classify:
+    """Classify analysed rows against the database (new, changed, unchanged, refused); runs in a worker thread."""
+
+    sheet: Sheet
+    report: ImportReport
+    index: dict[str, int]
+    editable: set[str]
+    seen: dict[Any, int] = field(default_factory=dict)
+    duplicates: dict[Any, list[int]] = field(default_factory=dict)
+    refused_lines: set[int] = field(default_factory=set)
+
+    def rows(self, parsed: list[_Row], existing: dict[Any, tuple[Any, ...]]) -> None:
+        """Classify one chunk of rows."""
+        sheet, report, index, editable, seen = self.sheet, self.report, self.index, self.editable, self.seen
+        changes, new_rows = report.pending_changes, report.pending_new
         for row in parsed:
             if row.key is not None:
                 if row.key in seen:
-                    duplicates.setdefault(row.key, [seen[row.key]]).append(row.line)
+                    self.duplicates.setdefault(row.key, [seen[row.key]]).append(row.line)
                     row.issues.append(Issue(
-                        f"{sheet.key_column.label} « {row.key} » en double : déjà ligne {seen[row.key]} du fichier. "
-                        f"Gardez une seule ligne par {sheet.key_column.label}.", row_key=str(row.key),
+                        f"{sheet.key_column.label} « {clip(row.key)} » en double : déjà ligne {seen[row.key]} du "
+                        f"fichier. Gardez une seule ligne par {sheet.key_column.label}.", row_key=str(row.key),
                         column=sheet.key_column.label, value=row.raw_key, line=row.line))
                 else:
                     seen[row.key] = row.line
             record = existing.get(row.key) if row.key is not None else None
             if not row.issues and record is None and not report.may_create:
                 row.issues.append(Issue(
-                    f"{sheet.key_column.label} « {row.key} » absent de la base : cet import ne crée pas de ligne dans "
-                    f"« {sheet.label} » (droit de création : {_creators(sheet)}), il met à jour les lignes "
+                    f"{sheet.key_column.label} « {clip(row.key)} » absent de la base : cet import ne crée pas de "
+                    f"ligne dans « {sheet.label} » (droit de création : {_creators(sheet)}), il met à jour les lignes "
                     f"existantes. Vérifiez le {sheet.key_column.label}.",
                     row_key=str(row.key), column=sheet.key_column.label, value=row.raw_key, line=row.line))
             if not row.issues and sheet.row_validator is not None:
@@ -660,7 +670,7 @@ async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progres
                     row.issues.append(Issue(str(exc), row_key=str(row.key), line=row.line))
             if row.issues:
                 report.refuse(row.line, row.issues)
-                refused_lines.add(row.line)
+                self.refused_lines.add(row.line)
                 continue
             if record is None:
                 report.new += 1
@@ -669,8 +679,8 @@ async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progres
                     report.preview.append({"line": row.line, "key": str(row.key), "column": "(nouvelle ligne)",
                                            "old": "", "new": ""})
                 continue
-            diff = {name: value for name, value in row.values.items()
-                    if name in editable and not _same(record[index[name]], value)}
+            diff = {name: value for name, value in row.values.items() if name in editable and not (
+                (old := record[index[name]]) == value and old.__class__ is value.__class__) and not _same(old, value)}
             if not diff:
                 report.unchanged += 1
                 continue
@@ -683,18 +693,6 @@ async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progres
                     report.preview.append({"line": row.line, "key": str(row.key), "column": column.label,
                                            "old": to_text(column, record[index[name]]),
                                            "new": to_text(column, value)})
-        if progress is not None:
-            progress(line - first, source.row_count)
-    if duplicates:
-        _refuse_first_duplicates(sheet, report, duplicates, refused_lines)
-    for (kind, label), (count, first_line, raw) in conversions.items():
-        what = "nombre(s)" if kind == "number" else "date(s)"
-        report.warnings.append(f"Colonne « {label} » : {count} {what} écrit(e)s comme du texte, converti(e)s "
-                               f"(ex. ligne {first_line} : « {raw} »). Vérifiez le résultat dans l'aperçu.")
-    if new_rows and missing_required:
-        report.missing_columns.extend(missing_required)
-        report.fatal.append(f"Colonne(s) obligatoire(s) absente(s) pour créer les {len(new_rows)} nouvelle(s) "
-                            f"ligne(s) : {', '.join(missing_required)}. Ajoutez-les au fichier.")
 
 
 def _creators(sheet: Sheet) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -16,6 +18,8 @@ from sheets.engine.caller import Caller
 from sheets.engine.dataversion import data_version
 from sheets.engine.declaration import Column, Sheet
 from sheets.engine.values import CellError, fold, parse_value, to_json
+
+log = logging.getLogger("rentree.query")
 
 MAX_BLOCK = 1000
 MAX_NUMBER = 10**15
@@ -331,6 +335,69 @@ class Boundaries:
 BOUNDARIES = Boundaries()
 
 
+class Landmarks:
+    """Every LANDMARK_STEP-th row's sort values for a (sheet, filter, sort, scope) at a data version: a jump to any
+    depth then starts from the landmark before it (a keyset WHERE) instead of an OFFSET over every matching row.
+
+    Built once, in the background, after the first block of a large filtered view is served (one pass that reads
+    only the sort columns), and forgotten when the sheet's data version changes.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple[Any, ...], list[tuple[Any, ...]]] = OrderedDict()
+        self._building: set[tuple[Any, ...]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def key(self, sheet: Sheet, request: BlockRequest, version: tuple[int, int], caller: Caller | None) -> tuple:
+        """Cache key of a view's landmarks."""
+        spec = json.dumps([request.filter_model, request.sort_model, request.quick], sort_keys=True, default=str)
+        return (sheet.name, version, _scope_key(caller), spec)
+
+    def get(self, key: tuple[Any, ...]) -> list[tuple[Any, ...]] | None:
+        """The landmarks of a view, if built."""
+        return self._data.get(key)
+
+    async def build(self, sheet: Sheet, base: QuerySet, terms: list[str], key: tuple[Any, ...]) -> None:
+        """Read the view's sort columns in order, keep every LANDMARK_STEP-th row's values."""
+        from sheets.engine.exporter import fetch_raw, raw_converter
+
+        if key in self._data or key in self._building:
+            return
+        self._building.add(key)
+        try:
+            paths = [t.lstrip("-") for t in terms]
+            converters = [raw_converter(sheet, p) or (lambda v: v) for p in paths]
+            rows = await fetch_raw(base.order_by(*terms), paths)
+            marks = [tuple(convert(value) for convert, value in zip(converters, rows[i], strict=True))
+                     for i in range(LANDMARK_STEP - 1, len(rows), LANDMARK_STEP)]
+            self._data[key] = marks
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        finally:
+            self._building.discard(key)
+
+    def schedule(self, sheet: Sheet, base: QuerySet, terms: list[str], key: tuple[Any, ...]) -> None:
+        """Build a view's landmarks in the background (errors only logged: the offset path still answers)."""
+        if key in self._data or key in self._building:
+            return
+
+        async def run() -> None:
+            try:
+                await self.build(sheet, base, terms, key)
+            except Exception:  # the database closed, a filter the raw path cannot read…: jumps use offsets
+                log.debug("landmarks of %s not built", sheet.name, exc_info=True)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+LANDMARK_STEP = 100
+LANDMARK_MIN_ROWS = 5_000
+LANDMARKS = Landmarks()
+
+
 def after_cursor(terms: list[str], values: tuple[Any, ...]) -> Q:
     """Rows strictly after a cursor in the order of `terms` (lexicographic, each term asc or desc)."""
     q = Q()
@@ -380,7 +447,16 @@ async def fetch_block(sheet: Sheet, request: BlockRequest, caller: Caller | None
     cursor = BOUNDARIES.get(BOUNDARIES.key(sheet, request, request.start_row, version, caller)) \
         if request.start_row else None
     records: list[dict[str, Any]]
-    if cursor is not None and None not in cursor:
+    marks_key = LANDMARKS.key(sheet, request, version, caller)
+    marks = LANDMARKS.get(marks_key) if request.start_row >= LANDMARK_STEP and cursor is None else None
+    step = request.start_row // LANDMARK_STEP
+    if marks is not None and 0 < step <= len(marks) and None not in marks[step - 1]:
+        cursor, skip = marks[step - 1], request.start_row - step * LANDMARK_STEP  # a jump: from the landmark before
+        query = base.filter(after_cursor(terms, cursor)).order_by(*terms)
+        if skip:
+            query = query.offset(skip)
+        records = await query.limit(size).values(*paths, *[p for p in sort_paths if p not in paths])
+    elif cursor is not None and None not in cursor:
         records = await base.filter(after_cursor(terms, cursor)).order_by(*terms).limit(size).values(
             *paths, *[p for p in sort_paths if p not in paths])
     else:
@@ -405,6 +481,8 @@ async def fetch_block(sheet: Sheet, request: BlockRequest, caller: Caller | None
         last_row = request.start_row + len(rows)
     else:
         last_row = await COUNTS.count(sheet, request.filter_model, request.quick, caller, version)
+    if last_row >= LANDMARK_MIN_ROWS:
+        LANDMARKS.schedule(sheet, base, terms, marks_key)
     return {"rows": rows, "lastRow": last_row}
 
 

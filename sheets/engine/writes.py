@@ -705,9 +705,10 @@ async def create_rows(sheet: Sheet, rows: list[dict[str, Any]], caller: Caller, 
                     values[name] = value if parsed else parse_value(column, value)
                 except CellError as exc:
                     row_issues.append(Issue(str(exc), column=name, value=value, line=line))
+            refused_columns = {i.column for i in row_issues}
             for column in sheet.columns:
                 if column.required and column.creatable and values.get(column.field) in (None, "") and not (
-                        column.field == sheet.key and sheet.key == "id"):
+                        column.field == sheet.key and sheet.key == "id") and column.field not in refused_columns:
                     row_issues.append(Issue(f"« {column.label} » est obligatoire.", column=column.field, line=line))
             key = values.get(sheet.key)
             if row_issues:

@@ -46,13 +46,10 @@ def build_web(settings: Settings) -> None:
         await db.init(settings.db_url)
         if settings.seed_demo:
             from models.schools import School
-            from seed.demo import seed_demo
+            from seed import seed_everything
 
             if not await School.exists():
-                created = await seed_demo(progress=log.info)
-                from seed.fleet import seed_fleet  # issue 6: a small demo fleet
-
-                created.update(await seed_fleet(progress=log.info))
+                created = await seed_everything(progress=log.info)
                 await db.analyze()
                 log.info("Données de démonstration créées : %s", created)
             from seed.accounts import credentials_text, seed_demo_users
@@ -164,13 +161,11 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     """Create the demo data that is missing (idempotent)."""
     from models import db
-    from seed.demo import seed_demo
-    from seed.fleet import DEFAULT_DEVICES, seed_fleet
+    from seed import seed_everything
 
     async def work() -> int:
         started = time.perf_counter()
-        created = await seed_demo(progress=say)
-        created.update(await seed_fleet(getattr(args, "devices", None) or DEFAULT_DEVICES, progress=say))
+        created = await seed_everything(progress=say, devices=getattr(args, "devices", None))
         await db.analyze()
         say(f"Terminé en {time.perf_counter() - started:.1f} s : " +
             ", ".join(f"{k} +{v}" for k, v in created.items()))

@@ -238,3 +238,11 @@ async def seed_demo(progress: Progress | None = None, seed: int = 2024) -> dict[
         created["contacts"] = len(saved)
     say(f"Effectifs : {created['enrolments']} lignes ; contacts : {created['contacts']}.")
     return created
+
+
+ORDER = 10
+
+
+async def seed_area(progress: Progress | None = None) -> dict[str, int]:
+    """The schools, contacts, enrolments and support desks of the demo (discovered by seed.seed_everything)."""
+    return await seed_demo(progress=progress)

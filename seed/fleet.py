@@ -221,3 +221,11 @@ async def seed_equipment(rows: int = DEFAULT_EQUIPMENT, seed: int = 2024) -> int
             order_ref=f"LYS-{2024 + n % 3}-{rng.randint(1000, 9999)}" if rank >= 1 else ""))
     await FixedEquipment.bulk_create(items, batch_size=500)
     return len(items)
+
+
+ORDER = 20
+
+
+async def seed_area(progress: Progress | None = None, devices: int | None = None) -> dict[str, int]:
+    """The demo fleet (discovered by seed.seed_everything); `devices` for a fleet at scale."""
+    return await seed_fleet(devices or DEFAULT_DEVICES, progress=progress)

@@ -158,6 +158,27 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_makemigration(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the migration of the models' changes (tortoise makemigrations on a scratch database at the head of
+    the committed migrations), in this project's compact form."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from migrations._compact import compact
+    from models import db
+
+    folder = Path(__file__).resolve().parent / "migrations"
+    before = set(folder.glob("0*.py"))
+    url = f"sqlite://{tempfile.mkdtemp(prefix='rentree-makemigration-')}/head.sqlite3"
+    asyncio.run(db.migrate(url))
+    done = subprocess.run([sys.executable, "-m", "tortoise", "makemigrations", "--name", args.name],
+                          env={**os.environ, "DATABASE_URL": url}, cwd=folder.parent, check=False)
+    for path in sorted(set(folder.glob("0*.py")) - before):
+        say(f"Migration écrite : {path.name}" + ("" if compact(path) else " (forme non compacte)"))
+    return done.returncode
+
+
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     """Create the demo data that is missing (idempotent)."""
     from models import db
@@ -513,6 +534,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_seed.set_defaults(func=cmd_seed)
     p_migrate = sub.add_parser("migrate", help="appliquer les migrations de la base")
     p_migrate.set_defaults(func=cmd_migrate)
+    p_makemigration = sub.add_parser("makemigration", help="écrire la migration des changements des modèles "
+                                                           "(développement)")
+    p_makemigration.add_argument("name", help="nom court de la migration (ex. slots)")
+    p_makemigration.set_defaults(func=cmd_makemigration)
     p_export = sub.add_parser("export", help="exporter une feuille dans un fichier Excel (.xlsx)")
     p_export.add_argument("name", help="nom de la feuille (ex. schools)")
     p_export.add_argument("out", help="fichier .xlsx à écrire")

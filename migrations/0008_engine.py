@@ -1,4 +1,4 @@
-from tortoise import migrations
+from migrations import migration
 from tortoise.migrations import operations as ops
 from models.audit import Source
 from tortoise import fields
@@ -19,30 +19,25 @@ async def _restore_audit_indexes(apps, state_editor) -> None:
             await state_editor.client.execute_script(sql)
 
 
-class Migration(migrations.Migration):
-    dependencies = [('models', '0007_equipment')]
-
-    initial = False
-
-    operations = [
-        ops.CreateModel(
-            name='SheetVersion',
-            fields=[
-                ('sheet', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=40)),
-                ('version', fields.BigIntField(default=0)),
-            ],
-            options={'table': 'sheet_version', 'app': 'models', 'pk_attr': 'sheet', 'table_description': "The data version of a sheet: bumped by every write of the engine, in the write's transaction, and read by"},
-            bases=['Model'],
-        ),
-        ops.AlterField(
-            model_name='AuditEntry',
-            name='source',
-            field=fields.CharEnumField(description='GRID: grid\nBULK: bulk\nPASTE: paste\nIMPORT: import\nAPI: api\nCLI: cli\nJOB: job\nUNDO: undo\nACTION: action\nPAGE: page\nSCHOOL: ecole', enum_type=Source, max_length=10),
-        ),
-        ops.RunPython(_restore_audit_indexes),
-        ops.AddField(
-            model_name='ContactRoleAssignment',
-            name='version',
-            field=fields.IntField(default=1),
-        ),
-    ]
+Migration = migration('0007_equipment', [
+    ops.CreateModel(
+        name='SheetVersion',
+        fields=[
+            ('sheet', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=40)),
+            ('version', fields.BigIntField(default=0)),
+        ],
+        options={'table': 'sheet_version', 'app': 'models', 'pk_attr': 'sheet', 'table_description': "The data version of a sheet: bumped by every write of the engine, in the write's transaction, and read by"},
+        bases=['Model'],
+    ),
+    ops.AlterField(
+        model_name='AuditEntry',
+        name='source',
+        field=fields.CharEnumField(description='GRID: grid\nBULK: bulk\nPASTE: paste\nIMPORT: import\nAPI: api\nCLI: cli\nJOB: job\nUNDO: undo\nACTION: action\nPAGE: page\nSCHOOL: ecole', enum_type=Source, max_length=10),
+    ),
+    ops.RunPython(_restore_audit_indexes),
+    ops.AddField(
+        model_name='ContactRoleAssignment',
+        name='version',
+        field=fields.IntField(default=1),
+    ),
+])

@@ -28,12 +28,13 @@ from models.fleet import (
 )
 from models.schools import Academie, InvalidUAI, Level, School, normalize_uai
 from pages.auth import caller_for_page, page
+from pages.components.feedback import attempt
 from pages.components.frame import frame
 from pages.components.upload import Preview, upload_preview_dialog
 from pages.errors import not_found
 from pages.fmt import fr_number
 from pages.sheet_pages import sheet_grid_page
-from sheets.engine.caller import Caller, SessionEnded
+from sheets.engine.caller import Caller
 from sheets.engine.declaration import Nav
 from sheets.engine.importer import ImportFileError
 from sheets.engine.writes import WriteRefused, create_rows
@@ -357,14 +358,10 @@ async def restock_card(school: School, caller: Caller) -> None:
             reason = ui.input("Motif", value="Nouveaux élèves").classes("w-64")
 
             async def ask() -> None:
-                try:
-                    await create_rows(RESTOCKS, [{"school": school.uai, "quantity": int(quantity.value or 0),
-                                                  "reason": reason.value or "Nouveaux élèves"}], caller)
-                except SessionEnded:
-                    ui.navigate.to("/login")
-                    return
-                except WriteRefused as exc:
-                    ui.notify(f"Demande refusée : {exc}", type="negative")
+                done = await attempt(create_rows(RESTOCKS, [{"school": school.uai, "quantity": int(quantity.value or 0),
+                                                             "reason": reason.value or "Nouveaux élèves"}], caller),
+                                     "Demande refusée")
+                if done is None:
                     return
                 ui.notify("Demande de réassort enregistrée ; suivez-la dans « Réassorts ».", type="positive")
                 ui.navigate.reload()

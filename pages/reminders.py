@@ -22,6 +22,7 @@ from models.campaign import (
 from models.outbox import MailStatus, OutboxMail, outbox_counts, recent_mails
 from models.schools import ContactRole
 from pages.auth import caller_for_page, page
+from pages.components.feedback import attempt
 from pages.components.frame import frame
 from pages.fmt import fr_date, fr_number
 from settings import today
@@ -167,13 +168,9 @@ async def reminders_page(date: str = "") -> None:
             if counts["failed"] and requeue is not None and requeue.offered_to(caller):
                 async def retry() -> None:
                     ids = list(await OutboxMail.filter(status=MailStatus.FAILED).values_list("id", flat=True))
-                    try:
-                        result = await run_action(OUTBOX, "requeue", ids, {}, caller.using(Source.ACTION))
-                    except SessionEnded:
-                        ui.navigate.to("/login")
-                        return
-                    except WriteRefused as exc:
-                        ui.notify(f"Rien n'a été remis en file : {exc}", type="negative", multi_line=True)
+                    result = await attempt(run_action(OUTBOX, "requeue", ids, {}, caller.using(Source.ACTION)),
+                                           "Rien n'a été remis en file")
+                    if result is None:
                         return
                     ui.notify(f"{result.changed_rows} courriel(s) remis en file : le prochain passage les enverra.",
                               type="positive")
@@ -219,14 +216,9 @@ async def calendar_card(caller: Caller) -> None:
                                     label="Campagne").props("outlined dense").classes("w-40")
 
             async def copy() -> None:
-                try:
-                    result = await run_action(CALENDAR, "copy_next_year", [], {"year": int(year_select.value)},
-                                              caller.using(Source.ACTION))
-                except SessionEnded:
-                    ui.navigate.to("/login")
-                    return
-                except WriteRefused as exc:
-                    ui.notify(f"Copie refusée : {exc}", type="negative", multi_line=True)
+                result = await attempt(run_action(CALENDAR, "copy_next_year", [], {"year": int(year_select.value)},
+                                                  caller.using(Source.ACTION)), "Copie refusée")
+                if result is None:
                     return
                 ui.notify(result.message, type="positive")
                 ui.navigate.reload()

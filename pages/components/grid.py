@@ -588,6 +588,23 @@ class SheetGrid:
             ui.input(label, on_change=lambda ev: values.update({column.field: ev.value})).classes("w-full").mark(
                 f"field-{column.field}")
 
+    async def _submit(self, error: Any, dialog: Any, write: Awaitable[Any]) -> Any:
+        """Run a dialog's write: on success close it and reload the rows; refusals listed in the dialog."""
+        error.clear()
+        try:
+            result = await write
+        except SessionEnded as exc:
+            _session_ended(exc)
+            return None
+        except WriteRefused as exc:
+            with error:
+                for issue in exc.issues[:20]:
+                    ui.label(issue.message).classes("text-negative text-sm")
+            return None
+        dialog.close()
+        self.refresh()
+        return result
+
     @acts
     async def open_create(self) -> None:
         """« Nouvelle ligne »: a form of the columns given at creation; the engine checks and writes it."""
@@ -601,21 +618,10 @@ class SheetGrid:
             error = ui.column().classes("w-full gap-0")
 
             async def save() -> None:
-                error.clear()
-                try:
-                    result = await create_rows(sheet, [{k: v for k, v in values.items() if v not in (None, "")}],
-                                               self.caller.using(Source.GRID))
-                except SessionEnded as exc:
-                    _session_ended(exc)
-                    return
-                except WriteRefused as exc:
-                    with error:
-                        for issue in exc.issues[:20]:
-                            ui.label(issue.message).classes("text-negative text-sm")
-                    return
-                dialog.close()
-                ui.notify(f"Ligne {result.created[0][1]} créée.", type="positive")
-                self.refresh()
+                result = await self._submit(error, dialog, create_rows(
+                    sheet, [{k: v for k, v in values.items() if v not in (None, "")}], self.caller.using(Source.GRID)))
+                if result is not None:
+                    ui.notify(f"Ligne {result.created[0][1]} créée.", type="positive")
 
             with ui.row().classes("w-full justify-end"):
                 ui.button("Annuler", on_click=dialog.close).props("flat")
@@ -640,22 +646,11 @@ class SheetGrid:
             error = ui.column().classes("w-full gap-0")
 
             async def run() -> None:
-                error.clear()
-                try:
-                    result = await run_action(self.sheet, action.name, [int(r["id"]) for r in selected],
-                                              {k: v for k, v in values.items() if v not in (None, "")},
-                                              self.caller.using(Source.ACTION))
-                except SessionEnded as exc:
-                    _session_ended(exc)
-                    return
-                except WriteRefused as exc:
-                    with error:
-                        for issue in exc.issues[:20]:
-                            ui.label(issue.message).classes("text-negative text-sm")
-                    return
-                dialog.close()
-                ui.notify(result.message or f"« {action.label} » fait.", type="positive")
-                self.refresh()
+                result = await self._submit(error, dialog, run_action(
+                    self.sheet, action.name, [int(r["id"]) for r in selected],
+                    {k: v for k, v in values.items() if v not in (None, "")}, self.caller.using(Source.ACTION)))
+                if result is not None:
+                    ui.notify(result.message or f"« {action.label} » fait.", type="positive")
 
             with ui.row().classes("w-full justify-end"):
                 ui.button("Annuler", on_click=dialog.close).props("flat")

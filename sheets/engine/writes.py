@@ -152,6 +152,15 @@ async def unit_of_work(batch: str | None = None) -> AsyncIterator[UnitOfWork]:
     forget_local(uow.touched)
 
 
+async def _finish(uow: UnitOfWork, sheet: Sheet, issues: list[Issue], audit: list[AuditEntry]) -> None:
+    """End a write: refused whole on any issue, else its audit written and the sheet marked changed."""
+    if issues:
+        raise WriteRefused(issues)
+    if audit:
+        await AuditEntry.bulk_create(audit, batch_size=1000)
+        uow.touched.add(sheet.name)
+
+
 def _is_postgres() -> bool:
     return connections.get("default").capabilities.dialect == "postgres"
 
@@ -499,11 +508,7 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], caller: Caller, 
                 except (CellError, ValueError) as exc:
                     issues.append(Issue(str(exc), change.row_id, row_key, line=change.line))
                     break
-        if issues:
-            raise WriteRefused(issues)
-        if audit:
-            await AuditEntry.bulk_create(audit, batch_size=1000)
-            uow.touched.add(sheet.name)
+        await _finish(uow, sheet, issues, audit)
     return result
 
 
@@ -766,11 +771,7 @@ async def create_rows(sheet: Sheet, rows: list[dict[str, Any]], caller: Caller, 
                                     source=caller.source, batch=uow.batch))
             result.created.append((instance.id, row_key))
             result.changed_rows += 1
-        if issues:
-            raise WriteRefused(issues)
-        if audit:
-            await AuditEntry.bulk_create(audit, batch_size=1000)
-            uow.touched.add(sheet.name)
+        await _finish(uow, sheet, issues, audit)
     return result
 
 

@@ -202,11 +202,10 @@ class SheetGrid:
                 ui.button("Nouvelle ligne", icon="add", on_click=self.open_create).props(
                     "flat dense no-caps").mark("new-row")
             if self.actions:
-                with ui.button("Actions", icon="bolt").props("flat dense no-caps").mark("actions"):
-                    with ui.menu():
-                        for action in self.actions:
-                            ui.menu_item(action.label, on_click=lambda a=action: self.open_action(a)).mark(
-                                f"action-{action.name}")
+                with ui.button("Actions", icon="bolt", on_click=lambda: self._fill_actions()).props(
+                        "flat dense no-caps").mark("actions"):
+                    self.actions_menu = ui.menu()
+                    self._fill_actions_with(self.actions)
             if self.editable:
                 ui.button("Modifier en masse", icon="edit_note", on_click=self.open_bulk).props(
                     "flat dense no-caps").mark("bulk")
@@ -569,6 +568,30 @@ class SheetGrid:
                     ui.label(f"{h['old'] or '∅'} → {h['new'] or '∅'}").classes("text-sm")
 
     # --- creation, actions, deletion -------------------------------------------------------------
+
+    def _fill_actions_with(self, actions: list[RowAction], note: str = "") -> None:
+        self.actions_menu.clear()
+        with self.actions_menu:
+            if note:
+                ui.item(note).props("dense").classes("text-grey-7 text-sm")
+            for action in actions:
+                ui.menu_item(action.label, on_click=lambda a=action: self.open_action(a)).mark(f"action-{action.name}")
+
+    async def _fill_actions(self) -> None:
+        """The actions menu offers what the role may do on the selected rows: a move only from their states."""
+        selected = await self.grid.get_selected_rows()
+        lc = self.sheet.lifecycle
+        states = {r.get(lc.field) for r in selected} if lc is not None else set()
+        offered = [a for a in self.actions if a.rows == "none" or (
+            selected and (a.move is None or all(state in a.move.sources for state in states)))]
+        if not selected:
+            note = "Cochez des lignes pour voir leurs actions."
+        elif not any(a.rows != "none" for a in offered):
+            labels = ", ".join(sorted(lc.label(s) for s in states)) if lc is not None else ""
+            note = f"Aucune action permise sur ces lignes ({labels})." if labels else "Aucune action permise."
+        else:
+            note = f"{fr_number(len(selected))} ligne(s) sélectionnée(s)"
+        self._fill_actions_with(offered, note)
 
     def _field(self, column: Column, values: dict[str, Any]) -> None:
         """A form field for a column (its kind's editor); the value lands in `values[column.field]`."""

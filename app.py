@@ -12,11 +12,13 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import settings as settings_module
 from settings import Settings, SettingsError
 
 log = logging.getLogger("rentree")
+DEMO_ACCOUNTS_FILE = "demo-accounts.txt"
 
 
 def say(message: str) -> None:
@@ -52,11 +54,15 @@ def build_web(settings: Settings) -> None:
                 created = await seed_everything(progress=log.info)
                 await db.analyze()
                 log.info("Données de démonstration créées : %s", created)
-            from seed.accounts import credentials_text, seed_demo_users
+            from seed.accounts import credentials_text, keep_credentials, seed_demo_users
 
             accounts = await seed_demo_users()
             if accounts:
                 print(credentials_text(accounts), flush=True)
+                keep_credentials(settings.data_dir, accounts)
+            kept = Path(settings.data_dir) / DEMO_ACCOUNTS_FILE
+            if kept.exists():  # every start: where the demo accounts are, not lost among the log lines
+                print(f"Comptes de démonstration (un par rôle) : voir {kept}", flush=True)
         from seed.calendar import ensure_calendar
 
         if await ensure_calendar(_today(settings)):
@@ -576,6 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; `serve` when no command is given."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "tortoise", "aiosmtpd", "mail.log", "uvicorn.access", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # the console keeps what a person must read
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     commands = {name for action in parser._subparsers._group_actions for name in action.choices}  # type: ignore[union-attr]

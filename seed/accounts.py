@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
-from models.accounts import Role, User, create_user, new_totp_secret, set_totp_secret
+from models.accounts import STAFF_ROLES, Role, User, create_user, new_totp_secret, set_totp_secret
 
 DEMO_DOMAIN = "demo.rentree.fr"
 DEMO_NAMES: dict[str, str] = {
@@ -23,7 +24,7 @@ async def seed_demo_users() -> list[dict[str, str]]:
     if await User.exists():
         return []
     created: list[dict[str, str]] = []
-    for role in Role:
+    for role in (r for r in Role if r in STAFF_ROLES):  # accounts of the team and partners, not schools
         password = "demo-" + secrets.token_urlsafe(12)
         user, _ = await create_user(demo_email(role), DEMO_NAMES[role.value], role, password=password)
         entry = {"email": user.email, "role": role.value, "label": Role.label_of(role.value), "password": password,
@@ -48,3 +49,13 @@ def credentials_text(created: list[dict[str, str]]) -> str:
                          f"{c['totp_secret']}")
     lines += ["=" * 78, ""]
     return "\n".join(lines)
+
+
+def keep_credentials(data_dir: str | Path, created: list[dict[str, str]]) -> Path:
+    """Write the demo credentials to data/demo-accounts.txt, readable by the owner only (demo only)."""
+    target = Path(data_dir) / "demo-accounts.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.touch(mode=0o600, exist_ok=True)
+    target.chmod(0o600)
+    target.write_text(credentials_text(created).strip() + "\n", encoding="utf-8")
+    return target

@@ -27,6 +27,11 @@ def test_schools_grid_in_chromium_finds_a_seeded_school(tmp_path: Path) -> None:
 
     target = generate_schools()[123]
     with running_app(tmp_path / "data") as url, chromium() as driver:
+        kept = tmp_path / "data" / "demo-accounts.txt"  # issue 15: the demo accounts do not scroll away
+        assert kept.stat().st_mode & 0o777 == 0o600 and "admin@demo.rentree.fr" in kept.read_text(encoding="utf-8")
+        log = next(tmp_path.glob("server-*.log")).read_text(encoding="utf-8")
+        assert f"Comptes de démonstration (un par rôle) : voir {kept}" in log
+        assert " INFO apscheduler" not in log and " INFO tortoise" not in log  # quieter console
         browser_login(driver, url, demo_credentials(tmp_path / "data")["agent"])
         driver.get(url + "/ecoles")
         _wait_text(driver, "470 ligne(s)")

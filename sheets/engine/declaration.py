@@ -23,6 +23,9 @@ KINDS = ("text", "integer", "decimal", "euro", "date", "datetime", "boolean", "c
 # and raises ValueError (French) when the combination is refused.
 ColumnValidator = Callable[[Any], Any]
 RowValidator = Callable[[dict[str, Any]], None]
+# What a read-only column shows for its stored value, given the whole row by field (e.g. the audit trail shows a
+# column's French label for its field name, and « Oui » for `true`): grid and export alike.
+Display = Callable[[Any, dict[str, Any]], Any]
 # A hook that may refuse (ValueError in French) or complete a change against the database, given the write
 # context (sheet, row, caller, the values about to be written, which it may complete: ctx.values).
 ChangeHook = Callable[["WriteContext"], Awaitable[None]]
@@ -53,8 +56,12 @@ class Column:
     edit_roles: frozenset[str] | None = None  # narrower than the sheet's edit roles (None: the sheet's)
     path: str = ""  # a read-only value through a relation (e.g. "contact__school__uai")
     max_length: int | None = None  # a text's limit (default: the model field's own)
+    plain: bool | None = None  # an integer shown without thousands separators (default: ids and years)
+    display: Display | None = None  # what a person reads for the stored value, given the row (grid and export)
 
     def __post_init__(self) -> None:
+        if self.plain is None:
+            object.__setattr__(self, "plain", self.kind == "integer" and (self.field == "id" or "year" in self.field))
         if isinstance(self.choices, type):  # an enumeration of models.vocab: its codes and French labels
             object.__setattr__(self, "choices", self.choices.choices())
         if self.kind not in KINDS:
@@ -63,8 +70,8 @@ class Column:
             raise ValueError(f"choice column {self.field} needs choices")
         if self.kind == "reference" and not self.reference:
             raise ValueError(f"reference column {self.field} needs reference=(sheet, key)")
-        if self.path and (self.editable or self.on_create):
-            raise ValueError(f"column {self.field} read through {self.path} cannot be written")
+        if (self.path or self.display) and (self.editable or self.on_create):
+            raise ValueError(f"column {self.field} is shown, not written (path or display)")
 
     @property
     def creatable(self) -> bool:

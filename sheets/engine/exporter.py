@@ -39,9 +39,12 @@ def xlsx_columns(sheet: Sheet) -> list[XlsxColumn]:
     """The writer's columns of a sheet: labels, kinds, widths (pixels → characters), choice labels."""
     out = []
     for c in sheet.columns:
-        kind = "text" if c.kind == "reference" else c.kind
+        kind = {"reference": "text", "boolean": "choice"}.get(c.kind, c.kind)
+        if c.kind == "integer" and c.plain:
+            kind = "number"  # an id, a year: 2024, not 2 024
         width = round(c.width / 7, 1) if c.width else None
-        out.append(XlsxColumn(c.label, kind, width, tuple(label for _, label in c.choices)))
+        choices = ("Oui", "Non") if c.kind == "boolean" else tuple(label for _, label in c.choices)
+        out.append(XlsxColumn(c.label, kind, width, choices))
     return out
 
 
@@ -59,6 +62,8 @@ def _converter(column: Column) -> Callable[[Any], Any]:
         return choice
     if column.kind == "reference":
         return lambda value: None if value is None else str(value)
+    if column.kind == "boolean":  # as on screen, and read back by the import
+        return lambda value: None if value is None else ("Oui" if value else "Non")
     if column.kind == "datetime":
         return lambda value: value.astimezone(PARIS).replace(tzinfo=None) if (
             isinstance(value, dt.datetime) and value.tzinfo is not None) else value
@@ -218,6 +223,8 @@ async def export_sheet(sheet: Sheet, target_path: str | os.PathLike[str], *, fil
         elif shown is not _same_value:
             special.append((i, shown))
     width = len(paths)
+    fields = [c.field for c in sheet.columns]
+    shown_by_row = [(i, c.display) for i, c in enumerate(sheet.columns) if c.display is not None]
     now = dt.datetime.now(PARIS)
     info = [
         ("Feuille", sheet.label),
@@ -242,6 +249,10 @@ async def export_sheet(sheet: Sheet, target_path: str | os.PathLike[str], *, fil
                     del row[width:]
                 for i, convert in special:
                     row[i] = convert(row[i])
+                if shown_by_row:
+                    by_field = dict(zip(fields, row, strict=True))
+                    for i, display in shown_by_row:
+                        row[i] = display(row[i], by_field)
                 yield row
 
     def write() -> int:
@@ -289,6 +300,17 @@ def _remove(path: str | os.PathLike[str]) -> None:
 
 
 def _title(sheet: Sheet) -> str:
-    """The data sheet's tab name (Excel: 31 characters, no []:*?/\\)."""
-    title = "".join(ch for ch in sheet.label if ch not in "[]:*?/\\")[:31]
+    """The data sheet's tab name (Excel: 31 characters, no []:*?/\\; one space between words)."""
+    title = " ".join("".join(" " if ch in "[]:*?/\\" else ch for ch in sheet.label).split())[:31]
     return title or "Données"
+
+
+def export_filename(sheet: Sheet, day: dt.date | None = None) -> str:
+    """A French file name for an export: `parc-appareils-2024-09-12.xlsx`."""
+    import unicodedata
+
+    from settings import today
+
+    ascii_label = unicodedata.normalize("NFKD", sheet.label).encode("ascii", "ignore").decode("ascii").lower()
+    slug = "-".join("".join(ch if ch.isalnum() else " " for ch in ascii_label).split()) or sheet.name
+    return f"{slug}-{(day or today()).isoformat()}.xlsx"

@@ -271,6 +271,10 @@ def to_row(sheet: Sheet, record: dict[str, Any]) -> dict[str, Any]:
         row["version"] = record.get("version")
     for c in sheet.columns:
         row[c.field] = to_json(c, record.get(c.db_field))
+    stored = dict(row)
+    for c in sheet.columns:
+        if c.display is not None:
+            row[c.field] = c.display(stored[c.field], stored)
     return row
 
 

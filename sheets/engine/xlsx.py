@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 __all__ = ["KINDS", "MAX_DATA_ROWS", "MAX_SHEET_XML_BYTES", "XlsxColumn", "column_letter", "write_xlsx"]
 
 KINDS: frozenset[str] = frozenset(
-    {"text", "integer", "decimal", "euro", "date", "datetime", "boolean", "choice"}
+    {"text", "integer", "number", "decimal", "euro", "date", "datetime", "boolean", "choice"}
 )
 MAX_DATA_ROWS = 1_048_575  # Excel: 1,048,576 rows per sheet, minus the header row
 MAX_COLUMNS = 16_384
@@ -78,7 +78,8 @@ class XlsxColumn:
     """One column of an export: header label, value kind, width and optional drop-down choices."""
 
     header: str  # French label shown in row 1
-    kind: str = "text"  # one of: text, integer, decimal, euro, date, datetime, boolean, choice
+    kind: str = "text"  # text, integer (grouped 1 234), number (plain: an id, a year), decimal, euro, date,
+    # datetime, boolean, choice
     width: float | None = None  # in Excel character units; None -> computed from header (min 10, max 60)
     choices: tuple[str, ...] = ()  # for kind 'choice': drop-down list (data validation) on the data cells
 
@@ -208,14 +209,15 @@ def _fast_path(kind: str, i: int, letter: str) -> list[str]:
             "else:",
             f"    {c} = vcell(f'{ref}', {v})",
         ]
-    if kind == "integer":
+    if kind in ("integer", "number"):
+        style = _S_INTEGER if kind == "integer" else _S_DEFAULT
         return [
             f"if {v}.__class__ is int:",
-            f"    {c} = f'<c r=\"{ref}\" s=\"{_S_INTEGER}\"><v>{{{v}}}</v></c>'",
+            f"    {c} = f'<c r=\"{ref}\" s=\"{style}\"><v>{{{v}}}</v></c>'",
             f"elif {v} is None:",
             f"    {c} = ''",
             "else:",
-            f"    {c} = vcell(f'{ref}', {v}, {_S_INTEGER})",
+            f"    {c} = vcell(f'{ref}', {v}, {style})",
         ]
     if kind in ("decimal", "euro"):
         style = _NUM_STYLE[kind]

@@ -27,6 +27,7 @@ from models.schools import School  # noqa: E402
 from seed.demo import seed_demo  # noqa: E402
 from seed.fleet import seed_fleet  # noqa: E402
 from sheets.engine.caller import Caller  # noqa: E402
+from sheets.engine.dataversion import bump_versions, forget_local  # noqa: E402
 from sheets.engine.declaration import get_sheet  # noqa: E402
 from sheets.engine.query import COUNTS, BlockRequest, fetch_block  # noqa: E402
 from sheets.engine.writes import bulk_set  # noqa: E402
@@ -41,12 +42,12 @@ async def blocks(label: str, filter_model: dict[str, Any], runs: int) -> None:
     """Jumps to depth 0, the middle and the end of a filter (no cursor), then scrolling from the middle."""
     sheet = get_sheet("devices")
     sort_model = [{"colId": "serial", "sort": "asc"}]
-    COUNTS.bump("devices")
+    forget_local(["devices"])
     total = await COUNTS.count(sheet, filter_model, "")
     for depth in sorted({0, total // 2, max(0, total - 100)}):
         times = []
         for _ in range(runs):
-            COUNTS.bump("devices")  # a jump, not a scroll: forget the cursors
+            forget_local(["devices"])  # a jump, not a scroll: forget the cursors and landmarks
             await COUNTS.count(sheet, filter_model, "")
             t0 = time.perf_counter()
             block = await fetch_block(sheet, BlockRequest(depth, depth + 100, sort_model, filter_model))
@@ -98,6 +99,19 @@ async def main() -> None:
         await regional_holder_flags()
         print(f"regional holder flags (without device, Tle undecided, to collect): "
               f"{(time.perf_counter() - t0) * 1000:.0f} ms")
+        from pages.fleet import regional_rows  # the data of the /parc page
+
+        forget_local(["devices"])
+        await bump_versions(["devices"])  # a write elsewhere: the steering cache recomputes once
+        t0 = time.perf_counter()
+        rows = await regional_rows()
+        print(f"/parc data after a write (recomputed): {(time.perf_counter() - t0) * 1000:.0f} ms, {len(rows)} rows")
+        times = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            await regional_rows()
+            times.append((time.perf_counter() - t0) * 1000)
+        print(f"/parc data while nothing changed (steering cache, data versions checked): {_stats(times)}")
         ids = list(await Device.filter(status=Status.DISTRIBUTED).order_by("id").limit(10_000)
                    .values_list("id", flat=True))
         before = await AuditEntry.all().count()

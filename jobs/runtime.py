@@ -31,9 +31,31 @@ class Runtime:
             self.smtp_server = None
 
 
+current: Runtime | None = None  # this process's background parts, once started
+
+
+async def send_outbox_now(settings: Settings) -> object | None:
+    """Send the outbox now, by this process's scheduler when it holds the job lock, else by taking the lock for
+    the run (as the CLI does); None when another instance holds it (that instance sends at its next run)."""
+    from jobs.lease import JobLock
+    from jobs.outbox import send_pending
+
+    if current is not None and current.runner is not None:
+        return await current.runner.outbox_job()
+    lock = JobLock(settings.db_url)
+    if not await lock.hold():
+        return None
+    try:
+        return await send_pending(settings)
+    finally:
+        await lock.release()
+
+
 async def start(settings: Settings) -> Runtime:
     """Start the demo mail box (demo only) and the scheduler (when enabled); after the database opened."""
+    global current
     runtime = Runtime()
+    current = runtime
     if settings.is_demo and settings.demo_smtp_server and settings.smtp_host in {"127.0.0.1", "localhost"}:
         runtime.smtp_server = await start_server(box_folder(settings.data_dir), settings.smtp_port)
     if settings.scheduler_enabled:

@@ -21,8 +21,6 @@ from models.fleet import (
     Shipping,
     Status,
     distribution_list,
-    regional_counts,
-    regional_holder_flags,
     school_fleet,
     unowhy_collect_list,
 )
@@ -39,7 +37,7 @@ from sheets.engine.declaration import Nav
 from sheets.engine.importer import ImportFileError
 from sheets.engine.writes import WriteRefused, create_rows
 from sheets.engine.xlsx import XlsxColumn, write_xlsx
-from sheets.fleet import DEVICES, HOLDERS, RESTOCKS
+from sheets.fleet import DEVICES, HOLDERS, RESTOCKS, regional_figures
 from sheets.fleet_movements import analyse_movements, apply_movements, write_sample
 
 # Columns of the regional table: the statuses a school sees (stock and reconditioned devices are at Unowhy).
@@ -68,8 +66,7 @@ def _nav_links() -> None:
 
 async def regional_rows() -> list[dict[str, Any]]:
     """One row per school: device counts by status (one grouped query) and the holder flags."""
-    counts = await regional_counts()
-    flags = await regional_holder_flags()
+    counts, flags = await regional_figures()
     rows = []
     for s in await School.all().order_by("uai").values("id", "uai", "name", "academie", "wifi_mdm_configured",
                                                        "wifi_code_changed"):

@@ -114,9 +114,13 @@ async def reminders_page(date: str = "") -> None:
                     "text-sm text-grey-7")
             if date_error:
                 ui.label(date_error).classes("text-negative")
-            ui.label(f"Le {fr_date(day)} : {len(planned)} établissement(s) recevrai(en)t un récapitulatif "
-                     f"(aucun envoi depuis cette page ; `python app.py remind --date {day.isoformat()}` envoie)."
-                     ).classes("text-grey-8")
+            pending = sum(not p.already_queued for p in planned)
+            receive = plural(len(planned), "établissement recevrait", "établissements recevraient")
+            ui.label(f"Le {fr_date(day)} : {receive} un récapitulatif."
+                     + (f" {plural(pending, 'courriel')} encore à envoyer." if planned else "")).classes("text-grey-8")
+            if caller.role == Role.ADMIN and pending:
+                ui.button(f"Envoyer les relances du {fr_date(day)}", icon="send",
+                          on_click=lambda: send_dialog(day)).props("color=primary no-caps").mark("send-reminders")
             for line in skipped:
                 ui.label(f"Écarté : {line}").classes("text-negative text-sm")
             if planned:
@@ -196,6 +200,56 @@ async def reminders_page(date: str = "") -> None:
                      ).classes("text-sm text-grey-7")
 
         await calendar_card(caller)
+
+
+def plural(n: int, singular: str, many: str = "") -> str:
+    """« 1 courriel », « 3 courriels » (French, with the number spelled the French way)."""
+    return f"{fr_number(n)} {singular if n <= 1 else (many or singular + 's')}"
+
+
+async def send_dialog(day: dt.date) -> None:
+    """Admins: queue the day's digests and send them now, after a fresh TOTP code, with a progress bar and the
+    outbox's result; another instance holding the job lock sends them instead (said so)."""
+    from jobs.reminders import run_reminders
+    from jobs.runtime import send_outbox_now
+    from pages.auth import confirm_step_up, current_user
+
+    user = await current_user()
+    if user is None or user.role != Role.ADMIN or not await confirm_step_up(user, "envoyer les relances"):
+        return
+    cfg = settings_module.get()
+    with ui.dialog(value=True).props("persistent") as dialog, ui.card().classes("w-[32rem] gap-2"):
+        ui.label(f"Relances du {fr_date(day)}").classes("text-lg font-semibold")
+        bar = ui.linear_progress(value=0, show_value=False).classes("w-full")
+        status = ui.label("Préparation des récapitulatifs…").classes("text-sm")
+        result = ui.column().classes("w-full gap-1")
+        close = ui.button("Fermer", on_click=lambda: (dialog.close(), ui.navigate.reload())).props("flat")
+        close.set_visibility(False)
+    report = await run_reminders(cfg, day, send=False)
+    keys = [p.key for p in report.planned]
+    total = max(1, len(keys))
+    status.text = f"{plural(report.queued, 'courriel mis', 'courriels mis')} en file ; envoi…"
+
+    async def watch() -> None:
+        done = await OutboxMail.filter(key__in=keys).exclude(status=MailStatus.PENDING).count()
+        bar.value = done / total
+        status.text = f"Envoyés ou traités : {fr_number(done)} / {fr_number(len(keys))}"
+
+    timer = ui.timer(0.5, watch)
+    try:
+        sent = await send_outbox_now(cfg)
+    finally:
+        timer.cancel()
+    await watch()
+    with result:
+        if sent is None:
+            ui.label("Une autre instance détient le verrou des tâches : elle enverra ces courriels à son prochain "
+                     "passage (file d'envoi ci-dessous).").classes("text-orange-9")
+        else:
+            ui.label(f"Résultat : {sent.summary()}").classes("text-positive" if not sent.failed else "text-negative")
+            for error in sent.errors[:5]:
+                ui.label(error).classes("text-negative text-sm")
+    close.set_visibility(True)
 
 
 async def calendar_card(caller: Caller) -> None:

@@ -340,3 +340,16 @@ RESTOCKS = register(Sheet(
         Column("updated_at", "Modifié le", kind="datetime", width=150),
     ),
 ))
+
+
+# --- Steering figures, kept by the data version of the sheets they read ------------------------------
+
+async def regional_figures() -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]]]:
+    """Device counts by school and status, and the holder flags by school (R-FLEET-2/4/8): recomputed only when
+    devices, holders or schools changed (in any process), else served from the steering cache."""
+    from models.fleet import regional_counts, regional_holder_flags
+    from sheets.engine.dataversion import STEERING
+
+    counts = await STEERING.get("fleet.regional_counts", ("devices", "schools"), regional_counts)
+    flags = await STEERING.get("fleet.holder_flags", ("devices", "holders", "schools"), regional_holder_flags)
+    return counts, flags

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from pathlib import Path
@@ -24,7 +25,7 @@ async def test_r_slot_1_dry_run_page_lists_who_would_get_what(logged_in: object,
     await seed_calendar()
     school = await make_school(name="Lycée Simulé", departement="93")
     await user.open("/relances?date=2024-06-21")
-    await user.should_see("1 établissement(s) recevrai(en)t un récapitulatif")
+    await user.should_see("1 établissement recevrait un récapitulatif")
     table = next(t for t in user.find(ui.table).elements if t.columns[0]["name"] == "uai")
     assert table.rows[0]["uai"] == school.uai and table.rows[0]["to"] == school.generic_email
     assert "R-SLOT-1 Fin de la réservation" in table.rows[0]["items"]
@@ -121,3 +122,40 @@ async def test_copy_to_next_year_button(logged_in: object, user: User) -> None:
     await user.should_see(f"{n} événement(s) copié(s) vers 2025")
     assert await CampaignEvent.filter(year=2025).count() == n
     assert await AuditEntry.filter(sheet="calendar", column="*", source="action").count() == n  # audited
+
+
+async def test_admins_send_the_day_reminders_from_the_page_after_a_fresh_code(user: User, smtp: SmtpServer) -> None:
+    """Issue 15: an « Envoyer » button for admins (fresh TOTP code), a progress bar and the outbox's result."""
+    from models.outbox import MailStatus, OutboxMail
+    from tests.factories import login, totp_now
+
+    await seed_calendar()
+    schools = [await make_school(name=f"Lycée Envoi {i}", departement="93") for i in range(3)]
+    agent = await login(user, "agent")
+    await user.open("/relances?date=2024-06-21")
+    await user.should_see("3 établissements recevraient un récapitulatif")
+    await user.should_not_see(marker="send-reminders")  # an agent is not offered the sending
+    await user.http_client.get("/logout")
+    admin = await login(user, "admin")
+    import time
+
+    from nicegui import app
+
+    from models.accounts import STEP_UP_SECONDS
+    from models.accounts import User as Account
+
+    await user.open("/relances?date=2024-06-21")
+    with user:  # the login's code is older than the step-up window: a fresh one is asked
+        app.storage.user["step_up"] = time.time() - STEP_UP_SECONDS - 1
+    user.find(marker="send-reminders").click()
+    await user.should_see("Confirmation par code")
+    await Account.filter(id=admin.id).update(totp_last_step=int(time.time() // 30) - 2)  # the next step's code
+    user.find(kind=ui.input, content="Code").type(totp_now(admin))
+    user.find(kind=ui.button, content="Confirmer").click()
+    for _ in range(200):
+        if await OutboxMail.filter(status=MailStatus.SENT).count() == 3:
+            break
+        await asyncio.sleep(0.05)
+    await user.should_see("Résultat : 3 envoyé")
+    received = {address for m in smtp.handler.messages for address in m.envelope_to}
+    assert received >= {s.generic_email for s in schools} and agent.email != admin.email

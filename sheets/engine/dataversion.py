@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 from tortoise import connections
+
+T = TypeVar("T")
 
 _BUMP = ("INSERT INTO sheet_version (sheet, version) VALUES ({p}, 1) "
          "ON CONFLICT (sheet) DO UPDATE SET version = sheet_version.version + 1")
@@ -42,3 +45,27 @@ async def bump_all() -> None:
 
     await bump_versions(s.name for s in all_sheets())
     forget_local(s.name for s in all_sheets())
+
+
+class VersionedCache:
+    """Values computed from some sheets (steering figures, counts by school), kept while none of those sheets'
+    data versions changes: any write through the engine, in any process, makes the next read recompute."""
+
+    def __init__(self, size: int = 128) -> None:
+        self.size = size
+        self._data: dict[Any, tuple[tuple[tuple[int, int], ...], Any]] = {}
+
+    async def get(self, key: Any, sheets: Iterable[str], compute: Callable[[], Awaitable[T]]) -> T:
+        """The cached value of `key`, or `compute()` when one of `sheets` changed since."""
+        versions = tuple([await data_version(s) for s in sheets])
+        hit = self._data.get(key)
+        if hit is not None and hit[0] == versions:
+            return hit[1]
+        value = await compute()
+        if len(self._data) >= self.size:
+            self._data.pop(next(iter(self._data)))
+        self._data[key] = (versions, value)
+        return value
+
+
+STEERING = VersionedCache()

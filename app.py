@@ -76,6 +76,10 @@ def build_web(settings: Settings) -> None:
             log.warning("Aucun compte : créez le premier administrateur avec "
                         "`python app.py users add prenom.nom@iledefrance.fr --role admin`.")
         log.info("Base prête en %.2f s (%s)", time.perf_counter() - started, _safe_url(settings.db_url))
+        from sheets.fleet import regional_figures
+
+        warm = asyncio.get_running_loop().create_task(regional_figures())  # the steering figures, before a visit
+        warm.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     # NiceGUI runs async `on_startup` handlers as background tasks: the server (and a test's client)
     # would answer before the database is open. Open it inside the ASGI lifespan instead, around

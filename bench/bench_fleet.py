@@ -101,11 +101,20 @@ async def main() -> None:
               f"{(time.perf_counter() - t0) * 1000:.0f} ms")
         from pages.fleet import regional_rows  # the data of the /parc page
 
-        forget_local(["devices"])
-        await bump_versions(["devices"])  # a write elsewhere: the steering cache recomputes once
         t0 = time.perf_counter()
-        rows = await regional_rows()
-        print(f"/parc data after a write (recomputed): {(time.perf_counter() - t0) * 1000:.0f} ms, {len(rows)} rows")
+        rows = await regional_rows()  # the very first computation (at start, the app does it in the background)
+        print(f"/parc data, first computation: {(time.perf_counter() - t0) * 1000:.0f} ms, {len(rows)} rows")
+        forget_local(["devices"])
+        await bump_versions(["devices"])  # a write elsewhere: the flags are served stale and recomputed behind
+        t0 = time.perf_counter()
+        await regional_rows()
+        print(f"/parc data right after a write (last figures served, recomputation started): "
+              f"{(time.perf_counter() - t0) * 1000:.0f} ms")
+        from sheets.engine.dataversion import STEERING
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*[t for t in STEERING._running.values() if not t.done()])
+        print(f"  background recomputation ended {(time.perf_counter() - t0) * 1000:.0f} ms later")
         times = []
         for _ in range(args.runs):
             t0 = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,11 +82,16 @@ async def migrate(db_url: str) -> None:
     EXECUTOR_CACHE.clear()
 
 
+ON_OPEN: list[Callable[[], None]] = []  # called when a database opens (the engine forgets its caches)
+
+
 async def init(db_url: str, *, apply_migrations: bool = True) -> None:
     """Migrate then open the connections, usable from NiceGUI pages and CLI alike."""
     if apply_migrations:
         await migrate(db_url)
     await Tortoise.init(config=build_config(db_url), _enable_global_fallback=True)
+    for hook in ON_OPEN:
+        hook()
 
 
 async def close() -> None:

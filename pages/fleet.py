@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from pages.components.upload import Preview, upload_preview_dialog
 from pages.errors import not_found
 from pages.fmt import fr_number
 from pages.sheet_pages import sheet_grid_page
+from settings import tz
 from sheets.engine.caller import Caller
 from sheets.engine.declaration import Nav
 from sheets.engine.importer import ImportFileError
@@ -66,7 +68,7 @@ def _nav_links() -> None:
 
 async def regional_rows() -> list[dict[str, Any]]:
     """One row per school: device counts by status (one grouped query) and the holder flags."""
-    counts, flags = await regional_figures()
+    counts, flags, _at, _current = await regional_figures()
     rows = []
     for s in await School.all().order_by("uai").values("id", "uai", "name", "academie", "wifi_mdm_configured",
                                                        "wifi_code_changed"):
@@ -97,6 +99,10 @@ async def fleet_page() -> None:
     with frame("Parc : tableau régional", active="/parc"):
         _nav_links()
         rows = await regional_rows()
+        _counts, _flags, at, current = await regional_figures()
+        ui.label(f"Indicateurs des porteurs calculés le {dt.datetime.fromtimestamp(at, tz()):%d/%m/%Y à %H:%M:%S}"
+                 + ("" if current else " ; mise à jour en cours après les dernières modifications, rechargez dans "
+                                       "quelques secondes.")).classes("text-xs text-grey-7")
         totals = {k: sum(r[k] for r in rows) for k in ("total", "remis", "a_restituer", "without_device",
                                                         "tle_undecided", "to_collect", "loan_not_accepted")}
         in_stock = await Device.filter(status=Status.STOCK).count()

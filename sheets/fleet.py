@@ -344,12 +344,15 @@ RESTOCKS = register(Sheet(
 
 # --- Steering figures, kept by the data version of the sheets they read ------------------------------
 
-async def regional_figures() -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]]]:
-    """Device counts by school and status, and the holder flags by school (R-FLEET-2/4/8): recomputed only when
-    devices, holders or schools changed (in any process), else served from the steering cache."""
+async def regional_figures() -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]], float, bool]:
+    """Device counts by school and status, and the holder flags by school (R-FLEET-2/4/8), kept by the data
+    versions of devices, holders and schools: (counts, flags, computed at, current). A figure made stale by a
+    write is served while it is recomputed in the background (the holder flags read every holder: seconds at
+    500,000 devices)."""
     from models.fleet import regional_counts, regional_holder_flags
     from sheets.engine.dataversion import STEERING
 
     counts = await STEERING.get("fleet.regional_counts", ("devices", "schools"), regional_counts)
-    flags = await STEERING.get("fleet.holder_flags", ("devices", "holders", "schools"), regional_holder_flags)
-    return counts, flags
+    flags, at, current = await STEERING.latest("fleet.holder_flags", ("devices", "holders", "schools"),
+                                               regional_holder_flags)
+    return counts, flags, at, current

@@ -112,3 +112,11 @@ async def login(user: Any, role: str = "agent", account: Any = None, **fields: A
     assert user.back_history[-1].startswith("/login/session"), "login failed"
     await see(user, "Se déconnecter")  # the page after login (the one asked for, or a required step)
     return account
+
+
+async def written_around_the_engine(*sheets: str) -> None:
+    """A factory wrote with the ORM: bump those sheets' data versions as the engine would (caches forget them)."""
+    from sheets.engine.dataversion import bump_versions, forget_local
+
+    await bump_versions(sheets)
+    forget_local(sheets)

@@ -35,7 +35,7 @@ from models.fleet import (
 from sheets.engine.caller import Caller
 from sheets.engine.writes import RowChange, WriteRefused, apply_changes, bulk_set, parse_changes
 from sheets.fleet import DEVICE_LIFECYCLE, DEVICES, HOLDERS, RESTOCKS
-from tests.factories import make_school
+from tests.factories import make_school, written_around_the_engine
 
 DAY = dt.date(2024, 9, 10)
 _n = itertools.count(1)
@@ -231,7 +231,9 @@ async def make_holder(school: object, **kw: object) -> Holder:
     values: dict[str, object] = {"ident": f"INE{n:09d}", "last_name": f"Nom{n}", "first_name": "Léa",
                                  "kind": HolderKind.STUDENT, "level": "1re", "class_name": "1re A"}
     values.update(kw)
-    return await Holder.create(school=school, **values)
+    holder = await Holder.create(school=school, **values)
+    await written_around_the_engine("holders")
+    return holder
 
 
 async def make_device(**kw: object) -> Device:
@@ -239,7 +241,9 @@ async def make_device(**kw: object) -> Device:
     n = next(_n)
     values: dict[str, object] = {"serial": f"UNW{n:08d}", "status": Status.DISTRIBUTED, "grade": "correct"}
     values.update(kw)
-    return await Device.create(**values)
+    device = await Device.create(**values)
+    await written_around_the_engine("devices")
+    return device
 
 
 async def change(device: Device, role: str | None = "agent", **raw: object) -> None:

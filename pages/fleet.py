@@ -386,7 +386,7 @@ async def devices_page(uai: str = "", statut: str = "", pret: str = "") -> None:
         initial["status"] = {"filterType": "text", "type": "equals", "filter": statut}
     if pret == "non":  # R-FLEET-2: loan conditions not accepted
         initial["loan_accepted_on"] = {"filterType": "date", "type": "blank"}
-    await sheet_grid_page(DEVICES, height="calc(100vh - 280px)", initial=initial,
+    await sheet_grid_page(DEVICES, initial=initial,
                           intro=DEVICES.description + " Événements de vie : cochez des appareils, puis « Actions ».")
 
 

@@ -33,14 +33,14 @@ def filter_from_query(sheet: Sheet, params: dict[str, str]) -> dict[str, Any] | 
 
 
 async def sheet_grid_page(sheet: Sheet, request: Request | None = None, *, intro: str = "",
-                          height: str = "calc(100vh - 250px)", initial: dict[str, Any] | None = None) -> None:
+                          height: str | None = None, initial: dict[str, Any] | None = None) -> None:
     """A sheet's page: its label, description and grid, for a caller who may read it (else the 403 page)."""
     caller = await caller_for_page()
     if not sheet.may_read(caller):
         forbidden_page(f"Accès refusé : votre rôle ne donne pas accès à « {sheet.label} » (R-SEC-4).")
         return
     query = filter_from_query(sheet, dict(request.query_params)) if request is not None else None
-    with frame(sheet.label, active=sheet.path):
+    with frame(sheet.label, active=sheet.path, fill=height is None):
         if intro or sheet.description:
             ui.label(intro or sheet.description).classes("text-grey-8")
         SheetGrid(sheet, caller, height=height, initial_filter={**(initial or {}), **(query or {})} or None)

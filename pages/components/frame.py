@@ -71,8 +71,9 @@ def session_info() -> dict[str, str]:
 
 
 @contextmanager
-def frame(title: str, *, active: str = "") -> Iterator[None]:
-    """Lay out a page: header, navigation, title; the caller fills the content."""
+def frame(title: str, *, active: str = "", fill: bool = False) -> Iterator[None]:
+    """Lay out a page: header, navigation, title; the caller fills the content. `fill`: the content takes the
+    window's height exactly (a grid page: the grid grows to the bottom, the page itself never scrolls)."""
     from pages.auth import watch_session  # here: pages.auth builds its pages with this frame
 
     cfg = settings_module.get()
@@ -104,7 +105,10 @@ def frame(title: str, *, active: str = "") -> Iterator[None]:
                     with ui.item_section():
                         ui.item_label(entry.label)
     drawer_button.on_click(drawer.toggle)
-    with ui.column().classes("w-full max-w-screen-xl mx-auto p-6 gap-4"):
+    content = ui.column().classes("w-full max-w-screen-xl mx-auto p-6 gap-4" + (" no-wrap" if fill else ""))
+    if fill:  # the window minus the header and the footer
+        content.style("height: calc(100vh - 130px); overflow: hidden")  # NiceGUI pads its page by 1rem
+    with content:
         _password_banner(me.get("password_due", ""))
         ui.label(title).classes("text-2xl font-semibold text-primary")
         yield

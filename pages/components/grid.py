@@ -50,6 +50,8 @@ def column_def(sheet: Sheet, column: Column, caller: Caller) -> dict[str, Any]:
     }
     if column.width:
         d["width"] = column.width
+    if column.field == sheet.key:
+        d["pinned"] = "left"  # the row's key stays in sight when scrolling sideways
     if column.help:
         d["headerTooltip"] = column.help
     if column.link:
@@ -176,7 +178,7 @@ def acts(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]
 class SheetGrid:
     """A sheet as an editable grid with its toolbar: counts, filters, bulk edit, paste, undo, history."""
 
-    def __init__(self, sheet: Sheet, caller: Caller, height: str = "calc(100vh - 250px)",
+    def __init__(self, sheet: Sheet, caller: Caller, height: str | None = None,
                  initial_filter: dict[str, Any] | None = None) -> None:
         self.sheet, self.caller = sheet, caller
         self.editable = sheet.may_edit(caller)
@@ -196,7 +198,7 @@ class SheetGrid:
             self.clear_button.set_visibility(False)
             ui.space()
             self.view_select = ui.select({}, label="Vue", clearable=True, on_change=self._on_view).props(
-                "outlined dense options-dense").classes("w-48")
+                "outlined dense options-dense").classes("w-36")
             ui.button(icon="bookmark_add", on_click=self.save_view_dialog).props(
                 "flat dense round aria-label='Enregistrer la vue'").tooltip(
                 "Enregistrer la vue (colonnes, tri, filtres)")
@@ -211,13 +213,15 @@ class SheetGrid:
             if self.editable:
                 ui.button("Modifier en masse", icon="edit_note", on_click=self.open_bulk).props(
                     "flat dense no-caps").mark("bulk")
-                ui.button("Annuler ma dernière modification", icon="undo", on_click=self.undo).props(
-                    "flat dense no-caps")
+                ui.button(icon="undo", on_click=self.undo).props(
+                    "flat dense round aria-label='Annuler ma dernière modification'").tooltip(
+                    "Annuler ma dernière modification").mark("undo")
             if sheet.may_delete(caller):
                 ui.button("Supprimer", icon="delete", on_click=self.delete_selected).props(
                     "flat dense no-caps color=negative").mark("delete")
-            ui.button("Historique de la ligne", icon="history", on_click=self.open_history).props(
-                "flat dense no-caps")
+            ui.button(icon="history", on_click=self.open_history).props(
+                "flat dense round aria-label='Historique de la ligne'").tooltip(
+                "Historique de la ligne sélectionnée ou de la cellule active").mark("history")
             ui.button("Exporter", icon="file_download", on_click=lambda: export_view(self)).props(
                 "flat dense no-caps")
             if self.editable or sheet.may_create(caller):
@@ -236,13 +240,16 @@ class SheetGrid:
             ":getRowId": "p => String(p.data.id)",
             ":datasource": _datasource_js(sheet, self.grid_id),
             "rowSelection": {"mode": "multiRow", "headerCheckbox": False},
+            "selectionColumnDef": {"pinned": "left", "width": 44, "maxWidth": 44},  # with the key, on the left
             "localeText": LOCALE_FR,
             "tooltipShowDelay": 300,
             "stopEditingWhenCellsLoseFocus": True,
             "undoRedoCellEditing": False,
+            "enterNavigatesVerticallyAfterEdit": True,  # keyboard: Entrée valide et descend, comme un tableur
+            "enterNavigatesVertically": True,
         }
         self.grid = ui.aggrid(options, auto_size_columns=False).classes("w-full").style(
-            f"height: {height}; min-height: 420px")
+            f"height: {height}; min-height: 260px" if height else "flex: 1 1 0; min-height: 200px")
         self.grid.on("cellValueChanged", self._on_cell_changed)
         for event in ("sortChanged", "columnResized", "columnMoved", "filterChanged"):
             self.grid.on(event, self._save_state, throttle=1.0)

@@ -145,4 +145,4 @@ async def calendar_pending(today: dt.date, horizon: dt.date) -> list[PendingItem
 
 CALENDAR_RULE = register(ReminderRule(
     code="calendar", label="Calendrier de campagne (livret)", list_pending=calendar_pending,
-    days_before=(14, 7, 2, 0), template="digest", look_ahead=366))
+    days_before=(14, 7, 2, 0), template="digest", look_ahead=366, tracks_state=False, url="/relances"))

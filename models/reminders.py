@@ -55,6 +55,8 @@ class ReminderRule:
     template: str = "digest"
     supersedes: tuple[str, ...] = field(default=())  # calendar event slugs this rule replaces
     look_ahead: int = 0  # days ahead to ask for, when items carry their own days_before
+    tracks_state: bool = True  # items disappear once done (a school booked): a past due item is late
+    url: str = ""  # where the team follows it (a filtered grid); the home page links there
 
     @property
     def horizon_days(self) -> int:
@@ -99,6 +101,34 @@ class SchoolDigest:
     def urgent_first(self) -> list[PendingItem]:
         """Items sorted by due date, then title."""
         return [item for _, item in sorted(self.items, key=lambda ri: (ri[1].due, ri[1].title))]
+
+
+@dataclass
+class RuleOutlook:
+    """What a rule has due soon and late, for the steering page."""
+
+    rule: ReminderRule
+    soon: int = 0  # items due within the horizon
+    late: int = 0  # items past due and still pending (rules that follow each school's state)
+    next_due: dt.date | None = None
+
+
+async def outlook(today: dt.date, days: int = 14, late_days: int = 120) -> list[RuleOutlook]:
+    """Per rule: items due in the next `days` days, and (for rules that follow the schools' state) items past due
+    in the last `late_days` days that are still pending."""
+    out: list[RuleOutlook] = []
+    for rule in rules():
+        start = today - dt.timedelta(days=late_days) if rule.tracks_state else today
+        seen = RuleOutlook(rule)
+        for item in await rule.list_pending(start, today + dt.timedelta(days=days)):
+            if item.due < today:
+                seen.late += 1
+            else:
+                seen.soon += 1
+                seen.next_due = item.due if seen.next_due is None else min(seen.next_due, item.due)
+        if seen.soon or seen.late:
+            out.append(seen)
+    return out
 
 
 async def due_items(today: dt.date) -> list[tuple[ReminderRule, PendingItem]]:

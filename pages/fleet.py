@@ -29,6 +29,7 @@ from models.schools import Academie, InvalidUAI, Level, School, normalize_uai
 from pages.auth import caller_for_page, page
 from pages.components.feedback import attempt
 from pages.components.frame import frame
+from pages.components.home_board import Alert, home_alert
 from pages.components.upload import Preview, upload_preview_dialog
 from pages.errors import not_found
 from pages.fmt import fr_number
@@ -61,6 +62,24 @@ def _nav_links() -> None:
         ui.link("Porteurs", "/parc/porteurs")
         ui.link("Réassorts", "/parc/reassorts")
         ui.link("Équipement fixe et salles", "/feuilles/equipment")
+
+
+# --- Home alerts ------------------------------------------------------------------------------------
+
+
+@home_alert("fleet", roles=DEVICES.read_roles, order=20)
+async def fleet_alerts() -> list[Alert]:
+    """Holders without a device, devices to collect, Tle without decision, loans not accepted (R-FLEET-2/4/8)."""
+    _counts, flags, _at, _current = await regional_figures()
+
+    def total(key: str) -> int:
+        return sum(f.get(key, 0) for f in flags.values())
+
+    return [Alert("Porteurs sans PC", total("without_device"), "/parc", "warning"),
+            Alert("Appareils à collecter par Unowhy (R-FLEET-4)", total("to_collect"), "/parc", "warning"),
+            Alert("Terminale sans choix garder / restituer (R-FLEET-8)", total("tle_undecided"), "/parc", "info"),
+            Alert("Remis sans acceptation des conditions de prêt (R-FLEET-2)", total("loan_not_accepted"),
+                  "/parc/appareils?statut=remis&pret=non", "info")]
 
 
 # --- Regional table --------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from models.schools import ContactRole
 from pages.auth import caller_for_page, page
 from pages.components.feedback import attempt
 from pages.components.frame import frame
+from pages.components.home_board import Alert, home_alert
 from pages.fmt import fr_date, fr_number
 from settings import today
 from sheets.calendar import CALENDAR
@@ -80,6 +81,14 @@ def event_row(e: CampaignEvent, sizes: dict[str, int]) -> dict[str, Any]:
 
 
 REMINDER_ROLES = frozenset({Role.ADMIN, Role.AGENT, Role.LECTEUR})
+
+
+@home_alert("outbox", roles=REMINDER_ROLES, order=90)
+async def outbox_alerts() -> list[Alert]:
+    """Mails the outbox could not send (SMTP refusal, too many attempts)."""
+    counts = await outbox_counts()
+    return [Alert("Courriels en échec dans la file d'envoi", counts.get("failed", 0), "/feuilles/outbox?status=failed",
+                  "danger")]
 
 
 @page("/relances", roles=REMINDER_ROLES, nav=Nav("Relances", "notifications_active", 10, "Relances"))

@@ -18,13 +18,23 @@ from models.schools import (
     get_school,
     normalize_uai,
     school_contacts,
+    school_overview,
 )
 from pages.auth import current_user, page
 from pages.components.frame import frame
+from pages.components.home_board import Alert, home_alert
 from pages.errors import not_found
 from pages.fmt import fr_number, yes_no
 from pages.sheet_pages import sheet_grid_page
 from sheets.schools import SCHOOLS
+
+
+@home_alert("schools.wifi", roles=SCHOOLS.read_roles, order=10)
+async def wifi_alerts() -> list[Alert]:
+    """R-SCH-7: schools whose Wi-Fi is missing from the MDM or changed after the preparation."""
+    overview = await school_overview()
+    return [Alert("Wi-Fi à configurer ou à reconnecter dans le MDM (R-SCH-7)", int(overview["wifi_attention"]),
+                  "/ecoles", "warning")]
 
 
 @page("/ecoles", roles=SCHOOLS.read_roles)

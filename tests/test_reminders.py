@@ -235,3 +235,28 @@ async def test_calendar_event_with_start_after_due_date_is_refused(db: str) -> N
     with pytest.raises(ValueError, match=r"la date de début .* est après l.échéance"):
         await event.save()
     assert not await CampaignEvent.exists(slug="x")
+
+
+def test_digest_wording_agrees_between_html_and_text_singular_and_plural() -> None:
+    """Issue 15: the text part said « les échéances … de la plus proche à la plus lointaine » for a single one."""
+    import datetime as dt
+
+    from emails.render import render_digest
+    from models.reminders import PendingItem, SchoolDigest
+    from models.schools import School
+
+    school = School(uai="0750650Z", name="Lycée Essai", departement="75", academie="paris")
+    day = dt.date(2024, 6, 14)
+    one = PendingItem(school, dt.date(2024, 6, 28), "R-SLOT-1", "Réserver le créneau", "Réserver.")
+    two = PendingItem(school, dt.date(2024, 7, 2), "R-BASKET-6", "Commander", "Commander.")
+    single = render_digest(SchoolDigest(school, [(None, one)], []), day)  # type: ignore[list-item]
+    from html import unescape
+
+    for part in (single.text, unescape(single.html)):
+        assert "Voici l'échéance de la campagne de rentrée qui concerne le" in " ".join(part.split())
+        assert "de la plus proche" not in part
+    double = render_digest(SchoolDigest(school, [(None, one), (None, two)], []), day)  # type: ignore[list-item]
+    for part in (double.text, unescape(double.html)):
+        flat = " ".join(part.split())
+        assert "Voici les 2 échéances de la campagne de rentrée qui concernent le" in flat
+        assert "de la plus proche à la plus lointaine" in flat

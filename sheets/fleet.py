@@ -127,6 +127,7 @@ DEVICES = register(Sheet(
     school_path="school__uai",
     lifecycle=DEVICE_LIFECYCLE,
     change_hook=device_hook,
+    hook_fields=frozenset({"holder", "school"}),  # a status change alone needs no hook: the bulk fast path
     actions=(RowAction("replace", "Remplacer par un PC du stock", RESET_ROLES, replace_device, rows="one",
                        fields=(Column("replacement", "N° de série du PC de remplacement", required=True),),
                        icon="published_with_changes", rule="R-FLEET-10",

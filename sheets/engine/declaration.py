@@ -133,6 +133,7 @@ class Sheet:
     row_validator: RowValidator | None = None
     change_hook: ChangeHook | None = None
     after_change: ChangeHook | None = None  # an effect once a row is written (same transaction)
+    hook_fields: frozenset[str] | None = None  # the fields whose change calls the hooks (None: any field)
     create_hook: CreateHook | None = None
     delete_hook: DeleteHook | None = None
     versioned: bool = True

@@ -546,9 +546,11 @@ async def bulk_set(sheet: Sheet, row_ids: list[int], field_name: str, raw: Any, 
 
 
 def _fast_path(sheet: Sheet, values: dict[str, Any]) -> bool:
-    if sheet.change_hook is not None or sheet.row_validator is not None or not sheet.versioned:
+    """Whether a bulk change can skip the per-row path: no row validator, and no hook concerned by its fields."""
+    if sheet.row_validator is not None or not sheet.versioned:
         return False
-    return True
+    hooked = sheet.change_hook is not None or sheet.after_change is not None
+    return not hooked or (sheet.hook_fields is not None and not (set(values) & sheet.hook_fields))
 
 
 async def _bulk_fast(sheet: Sheet, row_ids: list[int], values: dict[str, Any], caller: Caller) -> WriteResult:
@@ -570,8 +572,9 @@ async def _bulk_fast(sheet: Sheet, row_ids: list[int], values: dict[str, Any], c
     read += [n for n in values if not sheet.has_column(n)]
     if sheet.school_path and sheet.school_path not in read:
         read.append(sheet.school_path)
+    concrete = sheet.model._meta.fields_db_projection  # fields with a column of their own (not relations)
     for t in (lc.transitions if lc else ()):
-        read += [n for n in (*t.clears, *(x.field for x in t.needs)) if n in model_fields and n not in read]
+        read += [n for n in (*t.clears, *(x.field for x in t.needs)) if n in concrete and n not in read]
     read = list(dict.fromkeys(read))
     async with unit_of_work() as uow:
         result = WriteResult(batch=uow.batch)

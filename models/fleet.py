@@ -409,13 +409,26 @@ def _in(values: Iterable[StrEnum]) -> str:
     return "(" + ", ".join(f"'{v.value}'" for v in values) + ")"  # enum constants only, never user input
 
 
-async def _rows(sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+async def _rows(sql: str, params: list[Any] | None = None, *, aside: bool = False) -> list[dict[str, Any]]:
+    """Rows of a read-only query. `aside`: a long steering query on SQLite runs on its own read connection in a
+    worker thread (WAL: readers wait for no one), so it never holds the app's one connection for seconds."""
     from tortoise import connections
 
     conn = connections.get("default")
     if params and conn.capabilities.dialect == "postgres":
         for i in range(len(params)):
             sql = sql.replace("?", f"${i + 1}", 1)
+    filename = getattr(conn, "filename", None)
+    if aside and conn.capabilities.dialect == "sqlite" and filename and filename != ":memory:":
+        import asyncio
+        import sqlite3
+
+        def read() -> list[dict[str, Any]]:
+            with sqlite3.connect(f"file:{filename}?mode=ro", uri=True, timeout=10) as db:
+                db.row_factory = sqlite3.Row
+                return [dict(r) for r in db.execute(sql, params or [])]
+
+        return await asyncio.to_thread(read)
     return await conn.execute_query_dict(sql, params or [])
 
 
@@ -434,10 +447,10 @@ async def regional_holder_flags() -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {}
     # Holders without a device = holders in school − those holding one (two index-only passes; a NOT EXISTS per
     # holder took seconds at 500,000 devices).
-    equipped = {r["school_id"]: int(r["n"]) for r in await _rows(
+    equipped = {r["school_id"]: int(r["n"]) for r in await _rows(  # the long one: aside
         "SELECT h.school_id AS school_id, COUNT(*) AS n FROM (SELECT DISTINCT holder_id FROM device WHERE status IN "
         + _in(HELD) + " AND holder_id IS NOT NULL) d JOIN holder h ON h.id = d.holder_id "
-        "WHERE h.situation = 'scolarise' GROUP BY h.school_id")}
+        "WHERE h.situation = 'scolarise' GROUP BY h.school_id", aside=True)}
     for r in await _rows("SELECT school_id, COUNT(*) AS n FROM holder WHERE situation = 'scolarise' "
                          "GROUP BY school_id"):
         without = int(r["n"]) - equipped.get(r["school_id"], 0)

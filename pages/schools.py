@@ -27,7 +27,7 @@ from pages.sheet_pages import sheet_grid_page
 from sheets.schools import SCHOOLS
 
 
-@page("/ecoles", roles=SCHOOLS.read_roles)
+@page("/ecoles", roles=STAFF_ROLES)  # school people have « Mon établissement »
 async def schools_page(request: Request) -> None:
     """The schools sheet: the engine's grid (filters, sort, edit, bulk, paste, undo, history)."""
     await sheet_grid_page(SCHOOLS, request)

@@ -123,6 +123,7 @@ def upload_preview_dialog(title: str, help_text: str, analyse: Analyse, apply: A
     apply_button.on_click(on_apply)
 
 
-def _ended(exc: Exception) -> None:
-    ui.notify(str(exc), type="warning", multi_line=True, timeout=8000)
-    ui.navigate.to("/login?fin=1")
+def _ended(exc: SessionEnded) -> None:
+    from pages.auth import leave_ended_session  # a school's person goes back to /acces, the staff to /login
+
+    leave_ended_session(exc)

@@ -71,7 +71,7 @@ from models.accounts import (
     verify_totp,
 )
 from models.audit import Source
-from pages.components.frame import NavEntry, frame, register_nav
+from pages.components.frame import NavEntry, frame, register_nav, school_entries
 from sheets.engine.caller import Caller, SessionEnded
 from sheets.engine.declaration import Nav
 
@@ -424,7 +424,9 @@ def forbidden_page(message: str) -> None:
             ui.icon("lock", size="4rem").classes("text-grey-6")
             ui.label("Accès refusé (erreur 403)").classes("text-xl font-semibold")
             ui.label(message).classes("text-grey-8 text-center")
-            ui.link("Retour à l'accueil", "/")
+            schools = school_entries()  # a school's person: back to its school's page
+            ui.link(f"Retour à {schools[0].label}" if schools else "Retour à l'accueil",
+                    schools[0].path if schools else "/")
 
 
 class RoleGuard:

@@ -317,7 +317,8 @@ def _movements_preview(report: Any) -> Preview:
 
 
 async def movements_dialog(school: School, kind: HolderKind, caller: Caller,
-                           on_applied: Callable[[], Any] | None = None) -> None:
+                           on_applied: Callable[[], Any] | None = None,
+                           on_close: Callable[[], Any] | None = None) -> None:
     """Upload a student or teacher list: preview of the movements, then apply through the engine on confirmation.
     The same dialog for the Région's team (/parc/ecoles/<UAI>) and the school's people (/etablissement/<UAI>)."""
     what = "élèves (SIECLE)" if kind == HolderKind.STUDENT else "enseignants (STS)"
@@ -341,7 +342,7 @@ async def movements_dialog(school: School, kind: HolderKind, caller: Caller,
     upload_preview_dialog(f"Base {what} de {school.uai}",
                           "Colonnes : Identifiant, Nom, Prénom, Classe, Niveau, Voie. Les porteurs absents du fichier "
                           "sont considérés comme partis. Rien n'est écrit avant votre confirmation.",
-                          analyse, apply, all_or_nothing=None, on_applied=on_applied)
+                          analyse, apply, all_or_nothing=None, on_applied=on_applied, on_close=on_close)
 
 
 async def restock_card(school: School, caller: Caller) -> None:

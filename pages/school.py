@@ -244,10 +244,12 @@ async def lists_section(school: School, caller: Caller) -> None:
         return
     with ui.row().classes("gap-2 flex-wrap"):
         ui.button("Importer la base élèves (SIECLE)", icon="upload_file",
-                  on_click=lambda: movements_dialog(school, HolderKind.STUDENT, caller, ui.navigate.reload)).props(
+                  on_click=lambda: movements_dialog(school, HolderKind.STUDENT, caller,
+                                                    on_close=ui.navigate.reload)).props(
             "outline no-caps").mark("upload-siecle")
         ui.button("Importer la base enseignants (STS)", icon="upload_file",
-                  on_click=lambda: movements_dialog(school, HolderKind.TEACHER, caller, ui.navigate.reload)).props(
+                  on_click=lambda: movements_dialog(school, HolderKind.TEACHER, caller,
+                                                    on_close=ui.navigate.reload)).props(
             "outline no-caps").mark("upload-sts")
         ui.button("Fichier d'exemple", icon="description", on_click=lambda: sample_download(school)).props(
             "flat no-caps")

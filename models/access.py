@@ -258,14 +258,34 @@ async def request_link(raw_email: str, ip: str = "", now: dt.datetime | None = N
     if access is None:
         await log(AccessEventKind.UNKNOWN, email=email, ip=ip)
         return None
-    if await _count(AccessEventKind.ISSUED, since, email=email) >= LINKS_PER_EMAIL:
+    return await _new_link(email, access, ip=ip, now=now)
+
+
+async def issue_link(email: str, *, reason: str, now: dt.datetime | None = None) -> IssuedLink | None:
+    """A link the app itself mails to a contact (e.g. R-SLOT-9: the authorised persons of a school when its
+    certificates wait): the same single-use link, journaled with its reason, under the same per-e-mail limit; None
+    when the address holds no role in force (or is a generic ce. one)."""
+    try:
+        address = normalize_email(email)
+    except ValueError:
+        return None
+    access = None if address.startswith("ce.") else await school_access(address)
+    if access is None:
+        return None
+    return await _new_link(address, access, detail=reason, now=now or utcnow())
+
+
+async def _new_link(email: str, access: SchoolAccess, *, ip: str = "", detail: str = "",
+                    now: dt.datetime) -> IssuedLink | None:
+    """Store a new link (its hash) unless the address had LINKS_PER_EMAIL in RATE_MINUTES; journaled."""
+    if await _count(AccessEventKind.ISSUED, now - dt.timedelta(minutes=RATE_MINUTES), email=email) >= LINKS_PER_EMAIL:
         await log(AccessEventKind.LIMITED, email=email, ip=ip,
                   detail=f"déjà {LINKS_PER_EMAIL} liens envoyés en {RATE_MINUTES} min à cette adresse")
         return None
     secret = secrets.token_urlsafe(32)
     expires = now + dt.timedelta(minutes=TOKEN_MINUTES)
     token = await AccessToken.create(email=email, token_hash=digest(secret), expires_at=expires, ip=ip[:64])
-    await log(AccessEventKind.ISSUED, email=email, ip=ip, uais=access.uais)
+    await log(AccessEventKind.ISSUED, email=email, ip=ip, uais=access.uais, detail=detail)
     return IssuedLink(secret, token.id, access, expires)
 
 

@@ -545,6 +545,11 @@ async def school_devices(school_id: int, limit: int = 3000) -> list[dict[str, An
              "ident": r["holder__ident"] or "", "class_name": r["holder__class_name"] or ""} for r in rows]
 
 
+async def school_restocks(school_id: int, limit: int = 20) -> list[RestockRequest]:
+    """A school's latest restock requests (R-FLEET-12)."""
+    return list(await RestockRequest.filter(school_id=school_id).order_by("-id").limit(limit))
+
+
 async def devices_to_send_back(school_id: int, limit: int = 200) -> list[Device]:
     """The school's devices to send back: « à restituer », or without a holder at the school (R-FLEET-4, R-FLEET-9)."""
     from tortoise.expressions import Q

@@ -20,13 +20,13 @@ from models.audit import Source
 from models.fleet import (
     EndChoice,
     HolderKind,
-    RestockRequest,
     RestockStatus,
     Shipping,
     Status,
     devices_to_send_back,
     school_devices,
     school_fleet,
+    school_restocks,
 )
 from models.reminders import pending_for_school
 from models.school_lists import LIST_TITLES, lists_state
@@ -269,7 +269,7 @@ async def restock_section(school: School, caller: Caller) -> None:
     assert lifecycle is not None
     ui.label("Plus de 5 PC : envoi par transporteur ; 5 ou moins : Colissimo. À la réception, validez-la ici ; une "
              "personne habilitée (groupe « La Poste ») signe ensuite les attestations.").classes("text-sm text-grey-8")
-    requests = await RestockRequest.filter(school_id=school.id).order_by("-id").limit(20)
+    requests = await school_restocks(school.id)
     if not requests:
         ui.label("Aucune demande de réassort.").classes("text-grey-7 text-sm")
     for r in requests:

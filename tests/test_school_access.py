@@ -335,3 +335,19 @@ async def test_reminder_digests_carry_the_way_to_the_school_space(db: str, monke
     assert 'href="https://rentree.iledefrance.fr/acces"' in mail.html and "Accéder à votre espace" in mail.html
     assert not LINK.search(mail.text) and not LINK.search(mail.html)
     assert planned[0].recipients[0].startswith("ce.")
+
+
+async def test_the_app_mails_a_contact_its_link_on_its_own_initiative(db: str) -> None:
+    """For the areas that must send a link themselves (R-SLOT-9: the authorised persons when certificates wait):
+    the contact's own address only, through the outbox, journaled with the reason."""
+    from emails.access import mail_access_link
+
+    school = await make_school()
+    member = await make_contact(school, [ContactRole.LA_POSTE])
+    mail = await mail_access_link(member.email, reason="attestations de distribution à signer (R-SLOT-9)")
+    assert mail is not None and mail.recipient_list == [member.email] and mail.kind == "acces"
+    assert LINK.search(mail.body_text)  # the link, until the mail is sent (then the body is removed)
+    event = await AccessEvent.get(kind=AccessEventKind.ISSUED)
+    assert event.email == member.email and "R-SLOT-9" in event.detail
+    assert await mail_access_link(school.generic_email, reason="x") is None
+    assert await mail_access_link("inconnu@ac-paris.fr", reason="x") is None

@@ -259,8 +259,12 @@ async def test_r_slot_2_lists_due_seven_working_days_before_the_delivery(user: U
     left = [i.title for i in await lists_pending(day, day + dt.timedelta(days=30)) if i.school.id == school.id]
     assert left == ["Importer la base enseignants (STS)"]
     await user.open(f"/etablissement/{school.uai}")
-    await user.should_see("Importer la base enseignants (STS)")  # in « À faire », with the action in place
-    await user.should_see("Faire maintenant →")
+    due = [" ".join(e.text for e in row.descendants() if getattr(e, "text", ""))
+           for row in user.find(marker="due-item").elements]
+    lists_due = [d for d in due if "R-SLOT-2" in d]
+    assert len(lists_due) == 1 and "Importer la base enseignants (STS)" in lists_due[0]  # nothing done is listed
+    assert "29/08/2024" in lists_due[0]
+    await user.should_see("Faire maintenant →")  # the action in place: the lists' section
     await user.should_see("au plus tard le 29/08/2024")
     from pages.fmt import fr_date
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -109,10 +110,11 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     from nicegui import ui
 
     settings = settings_module.ensure_secret_key(settings_module.ensure_storage_secret(settings))
+    settings = dataclasses.replace(settings, host=host or settings.host, port=port or settings.port)
     build_web(settings)
     ui.run(
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         title="Rentrée",
         storage_secret=settings.storage_secret,
         language="fr",
@@ -506,14 +508,14 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
 
 def _add_users_parser(sub: argparse._SubParsersAction) -> None:
     """The `users` command and its actions."""
-    from models.accounts import Role
+    from models.accounts import ACCOUNT_ROLES
 
     p_users = sub.add_parser("users", help="gérer les comptes (add, list, disable, enable, reset-totp, "
                                            "reset-password, token)")
     actions = p_users.add_subparsers(dest="action", metavar="ACTION", required=True)
     p_add = actions.add_parser("add", help="créer un compte et afficher son mot de passe provisoire")
     p_add.add_argument("email")
-    p_add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p_add.add_argument("--role", required=True, choices=[r.value for r in ACCOUNT_ROLES])
     p_add.add_argument("--name", help="nom complet")
     p_add.add_argument("--organisation", help="organisation (par défaut selon le rôle)")
     actions.add_parser("list", help="lister les comptes")

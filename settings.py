@@ -78,8 +78,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COOKIE_SECURE", "cookie_secure", bool, False,
             "Mark the session cookie Secure even without an https PUBLIC_URL (e.g. https ended by a proxy)."),
     Setting("PUBLIC_URL", "public_url", str, "",
-            "Address people use to reach the app (e.g. `https://rentree.iledefrance.fr`). When it starts with "
-            "https://, the session cookie is Secure and HSTS is sent."),
+            "Address people use to reach the app (e.g. `https://rentree.iledefrance.fr`), put in the links of mails "
+            "(school access links, « Accéder à votre espace »); empty: this server's own host and port. When it "
+            "starts with https://, the session cookie is Secure and HSTS is sent."),
     Setting("TRUSTED_PROXIES", "trusted_proxies", str, "",
             "Comma-separated addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For and "
             "X-Forwarded-Proto are believed; empty: no proxy header is honoured."),
@@ -174,6 +175,15 @@ class Settings:
     def https(self) -> bool:
         """True when the app is reached over https (PUBLIC_URL): Secure cookies and HSTS."""
         return self.public_url.lower().startswith("https://")
+
+    @property
+    def base_url(self) -> str:
+        """The address in the links of mails (access links, « Accéder à votre espace »): PUBLIC_URL, else this server's
+        own host and port; never a request's Host header (a forged one would send a victim's link elsewhere)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def secure_cookie(self) -> bool:

@@ -71,3 +71,16 @@ def render_digest(digest: SchoolDigest, today: dt.date, app_url: str = "") -> Bu
         text=_ENV.get_template("digest.txt").render(context),
         html=_ENV.get_template("digest.html").render(context),
     )
+
+
+def render_access_link(name: str, schools: list[tuple[str, str]], url: str, form_url: str, minutes: int,
+                       until: str) -> BuiltMail:
+    """The mail of a school access link: to the contact's own address only (never the generic ce. one)."""
+    context = {"name": name or "Madame, Monsieur", "schools": [{"uai": u, "name": n} for u, n in schools],
+               "url": url, "form_url": form_url, "minutes": minutes, "until": until}
+    first = schools[0][1] if schools else "votre établissement"
+    return BuiltMail(
+        subject=f"Votre lien d'accès à l'espace de {first} (valable {minutes} minutes)",
+        text=_ENV.get_template("access_link.txt").render(context),
+        html=_ENV.get_template("access_link.html").render(context),
+    )

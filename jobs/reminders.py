@@ -62,6 +62,9 @@ def digest_key(school: School, day: dt.date) -> str:
 
 async def plan_day(day: dt.date) -> tuple[list[PlannedMail], list[str]]:
     """Build (without queueing) the digest of every school with something due today; refusals apart."""
+    import settings as settings_module
+
+    base_url = settings_module.get().base_url  # « Accéder à votre espace » → /acces
     planned: list[PlannedMail] = []
     skipped: list[str] = []
     for digest in await digests_for(day):
@@ -76,7 +79,7 @@ async def plan_day(day: dt.date) -> tuple[list[PlannedMail], list[str]]:
             skipped.append(f"{digest.school.uai} : " + ("; ".join(refused) or "adresse générique absente"))
             continue
         planned.append(PlannedMail(
-            school=digest.school, digest=digest, recipients=recipients, mail=render_digest(digest, day),
+            school=digest.school, digest=digest, recipients=recipients, mail=render_digest(digest, day, base_url),
             key=digest_key(digest.school, day), refused=refused,
             item_keys=[f"{rule.code}:{item.deadline_key}:{digest.school.uai}:{day.isoformat()}"
                        for rule, item in digest.items]))

@@ -42,12 +42,16 @@ class Role(Labeled):
     LAPOSTE = "laposte", "La Poste"
     UNOWHY = "unowhy", "Unowhy"
     MAINTENANCE = "maintenance", "Maintenance (SPIE / ATOS)"
+    # A school's own person signed in by a single-use e-mail link (models/access.py): never an account, no
+    # password, no TOTP; its rights come from its contact roles (`ecole:<contact role>` in a sheet's roles).
+    ECOLE = "ecole", "Établissement (lien e-mail)"
 
 
 REGION_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.AGENT, Role.LECTEUR})
 PARTNER_ROLES: frozenset[Role] = frozenset({Role.LAPOSTE, Role.UNOWHY, Role.MAINTENANCE})
 EDIT_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.AGENT})
 STAFF_ROLES: frozenset[Role] = REGION_ROLES | PARTNER_ROLES  # accounts of the Région's team and its partners
+ACCOUNT_ROLES: tuple[Role, ...] = tuple(r for r in Role if r in STAFF_ROLES)  # roles an account may have, in order
 # R-FLEET-5: only Unowhy and La Poste may reset a device to assign it to another person.
 FLEET_RESET_ROLES: frozenset[Role] = frozenset({Role.UNOWHY, Role.LAPOSTE})
 
@@ -389,10 +393,15 @@ async def create_user(email: str, full_name: str, role: Role | str, *, organisat
                       password: str | None = None, actor: User | None = None, ip: str = "") -> tuple[User, str]:
     """Create an account; return it and its one-time password (to change at first login)."""
     email = normalize_email(email)
+    raw_role = role
     try:
         role = Role(role)
     except ValueError:
-        raise AccountError(f"Rôle inconnu : « {role} » (rôles : {', '.join(r.value for r in Role)}).") from None
+        role = None  # type: ignore[assignment]
+    if role not in ACCOUNT_ROLES:
+        raise AccountError(f"Rôle inconnu pour un compte : « {raw_role} » (rôles : "
+                           f"{', '.join(r.value for r in ACCOUNT_ROLES)}). Les personnels des lycées n'ont pas de "
+                           "compte : ils reçoivent un lien d'accès par e-mail (/acces).") from None
     if await User.filter(email=email).exists():
         raise AccountError(f"Un compte existe déjà pour {email}.")
     one_time = password or generate_password()
@@ -423,6 +432,9 @@ async def change_role(user: User, role: Role | str, *, actor: User | None = None
     old = Role(user.role)
     if new == old:
         return
+    if new not in ACCOUNT_ROLES:
+        raise AccountError(f"Rôle « {new.label} » impossible pour un compte : les personnels des lycées entrent par "
+                           "un lien e-mail.")
     if old == Role.ADMIN and not await User.filter(role=Role.ADMIN, is_active=True).exclude(id=user.id).exists():
         raise AccountError("Impossible : c'est le dernier administrateur actif. "
                            "Nommez d'abord un autre administrateur.")

@@ -155,6 +155,15 @@ TRANSITIONS: tuple[Transition, ...] = (
                OPERATOR_ROLES, ("evidence_ref",), "R-FLEET-11", help="Numéro de dossier S.A.V. obligatoire."),
     Transition("repaired", "Réparé, rendu au porteur", (Status.AFTER_SALES,), Status.DISTRIBUTED, OPERATOR_ROLES,
                ("holder",), "R-FLEET-11"),
+    # R-FLEET-3 / R-FLEET-7: a holder absent from one school's list and found in another IDF school's keeps the
+    # device: the return started by the first list is cancelled, the device goes back to the state it had.
+    Transition("return_cancelled", "Restitution annulée : reste en IDF (remis)", (Status.TO_RETURN,),
+               Status.DISTRIBUTED, OPERATOR_ROLES, ("holder",), "R-FLEET-3",
+               help="Le porteur est inscrit dans un autre lycée d'Île-de-France : il garde son PC."),
+    Transition("return_cancelled_delivered", "Restitution annulée : reste en IDF (livré)", (Status.TO_RETURN,),
+               Status.DELIVERED, OPERATOR_ROLES, ("holder",), "R-FLEET-3"),
+    Transition("return_cancelled_assigned", "Restitution annulée : reste en IDF (affecté)", (Status.TO_RETURN,),
+               Status.ASSIGNED, OPERATOR_ROLES, ("holder",), "R-FLEET-3"),
 )
 
 NEED_MESSAGES: dict[str, str] = {
@@ -207,6 +216,21 @@ def holder_change_refusal(role: str | None, status: Status | str, holder_changes
     if holder_changes and status not in (Status.STOCK, Status.ASSIGNED, Status.DELIVERED, Status.DISTRIBUTED):
         return f"Un appareil « {status.label} » ne change pas de porteur."
     return None
+
+
+def status_when_return_cancelled(before: Status | str | None) -> Status:
+    """R-FLEET-3 / R-FLEET-7 (pure): the state a device « à restituer » goes back to when its holder turns out to
+    stay in IDF: the state it had before the return started (handed over when unknown)."""
+    try:
+        previous = Status(before) if before else Status.DISTRIBUTED
+    except ValueError:
+        previous = Status.DISTRIBUTED
+    return previous if previous in (Status.ASSIGNED, Status.DELIVERED, Status.DISTRIBUTED) else Status.DISTRIBUTED
+
+
+# R-FLEET-8: Terminale students whose keep / return decision is awaited: still at school, or finished (the list of
+# the next year no longer has them) while they hold the device.
+UNDECIDED_SITUATIONS: tuple[Situation, ...] = (Situation.IN_SCHOOL, Situation.FINISHED)
 
 
 def keep_refusal(holder_kind: HolderKind | str | None) -> str | None:
@@ -456,8 +480,9 @@ async def regional_holder_flags() -> dict[int, dict[str, int]]:
         without = int(r["n"]) - equipped.get(r["school_id"], 0)
         if without:
             out.setdefault(r["school_id"], {})["without_device"] = without
-    for r in await _rows("SELECT school_id, COUNT(*) AS n FROM holder WHERE situation = 'scolarise' "
-                         "AND kind = 'eleve' AND level = 'Tle' AND end_choice IS NULL GROUP BY school_id"):
+    for r in await _rows("SELECT school_id, COUNT(*) AS n FROM holder WHERE situation IN "
+                         + _in(UNDECIDED_SITUATIONS) + " AND kind = 'eleve' AND level = 'Tle' AND end_choice IS NULL "
+                         "GROUP BY school_id"):  # R-FLEET-8
         out.setdefault(r["school_id"], {})["tle_undecided"] = int(r["n"])
     for r in await _rows("SELECT school_id, COUNT(*) AS n FROM device WHERE school_id IS NOT NULL AND holder_id IS "
                          "NULL AND status IN " + _in(AT_SCHOOL) + " GROUP BY school_id"):
@@ -503,8 +528,8 @@ async def school_fleet(school_id: int, limit: int = 50) -> SchoolFleet:
     without_ids = [r["id"] for r in flagged]
     without = await Holder.filter(id__in=without_ids[:limit]).order_by("class_name", "last_name")
     collect_q = Device.filter(school_id=school_id, holder_id=None, status__in=AT_SCHOOL)
-    tle_q = Holder.filter(school_id=school_id, situation=Situation.IN_SCHOOL, kind=HolderKind.STUDENT,
-                          level=Level.TERMINALE, end_choice=None)
+    tle_q = Holder.filter(school_id=school_id, situation__in=UNDECIDED_SITUATIONS, kind=HolderKind.STUDENT,
+                          level=Level.TERMINALE, end_choice=None)  # R-FLEET-8
     return SchoolFleet(
         by_status=by_status, by_grade=by_grade, by_kind=by_kind,
         holders_without_device=list(without), holders_without_device_count=len(without_ids),
@@ -521,6 +546,33 @@ async def school_fleet(school_id: int, limit: int = 50) -> SchoolFleet:
 
 def _v(value: Any) -> Any:
     return value.value if hasattr(value, "value") else value
+
+
+async def school_devices(school_id: int, limit: int = 3000) -> list[dict[str, Any]]:
+    """R-FLEET-6, the MDM view: one school's devices with their holder (name, class), by status then serial."""
+    rows = await Device.filter(school_id=school_id).order_by("status", "serial").limit(limit).values(
+        "id", "serial", "kind", "status", "grade", "mdm_enrolled", "holder__ident", "holder__last_name",
+        "holder__first_name", "holder__class_name", "holder__kind")
+    return [{"id": r["id"], "serial": r["serial"], "kind": DeviceKind.label_of(_v(r["kind"])),
+             "status": _v(r["status"]), "status_label": Status.label_of(_v(r["status"])),
+             "grade": Grade.label_of(_v(r["grade"]), "") if r["grade"] else "",
+             "mdm": "Oui" if r["mdm_enrolled"] else "Non",
+             "holder": f"{r['holder__last_name'] or ''} {r['holder__first_name'] or ''}".strip(),
+             "ident": r["holder__ident"] or "", "class_name": r["holder__class_name"] or ""} for r in rows]
+
+
+async def school_restocks(school_id: int, limit: int = 20) -> list[RestockRequest]:
+    """A school's latest restock requests (R-FLEET-12)."""
+    return list(await RestockRequest.filter(school_id=school_id).order_by("-id").limit(limit))
+
+
+async def devices_to_send_back(school_id: int, limit: int = 200) -> list[Device]:
+    """The school's devices to send back: « à restituer », or without a holder at the school (R-FLEET-4, R-FLEET-9)."""
+    from tortoise.expressions import Q
+
+    return list(await Device.filter(Q(status=Status.TO_RETURN) | Q(holder_id=None, status__in=AT_SCHOOL),
+                                    school_id=school_id).order_by("status", "serial").limit(limit)
+                .prefetch_related("holder"))
 
 
 async def distribution_list(school_id: int) -> list[tuple[str, str, str, str, str]]:
@@ -544,3 +596,41 @@ async def unowhy_collect_list(school_id: int | None = None) -> list[tuple[str, s
     rows = await q.order_by("school__uai", "serial").values_list("school__uai", "serial", "kind", "status",
                                                                    "holder__ident")
     return [(u or "", s, DeviceKind.label_of(_v(k)), Status.label_of(_v(st)), h or "") for u, s, k, st, h in rows]
+
+
+# --- R-FLEET-8: reminders of the keep / return decisions --------------------------------------------------
+
+
+async def undecided_pending(today: dt.date, horizon: dt.date) -> list[Any]:
+    """R-FLEET-8: every school with students who finished school holding their laptop without a keep / return
+    decision, due before the MDM unenrolment deadline (end of September)."""
+    from models.reminders import PendingItem
+    from models.schools import ContactRole, School
+
+    due = mdm_unenroll_deadline(today)
+    if not today <= due <= horizon:
+        return []
+    rows = await _rows(
+        "SELECT h.school_id AS school_id, COUNT(*) AS n FROM holder h WHERE h.situation = 'fin_scolarite' "
+        "AND h.kind = 'eleve' AND h.end_choice IS NULL AND h.school_id IS NOT NULL AND EXISTS (SELECT 1 FROM device d "
+        "WHERE d.holder_id = h.id AND d.status IN " + _in(HELD) + ") GROUP BY h.school_id")
+    counts = {r["school_id"]: int(r["n"]) for r in rows}
+    schools = await School.filter(id__in=list(counts)).order_by("uai") if counts else []
+    return [PendingItem(
+        school=s, due=due, rule_id="R-FLEET-8",
+        title=f"Fin de scolarité : {counts[s.id]} élève(s) sans choix garder / restituer leur PC",
+        action="Indiquez pour chaque élève de Terminale sorti s'il garde son PC (désinscription du MDM avant la fin "
+               "septembre) ou le restitue (demande par le tchat Unowhy).",
+        where="Rentrée › Mon établissement › Parc (lien « Accéder à votre espace »)",
+        cc_roles=(ContactRole.CHEF, ContactRole.COORDONNATEUR), key=f"tle:{due.isoformat()}")
+        for s in schools]
+
+
+def _register_reminders() -> None:
+    from models.reminders import ReminderRule, register
+
+    register(ReminderRule(code="fleet.tle_decision", label="Élèves sortis sans choix garder / restituer (R-FLEET-8)",
+                          list_pending=undecided_pending, days_before=(14, 7, 2, 0)))
+
+
+_register_reminders()

@@ -61,6 +61,12 @@ def validate_recipient(raw: object) -> str:
     return email
 
 
+ACCESS_KIND = "acces"  # a school access link: its body carries a secret, removed once the mail is sent or given up
+SECRET_KINDS: frozenset[str] = frozenset({ACCESS_KIND})
+REDACTED = ("(Contenu retiré après l'envoi : ce courriel portait un lien d'accès personnel à usage unique, qui n'est "
+            "conservé que sous forme d'empreinte.)")
+
+
 def message_id_for(key: str, domain: str = "rentree.iledefrance.fr") -> str:
     """A Message-ID derived from the idempotency key: a resend after a crash carries the same one."""
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
@@ -161,7 +167,12 @@ async def claim(limit: int, now: dt.datetime | None = None) -> list[OutboxMail]:
 async def mark_sent(mail: OutboxMail, note: str = "", now: dt.datetime | None = None) -> None:
     """Record that the SMTP server accepted the mail."""
     await OutboxMail.filter(id=mail.id, claim_token=mail.claim_token).update(
-        status=MailStatus.SENT, sent_at=now or utcnow(), last_error=note, claim_token=None)
+        status=MailStatus.SENT, sent_at=now or utcnow(), last_error=note, claim_token=None, **_redacted(mail))
+
+
+def _redacted(mail: OutboxMail) -> dict[str, str]:
+    """The bodies to store once a mail carrying a secret is sent or given up (nothing for other mails)."""
+    return {"body_text": REDACTED, "body_html": ""} if mail.kind in SECRET_KINDS else {}
 
 
 def backoff(attempts: int, base: float = 30.0, cap: float = 3600.0) -> dt.timedelta:
@@ -174,7 +185,7 @@ async def mark_retry(mail: OutboxMail, error: str, max_attempts: int, now: dt.da
     now = now or utcnow()
     if mail.attempts >= max_attempts:
         await OutboxMail.filter(id=mail.id, claim_token=mail.claim_token).update(
-            status=MailStatus.FAILED, claim_token=None,
+            status=MailStatus.FAILED, claim_token=None, **_redacted(mail),
             last_error=f"{error} (abandon après {mail.attempts} tentatives : relancez-le depuis la page Relances)")
         return
     await OutboxMail.filter(id=mail.id, claim_token=mail.claim_token).update(
@@ -185,7 +196,7 @@ async def mark_retry(mail: OutboxMail, error: str, max_attempts: int, now: dt.da
 async def mark_failed(mail: OutboxMail, error: str) -> None:
     """A permanent refusal: failed with the reason, never retried automatically."""
     await OutboxMail.filter(id=mail.id, claim_token=mail.claim_token).update(
-        status=MailStatus.FAILED, claim_token=None, last_error=error)
+        status=MailStatus.FAILED, claim_token=None, last_error=error, **_redacted(mail))
 
 
 async def release_stale(claimed_before: dt.datetime) -> int:

@@ -175,3 +175,16 @@ async def digests_for(today: dt.date) -> list[SchoolDigest]:
                         recipients.append(email)
         digests.append(SchoolDigest(school=school, items=items, recipients=recipients))
     return digests
+
+
+async def pending_for_school(school_id: int, today: dt.date, days: int = 120) -> list[tuple[ReminderRule, PendingItem]]:
+    """What one school still has to do from today to `days` ahead, from every rule, most urgent first (its page's
+    « À faire »: a module's rule lists an item only while it is pending, so nothing done is listed)."""
+    horizon = today + dt.timedelta(days=days)
+    found: list[tuple[ReminderRule, PendingItem]] = []
+    for rule in rules():
+        for item in await rule.list_pending(today, horizon):
+            if item.school.id == school_id:
+                found.append((rule, item))
+    found.sort(key=lambda ri: (ri[1].due, ri[1].title))
+    return found

@@ -13,7 +13,7 @@ def setup(settings: Settings) -> None:
     from nicegui import app
 
     import pages
-    from pages import api, auth, errors, security
+    from pages import access, api, auth, errors, security
     from sheets.engine import api as sheets_api
 
     # Importing a module registers its pages: every module of `pages/` is one area, found, not listed.
@@ -22,12 +22,16 @@ def setup(settings: Settings) -> None:
             importlib.import_module(f"pages.{info.name}")
 
     app.include_router(api.build_router())
+    app.include_router(access.build_router())  # school access: POST /acces, GET /acces/<token> (open without login)
     app.include_router(auth.build_router())
     from fastapi import Depends
 
-    from models.accounts import STAFF_ROLES
+    from models.accounts import STAFF_ROLES, Role
 
-    app.include_router(sheets_api.build_router(auth.api_caller, [Depends(auth.require_roles(*STAFF_ROLES))]))
+    # The engine's routes: the staff, and the schools' own people (role `ecole`, scoped to their schools: each sheet
+    # then decides what they read and write through its `ecole:<contact role>` grants).
+    app.include_router(sheets_api.build_router(auth.api_caller,
+                                               [Depends(auth.require_roles(*STAFF_ROLES, Role.ECOLE))]))
     errors.install(app)
     auth.install(app)  # login guard on every page and /api/ route, added after the others
     security.install(app, settings)  # headers on every response, trusted proxies, /docs from local files

@@ -40,6 +40,8 @@ from pydantic import BaseModel
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 import settings as settings_module
+from models.access import AccessEventKind, SchoolSession, end_session, on_access_revoked
+from models.access import live_session as live_school_session
 from models.accounts import (
     ADDRESS_LOCKED_MESSAGE,
     LOCK_MINUTES,
@@ -69,15 +71,17 @@ from models.accounts import (
     verify_totp,
 )
 from models.audit import Source
-from pages.components.frame import NavEntry, frame, register_nav
+from pages.components.frame import NavEntry, frame, register_nav, school_entries
 from sheets.engine.caller import Caller, SessionEnded
 from sheets.engine.declaration import Nav
 
 SESSION_PATH = "/login/session"  # exchanges a one-time ticket for a fresh session id (no session fixation)
-PUBLIC_PATHS: frozenset[str] = frozenset({"/login", SESSION_PATH, "/favicon.ico"})
+ACCESS_PATH = "/acces"  # school access: the form asking for a link, and the links themselves (pages/access.py)
+PUBLIC_PATHS: frozenset[str] = frozenset({"/login", SESSION_PATH, "/favicon.ico", ACCESS_PATH})
 TICKET_SECONDS = 30
 STEP_UP_MAX_FAILURES = 5  # wrong codes in a confirmation dialog before the session ends
-PUBLIC_PREFIXES: tuple[str, ...] = ("/_nicegui",)
+PUBLIC_PREFIXES: tuple[str, ...] = ("/_nicegui", ACCESS_PATH + "/")
+SCHOOL_ENDED_PAGE = ACCESS_PATH + "?fin=1"  # a school session that ended: the form asking for a new link
 PASSWORD_PAGE = "/compte/mot-de-passe"
 TOTP_PAGE = "/compte/double-authentification"
 ALLOWED_WHILE_PENDING: frozenset[str] = frozenset({PASSWORD_PAGE, TOTP_PAGE, "/logout"})
@@ -165,6 +169,91 @@ def _same_session(store: Any, user: User) -> bool:
     return store.get("stamp", "") == user.security_stamp and store.get("pwd", "") == _password_stamp(user)
 
 
+# --- School sessions (role `ecole`, opened by an e-mail link: models/access.py) -----------------------------
+
+SCHOOL_FORBIDDEN = ("Accès refusé : votre accès d'établissement (lien e-mail) ne donne pas accès à cette page. "
+                    "Votre espace est « Mon établissement ».")
+SCHOOL_SESSION_OVER = ("Session d'établissement terminée (inactivité, révocation ou plus aucun rôle) : demandez un "
+                       "nouveau lien sur /acces.")
+
+
+class SchoolSessionEnded(SessionEnded):
+    """A school session ended while its page was open: the page goes back to the form asking for a link."""
+
+    def __init__(self, message: str = "Votre session a pris fin : demandez un nouveau lien d'accès.") -> None:
+        super().__init__(message)
+
+
+def _remember_school(store: Any, school: SchoolSession) -> None:
+    """What the layout shows of a school session (name, e-mail, role, its schools), kept in the session."""
+    store.update(role=Role.ECOLE.value, name=school.access.full_name, email=school.email, password_due="",
+                 schools=[[a.uai, a.school_name] for a in school.access.assignments])
+
+
+async def school_session_of(store: Any, ip: str = "") -> SchoolSession | None:
+    """The live school session of a browser's storage; None (storage cleared) once it ended: idle, revoked, expired,
+    or its person holds no role any more. Its scope and grants are computed again each time."""
+    session_id = store.get("ecole")
+    if not session_id:
+        return None
+    idle = settings_module.get().session_idle_minutes * 60
+    if time.time() - float(store.get("seen") or 0) > idle:
+        await end_session(int(session_id), AccessEventKind.EXPIRED, ip=ip, detail="inactivité")
+        store.clear()
+        return None
+    school = await live_school_session(session_id, store.get("ecole_key"))
+    if school is None:
+        store.clear()
+        return None
+    _remember_school(store, school)
+    return school
+
+
+async def current_school() -> SchoolSession | None:
+    """The school session of the current page (checked by the guard on this request when there is one), or None."""
+    try:
+        request = context.client.request
+        school = getattr(request.state, "school", None)
+        if school is not None:
+            return school
+    except (AttributeError, RuntimeError, AssertionError):
+        pass
+    try:
+        store = _store()
+    except RuntimeError:
+        return None
+    return await school_session_of(store, client_ip())
+
+
+async def ensure_live_school() -> SchoolSession:
+    """Re-read the current page's school session: it, or SchoolSessionEnded when it ended since the page was built."""
+    try:
+        store = _store()
+    except (RuntimeError, AssertionError, KeyError):
+        raise SchoolSessionEnded() from None
+    school = await school_session_of(store, client_ip())
+    if school is None:
+        raise SchoolSessionEnded()
+    return school
+
+
+def school_caller(school: SchoolSession, address: str = "",
+                  verify: Callable[[], Awaitable[object]] | None = None) -> Caller:
+    """The engine's caller of a school session: role `ecole`, its schools, its (UAI, contact role) grants."""
+    return Caller.school(school.email, school.access.scope, school.access.grants, address=address, verify=verify)
+
+
+async def start_school_session(request: Request, school: SchoolSession, key: str) -> None:
+    """A link was used: a new session id (the one the browser had is dropped), holding the school session."""
+    _store().clear()
+    session_id = str(uuid.uuid4())
+    request.session["id"] = session_id
+    await app.storage._create_user_storage(session_id)  # private in NiceGUI 3.18: per-session storage
+    store = _store()
+    store.update({"ecole": school.session_id, "ecole_key": key, "seen": time.time()})
+    _remember_school(store, school)
+
+
 # --- Sessions that end while pages are open ---------------------------------------------------------
 
 SESSION_ENDED = "Votre session a pris fin : reconnectez-vous."
@@ -194,9 +283,16 @@ async def ensure_live_session() -> User:
 
 
 def leave_ended_session(exc: SessionEnded) -> None:
-    """Tell the person why nothing was done and send the page to /login."""
+    """Tell the person why nothing was done and send the page to /login (a school's person: to /acces)."""
     ui.notify(str(exc), type="warning", multi_line=True, timeout=8000)
-    ui.navigate.to(ENDED_PAGE)
+    ui.navigate.to(SCHOOL_ENDED_PAGE if isinstance(exc, SchoolSessionEnded) else ENDED_PAGE)
+
+
+def _is_school_page() -> bool:
+    try:
+        return bool(_store().get("ecole"))
+    except (RuntimeError, AssertionError, KeyError):
+        return False
 
 
 def live_session(handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
@@ -205,7 +301,10 @@ def live_session(handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(handler)
     async def guarded(*args: Any, **kwargs: Any) -> Any:
         try:
-            await ensure_live_session()
+            if _is_school_page():
+                await ensure_live_school()
+            else:
+                await ensure_live_session()
         except SessionEnded as exc:
             leave_ended_session(exc)
             return None
@@ -232,12 +331,12 @@ def _current_session_id() -> str | None:
         return None
 
 
-def _close_client(client: Client) -> None:
+def _close_client(client: Client, target: str = ENDED_PAGE) -> None:
     """Send an open page to /login, then drop it and its websocket (a page that ignores the order is cut)."""
     if client.is_deleted:
         return
     # Not a page already leaving (the tab whose « Se déconnecter » ended the session goes to its own page).
-    client.run_javascript(f"if (!window.rentreeLeaving) window.location.href = '{ENDED_PAGE}';")
+    client.run_javascript(f"if (!window.rentreeLeaving) window.location.href = '{target}';")
 
     async def drop() -> None:
         await asyncio.sleep(DROP_DELAY)
@@ -254,12 +353,26 @@ def _close_client(client: Client) -> None:
     background_tasks.create(drop(), name=f"end session of client {client.id}")
 
 
-def end_session_pages(session_id: str) -> int:
+def end_session_pages(session_id: str, target: str = ENDED_PAGE) -> int:
     """Close every open page of one browser session (logout); return how many."""
     clients = [c for c in list(Client.instances.values()) if _session_id_of(c) == session_id]
     for client in clients:
-        _close_client(client)
+        _close_client(client, target)
     return len(clients)
+
+
+def end_school_pages(school_session_ids: set[int]) -> int:
+    """Close every open page of school sessions the Région revoked (in this process); return how many."""
+    users = app.storage._users  # private in NiceGUI 3.18: the per-session storages by session id
+    closed = 0
+    for client in list(Client.instances.values()):
+        session_id = _session_id_of(client)
+        store = users.get(session_id) if session_id else None
+        if store is not None and store.get("ecole") in school_session_ids:
+            store.clear()
+            _close_client(client, SCHOOL_ENDED_PAGE)
+            closed += 1
+    return closed
 
 
 def end_user_pages(user_id: int) -> int:
@@ -311,7 +424,9 @@ def forbidden_page(message: str) -> None:
             ui.icon("lock", size="4rem").classes("text-grey-6")
             ui.label("Accès refusé (erreur 403)").classes("text-xl font-semibold")
             ui.label(message).classes("text-grey-8 text-center")
-            ui.link("Retour à l'accueil", "/")
+            schools = school_entries()  # a school's person: back to its school's page
+            ui.link(f"Retour à {schools[0].label}" if schools else "Retour à l'accueil",
+                    schools[0].path if schools else "/")
 
 
 class RoleGuard:
@@ -321,12 +436,17 @@ class RoleGuard:
         self.roles = roles
 
     def __call__(self, request: Request) -> Any:
-        """As a FastAPI dependency: the user, or 401/403. Given a page function: the guarded page."""
+        """As a FastAPI dependency: the user (or school session), else 401/403. Given a page function: the page."""
         if not isinstance(request, Request) and callable(request):
             return self.guard_page(request)
         # The middleware has resolved the session or the token of every /api/ request already.
         user = getattr(request.state, "user", None)
         if user is None:
+            school = getattr(request.state, "school", None)
+            if school is not None:
+                if Role.ECOLE not in self.roles:
+                    raise HTTPException(status_code=403, detail=SCHOOL_FORBIDDEN)
+                return school
             raise HTTPException(status_code=401, detail=UNAUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
         if Role(user.role) not in self.roles:
             raise HTTPException(status_code=403, detail=forbidden_message(user, self.roles))
@@ -339,8 +459,13 @@ class RoleGuard:
         async def guarded(*args: Any, **kwargs: Any) -> Any:
             user = await current_user()
             if user is None:
-                return RedirectResponse("/login", status_code=303)
-            if Role(user.role) not in self.roles:
+                school = await current_school()
+                if school is None:
+                    return RedirectResponse("/login", status_code=303)
+                if Role.ECOLE not in self.roles:
+                    forbidden_page(SCHOOL_FORBIDDEN)
+                    return None
+            elif Role(user.role) not in self.roles:
                 forbidden_page(forbidden_message(user, self.roles))
                 return None
             result = func(*args, **kwargs)
@@ -361,9 +486,11 @@ def require_roles(*roles: Role | str) -> Any:
 def page(path: str, *, roles: Iterable[Role | str], nav: Nav | None = None, **kwargs: Any) -> Callable[..., Any]:
     """Declare a page with the roles that may open it (and its navigation entry, shown only to them).
 
-    Every page of the app is declared this way: the route matrix fails on a page without declared roles.
+    Every page of the app is declared this way: the route matrix fails on a page without declared roles. A school's
+    people (role `ecole`) open a page only when `Role.ECOLE` is named: the `ecole:<contact role>` grants of a sheet's
+    roles (often passed as `roles=SHEET.read_roles`) open its rows through the engine, not the staff's pages.
     """
-    allowed = frozenset(Role(r) for r in roles)
+    allowed = frozenset(Role(r) for r in roles if not str(r).startswith(f"{Role.ECOLE.value}:"))
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         if nav is not None:
@@ -378,8 +505,19 @@ async def caller_for_page(source: Source = Source.GRID) -> Caller:
     """The logged-in user of the current page as the engine's caller; before each act, the engine re-checks that
     the session is still alive (logout in another tab, account disabled, role or password changed)."""
     user = await current_user()
-    if user is None:  # the guard redirects anonymous visitors before any page is built
-        raise SessionEnded()
+    if user is None:
+        school = await current_school()
+        if school is None:  # the guard redirects anonymous visitors before any page is built
+            raise SessionEnded()
+        sid, scope, grants = school.session_id, school.access.scope, school.access.grants
+
+        async def verify_school() -> None:
+            now = await ensure_live_school()
+            if now.session_id != sid or now.access.scope != scope or now.access.grants != grants:
+                raise SchoolSessionEnded("Vos rôles dans l'établissement ont changé depuis l'ouverture de la page : "
+                                         "rien n'a été fait ; demandez un nouveau lien si besoin.")
+
+        return school_caller(school, client_ip(), verify_school)
     uid, role = user.id, Role(user.role).value
 
     async def verify() -> None:
@@ -391,7 +529,10 @@ async def caller_for_page(source: Source = Source.GRID) -> Caller:
 
 
 async def api_caller(request: Request) -> Caller:
-    """FastAPI dependency for the engine's endpoints: session cookie or bearer token, else 401."""
+    """FastAPI dependency for the engine's endpoints: session cookie (staff or school) or bearer token, else 401."""
+    school = getattr(request.state, "school", None)
+    if school is not None and getattr(request.state, "user", None) is None:
+        return school_caller(school, client_ip(request))
     user = await api_user(request)
     return Caller(actor=user.email, role=Role(user.role).value, source=Source.API, address=client_ip(request))
 
@@ -475,6 +616,9 @@ def watch_session() -> None:
         store = _store()
     except RuntimeError:
         return
+    if store.get("ecole"):
+        _watch_school_session(store)
+        return
     if not store.get("uid"):
         return
     idle = settings_module.get().session_idle_minutes * 60
@@ -500,6 +644,22 @@ def watch_session() -> None:
     ui.on("rentree_tick", check)
 
 
+def _watch_school_session(store: Any) -> None:
+    """watch_session for a school session: activity keeps it, the minute tick ends an idle, revoked or empty one."""
+
+    def touch() -> None:
+        if store.get("ecole"):
+            store["seen"] = time.time()
+
+    async def check() -> None:
+        if await school_session_of(store, client_ip()) is None:
+            ui.navigate.to(SCHOOL_ENDED_PAGE)
+
+    ui.add_body_html(_ACTIVITY_JS)
+    ui.on("rentree_activity", touch)
+    ui.on("rentree_tick", check)
+
+
 # --- Middleware and routes ---------------------------------------------------------------------------
 
 def _login_redirect(request: Request, **params: str) -> RedirectResponse:
@@ -518,7 +678,18 @@ class AuthMiddleware(BaseHTTPMiddleware):
             return await call_next(request)
         store = _store()
         idle = settings_module.get().session_idle_minutes * 60
-        if path == "/api" or path.startswith("/api/"):
+        is_api = path == "/api" or path.startswith("/api/")
+        if store.get("ecole") and not (is_api and request.headers.get("authorization")):
+            school = await school_session_of(store, client_ip(request))  # scope and grants computed now
+            if school is None:
+                if is_api:
+                    return JSONResponse({"detail": SCHOOL_SESSION_OVER}, status_code=401)
+                return RedirectResponse(SCHOOL_ENDED_PAGE, status_code=303)
+            store["seen"] = time.time()
+            request.state.user = None
+            request.state.school = school
+            return await call_next(request)
+        if is_api:
             uid = store.get("uid")
             if uid and not request.headers.get("authorization"):  # a page's own calls, with the session cookie
                 if time.time() - float(store.get("seen") or 0) > idle:
@@ -560,6 +731,7 @@ def install(nicegui_app: App) -> None:
     """Add the login guard and the logout route to the app (called at each wiring)."""
     nicegui_app.add_middleware(AuthMiddleware)
     on_sessions_revoked(end_user_pages)  # password, role, activation, TOTP changed in this process: pages close
+    on_access_revoked(end_school_pages)  # school sessions revoked by the Région: their open pages close
 
     @nicegui_app.get(SESSION_PATH, include_in_schema=False)
     async def open_session(request: Request, t: str = "") -> Response:
@@ -578,6 +750,12 @@ def install(nicegui_app: App) -> None:
     @nicegui_app.get("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         store = _store()
+        if store.get("ecole"):  # a school session: ended for good, its tabs closed, back to the link form
+            await end_session(int(store["ecole"]), AccessEventKind.LOGOUT, ip=client_ip(request))
+            store.clear()
+            if request.session.get("id"):
+                end_session_pages(request.session["id"], SCHOOL_ENDED_PAGE)
+            return RedirectResponse(ACCESS_PATH + "?deconnecte=1", status_code=303)
         user = await active_user(store.get("uid"))
         if user is not None:
             await log_event(EventKind.LOGOUT, user=user, ip=client_ip(request))
@@ -588,24 +766,42 @@ def install(nicegui_app: App) -> None:
         return RedirectResponse("/login?deconnecte=1", status_code=303)
 
 
+class GrantOut(BaseModel):
+    """A contact role held in a school (school access)."""
+
+    uai: str
+    role: str
+
+
 class MeOut(BaseModel):
-    """The account of the caller."""
+    """The account of the caller (a school session: its schools and contact roles)."""
 
     email: str
     full_name: str
     role: str
     organisation: str
     totp_enabled: bool
+    uais: list[str] = []
+    grants: list[GrantOut] = []
 
 
 def build_router() -> APIRouter:
     """The /api/ routes about accounts."""
     router = APIRouter(prefix="/api", tags=["Comptes"])
 
-    @router.get("/me", response_model=MeOut, summary="Mon compte", dependencies=[Depends(require_roles(*STAFF_ROLES))])
-    async def me(user: User = Depends(api_user)) -> dict:
+    @router.get("/me", response_model=MeOut, summary="Mon compte (ou ma session d'établissement)",
+                dependencies=[Depends(require_roles(*STAFF_ROLES, Role.ECOLE))])
+    async def me(request: Request) -> dict:
+        school = getattr(request.state, "school", None)
+        if school is not None and getattr(request.state, "user", None) is None:
+            access = school.access
+            return {"email": access.email, "full_name": access.full_name, "role": Role.ECOLE.value,
+                    "organisation": ", ".join(f"{a.school_name} ({a.uai})" for a in access.assignments),
+                    "totp_enabled": False, "uais": list(access.uais),
+                    "grants": [{"uai": u, "role": r} for u, r in sorted(access.grants)]}
+        user = await api_user(request)
         return {"email": user.email, "full_name": user.full_name, "role": Role(user.role).value,
-                "organisation": user.organisation, "totp_enabled": user.totp_enabled}
+                "organisation": user.organisation, "totp_enabled": user.totp_enabled, "uais": [], "grants": []}
 
     @router.get("/users", response_model=list[MeOut], summary="Comptes (administrateurs)",
                 dependencies=[Depends(require_roles(Role.ADMIN))])
@@ -674,6 +870,9 @@ async def login_page(redirect_to: str = "/", expiree: str = "", deconnecte: str 
         error = ui.label().classes("text-negative")
         ui.label("Mot de passe oublié ou compte bloqué : contactez un administrateur de la Région.").classes(
             "text-xs text-grey-7")
+        with ui.row().classes("items-center gap-1 text-sm"):
+            ui.label("Personnel d'un lycée (chef d'établissement, coordonnateur, ADML…) ?").classes("text-grey-8")
+            ui.link("Recevoir un lien d'accès par e-mail", ACCESS_PATH).mark("access-link")
 
     async def finish(user: User, detail: str = "") -> None:
         await record_login(user, ip, detail)

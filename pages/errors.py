@@ -11,7 +11,7 @@ from nicegui import App, Client, context, ui
 from nicegui.page import page
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pages.components.frame import frame
+from pages.components.frame import frame, school_entries
 
 
 def not_found(title: str, message: str) -> None:
@@ -27,8 +27,12 @@ def _not_found_body(message: str) -> None:
         ui.label("Page introuvable (erreur 404)").classes("text-xl font-semibold")
         ui.label(message).classes("text-grey-8 text-center")
         with ui.row().classes("gap-4"):
-            ui.link("Retour à l'accueil", "/")
-            ui.link("Liste des établissements", "/ecoles")
+            schools = school_entries()  # a school's person (e-mail link): its own school's page only
+            for entry in schools:
+                ui.link(f"Retour à {entry.label}", entry.path)
+            if not schools:
+                ui.link("Retour à l'accueil", "/")
+                ui.link("Liste des établissements", "/ecoles")
 
 
 def install(app: App) -> None:

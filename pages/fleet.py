@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -338,14 +339,18 @@ def _movements_preview(report: Any) -> Preview:
                    sections=sections, refusals=list(report.issues[:300]))
 
 
-async def movements_dialog(school: School, kind: HolderKind, caller: Caller) -> None:
-    """Upload a student or teacher list: preview of the movements, then apply through the engine on confirmation."""
+async def movements_dialog(school: School, kind: HolderKind, caller: Caller,
+                           on_applied: Callable[[], Any] | None = None,
+                           on_close: Callable[[], Any] | None = None) -> None:
+    """Upload a student or teacher list: preview of the movements, then apply through the engine on confirmation.
+    The same dialog for the Région's team (/parc/ecoles/<UAI>) and the school's people (/etablissement/<UAI>)."""
     what = "élèves (SIECLE)" if kind == HolderKind.STUDENT else "enseignants (STS)"
     state: dict[str, Any] = {}
 
     async def analyse(path: Path, _whole: bool) -> Preview:
+        await caller.check()
         try:
-            state["report"] = await analyse_movements(path, school, kind)
+            state["report"] = await analyse_movements(path, school, kind, caller)
         except ImportFileError as exc:
             return Preview(summary=str(exc), fatal=True)
         return _movements_preview(state["report"])
@@ -360,7 +365,7 @@ async def movements_dialog(school: School, kind: HolderKind, caller: Caller) -> 
     upload_preview_dialog(f"Base {what} de {school.uai}",
                           "Colonnes : Identifiant, Nom, Prénom, Classe, Niveau, Voie. Les porteurs absents du fichier "
                           "sont considérés comme partis. Rien n'est écrit avant votre confirmation.",
-                          analyse, apply, all_or_nothing=None)
+                          analyse, apply, all_or_nothing=None, on_applied=on_applied, on_close=on_close)
 
 
 async def restock_card(school: School, caller: Caller) -> None:

@@ -37,7 +37,7 @@ async def wifi_alerts() -> list[Alert]:
                   "/ecoles", "warning")]
 
 
-@page("/ecoles", roles=SCHOOLS.read_roles)
+@page("/ecoles", roles=STAFF_ROLES)  # school people have « Mon établissement »
 async def schools_page(request: Request) -> None:
     """The schools sheet: the engine's grid (filters, sort, edit, bulk, paste, undo, history)."""
     await sheet_grid_page(SCHOOLS, request)

@@ -8,6 +8,7 @@ from nicegui import ui
 
 import settings as settings_module
 from models.accounts import (
+    ACCOUNT_ROLES,
     DEFAULT_ORGANISATION,
     STAFF_ROLES,
     AccountError,
@@ -30,7 +31,7 @@ from pages.components.frame import frame
 from pages.fmt import fr_number
 from sheets.engine.declaration import Nav
 
-ROLE_OPTIONS: dict[str, str] = {r.value: Role.label_of(r.value) for r in Role}
+ROLE_OPTIONS: dict[str, str] = {r.value: Role.label_of(r.value) for r in ACCOUNT_ROLES}
 
 
 def show_secret_once(title: str, secret: str, hint: str) -> None:

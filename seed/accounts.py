@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from models.accounts import STAFF_ROLES, Role, User, create_user, new_totp_secret, set_totp_secret
+from models.accounts import ACCOUNT_ROLES, Role, User, create_user, new_totp_secret, set_totp_secret
 
 DEMO_DOMAIN = "demo.rentree.fr"
 DEMO_NAMES: dict[str, str] = {
@@ -24,7 +24,7 @@ async def seed_demo_users() -> list[dict[str, str]]:
     if await User.exists():
         return []
     created: list[dict[str, str]] = []
-    for role in (r for r in Role if r in STAFF_ROLES):  # accounts of the team and partners, not schools
+    for role in ACCOUNT_ROLES:
         password = "demo-" + secrets.token_urlsafe(12)
         user, _ = await create_user(demo_email(role), DEMO_NAMES[role.value], role, password=password)
         entry = {"email": user.email, "role": role.value, "label": Role.label_of(role.value), "password": password,

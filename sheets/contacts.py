@@ -2,25 +2,65 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from models.access import revoke_access, role_maintenance_refusal
 from models.schools import Contact, ContactRole, ContactRoleAssignment, SupportDesk, normalize_email
+from sheets.engine.actions import ActionContext, RowAction
 from sheets.engine.caller import Caller
 from sheets.engine.declaration import Column, Nav, Sheet, register
+from sheets.engine.writes import Forbidden, WriteContext
 
 REGION_TEAM = frozenset({"admin", "agent", "lecteur"})
 EDITORS = frozenset({"admin", "agent"})
+# R-SCH-5: in its own school, the head and the ADML keep the contacts and their roles up to date (school access).
+SCHOOL_MANAGERS = frozenset({"ecole:adml", "ecole:chef_etablissement"})
 
 
 def _email(value: str) -> str:
     return normalize_email(value)
 
 
+def _code(value: Any) -> Any:
+    return value.value if hasattr(value, "value") and not isinstance(value, str | bool | int) else value
+
+
+def _held(caller: Caller, uai: str | None) -> set[str]:
+    """The contact roles a school person holds in a school."""
+    return {role for school, role in caller.grants if school == uai}
+
+
+async def _contact_hook(ctx: WriteContext) -> None:
+    """R-SCH-5: the ADML edits only the people of the groups it maintains (not the head's address, say)."""
+    if not ctx.caller.is_school or ctx.instance is None:
+        return
+    roles = {_code(r) for r in await ContactRoleAssignment.filter(contact_id=ctx.instance.id).values_list(
+        "role", flat=True)}
+    refusal = role_maintenance_refusal(_held(ctx.caller, ctx.uai), roles)
+    if refusal:
+        raise Forbidden(refusal)
+
+
+async def revoke_links(ctx: ActionContext) -> str:
+    """End every session opened by a link of the selected people, and cancel their unused links (journaled)."""
+    emails = list(await Contact.filter(id__in=ctx.row_ids).values_list("email", flat=True))
+    ended = await revoke_access(emails, actor=ctx.caller.actor, ip=ctx.caller.address)
+    return (f"Accès par lien e-mail révoqué pour {len(set(emails))} personne(s) : {ended} session(s) fermée(s), "
+            "liens non utilisés annulés.")
+
+
 CONTACTS = register(Sheet(
     name="contacts",
     label="Contacts des établissements",
     model=Contact,
-    read_roles=REGION_TEAM,
-    edit_roles=EDITORS,
-    create_roles=EDITORS,
+    read_roles=REGION_TEAM | SCHOOL_MANAGERS,
+    edit_roles=EDITORS | SCHOOL_MANAGERS,
+    create_roles=EDITORS | SCHOOL_MANAGERS,
+    change_hook=_contact_hook,
+    actions=(RowAction("revoke_access", "Révoquer les accès par lien e-mail", EDITORS, revoke_links, icon="link_off",
+                       confirm="Les sessions ouvertes par lien e-mail de ces personnes se ferment et leurs liens non "
+                               "utilisés sont annulés. Elles pourront demander un nouveau lien.",
+                       rule="R-SCH-5", help="Ferme les sessions « établissement » ouvertes par ces personnes."),),
     key="id",
     personal_data=True,
     default_sort=("school__uai", "full_name"),
@@ -31,7 +71,7 @@ CONTACTS = register(Sheet(
     columns=(
         Column("id", "N°", kind="integer", width=90),
         Column("school", "UAI", kind="reference", reference=("schools", "uai"), editable=True, required=True,
-               width=110, link="/ecoles/{value}", aliases=("uai", "etablissement")),
+               width=110, link="/ecoles/{value}", aliases=("uai", "etablissement"), edit_roles=EDITORS),
         Column("full_name", "Nom", editable=True, required=True, width=220, aliases=("nom", "nom complet")),
         Column("email", "E-mail", editable=True, required=True, validator=_email, width=260,
                aliases=("mail", "courriel", "adresse")),
@@ -43,7 +83,12 @@ CONTACTS = register(Sheet(
 
 
 async def _keep_one_head(ids: list[int], caller: Caller) -> None:
-    """A school keeps at least one head (chef d'établissement)."""
+    """A school keeps at least one head (chef d'établissement); a school person removes only the roles it maintains."""
+    if caller.is_school:
+        for uai, role in await ContactRoleAssignment.filter(id__in=ids).values_list("contact__school__uai", "role"):
+            refusal = role_maintenance_refusal(_held(caller, uai), {_code(role)})
+            if refusal:
+                raise ValueError(refusal)
     removed = await ContactRoleAssignment.filter(id__in=ids, role=ContactRole.CHEF).values_list(
         "contact__school_id", "contact__school__uai")
     for school_id, uai in set(removed):
@@ -54,14 +99,33 @@ async def _keep_one_head(ids: list[int], caller: Caller) -> None:
                              "successeur.")
 
 
+async def _role_hook(ctx: WriteContext) -> None:
+    """A role given or changed: within what the school person maintains (R-SCH-5); the last head stays one."""
+    new = _code(ctx.values.get("role"))
+    old = _code(await ctx.current("role")) if ctx.instance is not None else None
+    if ctx.caller.is_school:
+        refusal = role_maintenance_refusal(_held(ctx.caller, ctx.uai), {r for r in (old, new) if r})
+        if refusal:
+            raise Forbidden(refusal)
+    if ctx.instance is not None and old == ContactRole.CHEF.value and new != ContactRole.CHEF.value:
+        school_id = (await ContactRoleAssignment.filter(id=ctx.instance.id).values_list("contact__school_id",
+                                                                                       flat=True))[0]
+        if not await ContactRoleAssignment.filter(role=ContactRole.CHEF, contact__school_id=school_id).exclude(
+                id=ctx.instance.id).exists():
+            raise ValueError(f"L'établissement {ctx.uai} doit garder un chef d'établissement : désignez d'abord son "
+                             "successeur.")
+
+
 CONTACT_ROLES = register(Sheet(
     name="contact_roles",
     label="Rôles des contacts",
     model=ContactRoleAssignment,
-    read_roles=REGION_TEAM,
-    edit_roles=EDITORS,
-    create_roles=EDITORS,
-    delete_roles=EDITORS,
+    read_roles=REGION_TEAM | SCHOOL_MANAGERS,
+    edit_roles=EDITORS | SCHOOL_MANAGERS,
+    create_roles=EDITORS | SCHOOL_MANAGERS,
+    delete_roles=EDITORS | SCHOOL_MANAGERS,
+    change_hook=_role_hook,
+    create_hook=_role_hook,
     key="id",
     personal_data=True,
     default_sort=("contact__school__uai", "role", "id"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.audit import AuditEntry
 from models.fleet import (
     RESET_ROLES,
     TRANSITIONS,
@@ -23,16 +24,23 @@ from models.fleet import (
     keep_refusal,
     move_effects,
     need_message,
+    status_when_return_cancelled,
 )
-from models.schools import Level, Track
+from models.schools import Contact, Level, Track
 from sheets.engine.actions import ActionContext, RowAction
 from sheets.engine.caller import Caller
 from sheets.engine.declaration import Column, Nav, Sheet, register
 from sheets.engine.lifecycle import LifeCycle, Need, Transition
-from sheets.engine.writes import Forbidden, WriteContext, set_values
+from sheets.engine.writes import Forbidden, WriteContext, decode, set_values
 
 ROLE_NAMES = {"admin": "l'administration", "agent": "les agents de la Région", "unowhy": "Unowhy",
-              "laposte": "La Poste", "maintenance": "la maintenance"}
+              "laposte": "La Poste", "maintenance": "la maintenance",
+              "ecole:chef_etablissement": "le chef d'établissement",
+              "ecole:coordonnateur_numerique": "le coordonnateur numérique",
+              "ecole:groupe_la_poste": "les membres du groupe « La Poste » du lycée"}
+# School access: R-FLEET-6, heads and coordinators see their school's fleet (the MDM view) and upload its lists.
+SCHOOL_FLEET = frozenset({"ecole:chef_etablissement", "ecole:coordonnateur_numerique"})
+SCHOOL_SIGNERS = frozenset({"ecole:groupe_la_poste"})  # R-FLEET-12 / R-SLOT-9: the authorised persons
 
 
 def _evidence(value: str) -> str:
@@ -67,7 +75,9 @@ DEVICE_LIFECYCLE = LifeCycle(
     transitions=tuple(
         Transition(name=t.action, label=t.label, sources=tuple(s.value for s in t.sources), target=t.target.value,
                    roles=t.roles, needs=tuple(Need(n, need_message(t.action, n)) for n in t.needs),
-                   clears=t.clears, derive=_device_derive, check=_keep_check if t.action == "keep" else None,
+                   clears=t.clears, check=_keep_check if t.action == "keep" else None,
+                   # a cancelled return puts the device back as it was: its delivery and hand-over dates are kept
+                   derive=None if t.action.startswith("return_cancelled") else _device_derive,
                    rule=t.rule, help=t.help)
         for t in TRANSITIONS),
 )
@@ -117,7 +127,7 @@ async def replace_device(ctx: ActionContext) -> str:
 
 DEVICES = register(Sheet(
     name="devices",
-    read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"}),
+    read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"}) | SCHOOL_FLEET,
     edit_roles=frozenset({"admin", "agent", "laposte", "unowhy"}),
     create_roles=frozenset({"admin", "unowhy", "laposte"}),
     label="Parc : appareils",
@@ -208,10 +218,31 @@ async def holder_hook(ctx: WriteContext) -> None:
                          "(R-FLEET-8).")
 
 
+async def devices_stay(holder_id: int, caller: Caller) -> int:
+    """R-FLEET-3 / R-FLEET-7: a holder back in a school of IDF (found in its list after another school's list had
+    them leave) keeps the device: a return not yet collected is cancelled, the device back to its former state."""
+    ids = list(await Device.filter(holder_id=holder_id, status=Status.TO_RETURN).values_list("id", flat=True))
+    if not ids:
+        return 0
+    before: dict[int, str | None] = {}
+    for entry in await AuditEntry.filter(sheet=DEVICES.name, row_id__in=ids, column="status").order_by("id").values(
+            "row_id", "old_value", "new_value"):
+        if decode(entry["new_value"]) == Status.TO_RETURN.value:
+            before[entry["row_id"]] = decode(entry["old_value"])  # the last move to « à restituer » wins
+    targets: dict[Status, list[int]] = {}
+    for rid in ids:
+        targets.setdefault(status_when_return_cancelled(before.get(rid)), []).append(rid)
+    for target, rows in targets.items():
+        await set_values(DEVICES, rows, {"status": target.value}, caller.elevated())
+    return len(ids)
+
+
 async def holder_effects(ctx: WriteContext) -> None:
     """After a holder's change: devices follow them (R-FLEET-3), or start their return (R-FLEET-7/8/9)."""
     instance = ctx.instance
     assert instance is not None
+    if _code(ctx.values.get("situation")) == Situation.IN_SCHOOL:  # back in an IDF school's list
+        await devices_stay(instance.id, ctx.caller)
     if "school" in ctx.values:
         await devices_follow(instance.id, ctx.values["school"], ctx.caller)
     if "situation" in ctx.values or "end_choice" in ctx.values:
@@ -222,9 +253,9 @@ async def holder_effects(ctx: WriteContext) -> None:
 HOLDERS = register(Sheet(
     name="holders",
     personal_data=True,
-    read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy"}),
-    edit_roles=frozenset({"admin", "agent", "laposte", "unowhy"}),
-    create_roles=frozenset({"admin", "agent", "laposte", "unowhy"}),
+    read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy"}) | SCHOOL_FLEET,
+    edit_roles=frozenset({"admin", "agent", "laposte", "unowhy"}) | SCHOOL_FLEET,
+    create_roles=frozenset({"admin", "agent", "laposte", "unowhy"}) | SCHOOL_FLEET,
     label="Parc : porteurs",
     model=Holder,
     key="ident",
@@ -284,6 +315,9 @@ def _received(row: dict[str, Any], today: Any) -> dict[str, Any]:
 
 
 RESTOCK_ROLES = frozenset({"admin", "agent", "unowhy"})
+# R-FLEET-12 through school access: the head or the coordinator asks and validates the reception, an authorised
+# person (« La Poste » group) signs the distribution certificates.
+SCHOOL_RECEIVERS = SCHOOL_FLEET | SCHOOL_SIGNERS
 RESTOCK_LIFECYCLE = LifeCycle(
     field="status",
     states=RestockStatus.choices(),
@@ -294,10 +328,12 @@ RESTOCK_LIFECYCLE = LifeCycle(
                    effect=_ship, rule="R-FLEET-12",
                    help="Envoie les PC du stock régional au lycée, sans porteur."),
         Transition("receive", "Réception validée par le lycée", (RestockStatus.SHIPPED.value,),
-                   RestockStatus.RECEIVED.value, RESTOCK_ROLES, derive=_received, rule="R-FLEET-12"),
+                   RestockStatus.RECEIVED.value, RESTOCK_ROLES | SCHOOL_RECEIVERS, derive=_received,
+                   rule="R-FLEET-12"),
         Transition("sign", "Attestation signée", (RestockStatus.RECEIVED.value,), RestockStatus.SIGNED.value,
-                   RESTOCK_ROLES, needs=(Need("signed_by", "indiquez qui a signé l'attestation (personne habilitée "
-                                                           "du groupe « La Poste »)"),),
+                   RESTOCK_ROLES | SCHOOL_SIGNERS,
+                   needs=(Need("signed_by", "indiquez qui a signé l'attestation (personne habilitée du groupe "
+                                            "« La Poste »)"),),
                    form=("signed_by",), rule="R-FLEET-12"),
         Transition("assign_all", "PC affectés", (RestockStatus.SIGNED.value,), RestockStatus.ASSIGNED.value,
                    RESTOCK_ROLES, check=_all_assigned, rule="R-FLEET-12"),
@@ -306,17 +342,21 @@ RESTOCK_LIFECYCLE = LifeCycle(
 
 
 async def restock_hook(ctx: WriteContext) -> None:
-    """Once shipped, a restock's quantity and school no longer change."""
+    """Once shipped, a restock's quantity and school no longer change; a school's authorised person signs in their
+    own name (R-FLEET-12)."""
     if ("quantity" in ctx.values or "school" in ctx.values) and \
             _code(await ctx.current("status")) != RestockStatus.REQUESTED:
         raise ValueError("Le réassort est expédié : la quantité et le lycée ne changent plus.")
+    if ctx.caller.is_school and _code(ctx.values.get("status")) == RestockStatus.SIGNED:
+        names = await Contact.filter(email=ctx.caller.actor, school__uai=ctx.uai).values_list("full_name", flat=True)
+        ctx.values["signed_by"] = f"{names[0] if names else ''} <{ctx.caller.actor}> (lien e-mail)".strip()
 
 
 RESTOCKS = register(Sheet(
     name="restocks",
-    read_roles=frozenset({"admin", "agent", "lecteur", "unowhy"}),
+    read_roles=frozenset({"admin", "agent", "lecteur", "unowhy"}) | SCHOOL_RECEIVERS,
     edit_roles=RESTOCK_ROLES,
-    create_roles=RESTOCK_ROLES,
+    create_roles=RESTOCK_ROLES | SCHOOL_FLEET,
     label="Parc : réassorts",
     model=RestockRequest,
     key="id",

@@ -12,16 +12,16 @@ Analysed first (preview), applied on confirmation in one transaction through the
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from models.fleet import Holder, HolderKind, Situation
 from models.schools import Level, School, Track
-from sheets.engine.caller import Caller
+from sheets.engine.caller import SYSTEM, Caller
 from sheets.engine.importer import ImportFileError, read_xlsx, row_chunks
 from sheets.engine.values import fold
-from sheets.engine.writes import RowChange, apply_changes, create_rows, unit_of_work
+from sheets.engine.writes import RowChange, apply_changes, create_rows, refuse, unit_of_work
 from sheets.engine.xlsx import XlsxColumn, write_xlsx
 from sheets.fleet import HOLDERS
 
@@ -88,8 +88,10 @@ def _track(raw: str) -> str | None:
     raise ValueError(f"voie « {raw} » inconnue (générale, technologique ou professionnelle)")
 
 
-async def analyse_movements(path: str | Path, school: School, kind: HolderKind) -> MovementReport:
-    """Read a school's list and compare it with its holders (ImportFileError for a refused file)."""
+async def analyse_movements(path: str | Path, school: School, kind: HolderKind,
+                            caller: Caller | None = None) -> MovementReport:
+    """Read a school's list and compare it with its holders (ImportFileError for a refused file). A caller scoped to
+    its schools (school access) is not told which other school a holder comes from (R-SEC-4)."""
     report = MovementReport(school.uai, kind)
     source = await read_xlsx(path)
     try:
@@ -135,7 +137,10 @@ async def analyse_movements(path: str | Path, school: School, kind: HolderKind) 
         if h is None:
             report.new.append(Movement(ident, name, values.get("class_name", "") or "", values, line=line))
         elif h["school_id"] != school.id:
-            report.moved.append(Movement(ident, name, f"vient de {h['school__uai'] or 'hors IDF'}",
+            origin = h["school__uai"] if caller is None or caller.in_scope(h["school__uai"]) else None
+            report.moved.append(Movement(ident, name, f"vient de {origin}" if origin else
+                                         "vient d'un autre lycée d'Île-de-France" if h["school__uai"] else
+                                         "vient de hors IDF",
                                          {"school": school.uai, "situation": Situation.IN_SCHOOL.value, **wanted},
                                          h["id"], line))
         else:
@@ -159,10 +164,21 @@ async def analyse_movements(path: str | Path, school: School, kind: HolderKind) 
 
 async def apply_movements(report: MovementReport, caller: Caller) -> MovementReport:
     """Write the movements through the engine, in one transaction with audit (refused whole when the file had
-    refused lines, or when the caller may not create and edit holders)."""
+    refused lines, or when the caller may not create and edit holders of that school).
+
+    A holder of another school found in the list moves to this one with their device (R-FLEET-3, R-FLEET-7): the
+    list of the school is the authority on who is there, so that move is made with the system's rights over every
+    school (a school's person cannot otherwise touch another school's rows), audited under the caller's name.
+    The upload is recorded (list_uploads: R-SLOT-2 is then done)."""
     if report.issues:
         raise ValueError("Corrigez d'abord les lignes refusées : rien n'a été appliqué.")
+    await caller.check()
+    if not caller.in_scope(report.uai):
+        raise refuse(f"L'établissement {report.uai} est hors de votre périmètre.", "forbidden")
+    if not (HOLDERS.may_create(caller, report.uai) and HOLDERS.may_edit(caller, report.uai)):
+        raise refuse("Votre rôle ne permet pas d'importer les listes de cet établissement.", "forbidden")
     kind = report.kind.value
+    transfer = replace(caller, role=SYSTEM, scope=None)
     async with unit_of_work():
         if report.new:
             await create_rows(HOLDERS, [{"ident": m.ident, "kind": kind, "last_name": m.values.get("last_name", ""),
@@ -170,10 +186,19 @@ async def apply_movements(report: MovementReport, caller: Caller) -> MovementRep
                                          "class_name": m.values.get("class_name", ""), "level": m.values.get("level"),
                                          "track": m.values.get("track")} for m in report.new],
                               caller, lines=[m.line or 0 for m in report.new])
-        changes = [RowChange(m.holder_id, m.values, line=m.line) for m in (*report.moved, *report.updated,
-                                                                              *report.left) if m.holder_id]
+        moved = [RowChange(m.holder_id, m.values, line=m.line) for m in report.moved if m.holder_id]
+        if moved:
+            await apply_changes(HOLDERS, moved, transfer, parsed=False)
+        changes = [RowChange(m.holder_id, m.values, line=m.line) for m in (*report.updated, *report.left)
+                   if m.holder_id]
         if changes:
             await apply_changes(HOLDERS, changes, caller, parsed=False)
+        from sheets.access import LIST_UPLOADS
+
+        await create_rows(LIST_UPLOADS, [{"school": report.uai, "kind": kind, "uploaded_by": caller.actor,
+                                          "new": len(report.new), "moved": len(report.moved),
+                                          "updated": len(report.updated), "left": len(report.left)}],
+                          caller.elevated())
     report.applied = True
     return report
 

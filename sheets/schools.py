@@ -41,7 +41,8 @@ SCHOOLS = register(Sheet(
     name="schools",
     label="Établissements",
     model=School,
-    read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"}),
+    # `ecole`: a school's own people read their school's row (scope), through the engine's API.
+    read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy", "maintenance", "ecole"}),
     edit_roles=frozenset({"admin", "agent"}),
     create_roles=frozenset({"admin"}),
     create_hook=_new_school,

@@ -15,7 +15,6 @@ from tortoise import timezone
 from models.accounts import (
     FLEET_RESET_ROLES,
     RECOVERY_CODES,
-    STAFF_ROLES,
     AccountError,
     ApiToken,
     EventKind,
@@ -46,8 +45,25 @@ from tests.factories import TEST_PASSWORD, make_account
 
 
 def test_roles_are_the_contract_with_the_engine() -> None:
-    assert [r.value for r in Role] == ["admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"]
+    from models.accounts import ACCOUNT_ROLES
+
+    assert [r.value for r in Role] == ["admin", "agent", "lecteur", "laposte", "unowhy", "maintenance", "ecole"]
+    # `ecole` is a school's person signed in by an e-mail link (school access), never an account.
+    assert [r.value for r in ACCOUNT_ROLES] == ["admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"]
     assert FLEET_RESET_ROLES == {Role.UNOWHY, Role.LAPOSTE}  # R-FLEET-5
+
+
+async def test_no_account_can_have_the_school_role(sqlite_db: str) -> None:
+    """R-SCH-5: the schools' people have no account, no password, no TOTP: the role `ecole` is refused to accounts."""
+    import pytest
+
+    from models.accounts import AccountError, change_role, create_user
+
+    with pytest.raises(AccountError, match="lien d'accès par e-mail"):
+        await create_user("chef@ac-paris.fr", "Chef", "ecole", password=TEST_PASSWORD)
+    user = await make_account("agent")
+    with pytest.raises(AccountError, match="lien e-mail"):
+        await change_role(user, "ecole")
 
 
 def test_r_basket_3_ordering_rights_come_from_crre_membership() -> None:
@@ -217,7 +233,7 @@ def test_demo_accounts_one_per_role_printed_once(isolated_settings: Path) -> Non
             await database.close()
 
     first, second, users = asyncio.run(run())
-    assert {c["role"] for c in first} == {r.value for r in STAFF_ROLES} and second == []
+    assert {c["role"] for c in first} == {r.value for r in Role} - {"ecole"} and second == []
     admin = next(u for u in users if u.role == Role.ADMIN)
     assert admin.totp_enabled  # R-SEC-1
     text = credentials_text(first)

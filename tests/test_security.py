@@ -118,11 +118,14 @@ async def test_route_matrix_every_route_needs_login_and_the_right_role(user: Use
             assert response.headers["location"].startswith("/login"), path
     login_page = await anonymous.get("/login")
     assert login_page.status_code == 200, login_page.text[:3000]
-    # Each role, logged in through the login page.
+    # Each role, logged in through the login page; a school's person (role `ecole`) through its e-mail link.
     seen_forbidden = 0
     for role in Role:
         await user.http_client.get("/logout")
-        await login(user, role.value)
+        if role == Role.ECOLE:
+            await _school_sign_in(user, school)
+        else:
+            await login(user, role.value)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test",
                                      cookies=user.http_client.cookies) as http:
             for path, route in routes:
@@ -142,9 +145,50 @@ async def test_route_matrix_every_route_needs_login_and_the_right_role(user: Use
                 else:  # a write without a body: anything but a refusal (422 for a missing body is fine)
                     assert response.status_code not in {401, 403}, (role, method, path, response.status_code)
             logout = await http.get("/logout")
-            assert logout.status_code == 303 and logout.headers["location"].startswith("/login")
+            assert logout.status_code == 303 and logout.headers["location"].startswith(
+                "/acces" if role == Role.ECOLE else "/login")
             assert (await http.get("/ecoles")).status_code == 303  # the session ended
     assert seen_forbidden >= 3 * 5  # two admin pages and one admin API route, for five roles
+
+
+async def _school_sign_in(user: User, school: Any) -> None:
+    """Open a school session (role `ecole`, head of `school`) through a link, as its mail would give it."""
+    from models.access import request_link
+    from models.schools import ContactRole
+    from tests.factories import make_contact
+
+    contact = await make_contact(school, [ContactRole.CHEF])
+    link = await request_link(contact.email, "192.0.2.1")
+    assert link is not None
+    response = await user.http_client.get(f"/acces/{link.secret}")
+    assert response.status_code == 303 and response.headers["location"] == f"/etablissement/{school.uai}"
+
+
+async def test_route_matrix_school_sessions_reach_the_engine_and_their_page_only(
+        user: User, anonymous: httpx.AsyncClient) -> None:
+    """Role `ecole`: the engine's routes admit it (each sheet then decides), every staff page refuses it in French."""
+    from nicegui import app
+
+    school = await make_school(name="Lycée Matrice")
+    await _school_sign_in(user, school)
+    routes = _app_routes()
+    engine = [p for p, r in routes if p.startswith("/api/sheets")]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test",
+                                 cookies=user.http_client.cookies) as http:
+        for path, route in routes:
+            roles = _roles_of(route)
+            if path in engine:
+                assert roles is not None and Role.ECOLE in roles, path
+            elif path == "/etablissement/{uai}" or path == "/api/me":
+                assert roles is not None and Role.ECOLE in roles, path
+            elif path not in MIDDLEWARE_ONLY:
+                assert roles is not None and Role.ECOLE not in roles, path  # every other page is the staff's
+        assert (await http.get(f"/etablissement/{school.uai}")).status_code == 200
+        assert (await http.get("/api/sheets/schools")).status_code == 200
+        refused = await http.get("/api/sheets/devices")  # a sheet the head's grants open… the chef reads its fleet
+        assert refused.status_code == 200
+        audit = await http.get("/api/sheets/audit")  # …not the Région's journal
+        assert audit.status_code == 403 and "Accès refusé" in audit.json()["detail"]
 
 
 async def test_api_bearer_tokens_carry_the_users_rights_and_are_revocable(anonymous: httpx.AsyncClient) -> None:
@@ -184,7 +228,9 @@ async def test_r_fleet_5_only_unowhy_and_laposte_pass_the_device_reset_guard(
         return {"ok": True}
 
     app.include_router(router)
-    for role in Role:
+    from models.accounts import ACCOUNT_ROLES
+
+    for role in ACCOUNT_ROLES:  # a school's person (`ecole`) has no account, hence no token
         account = await make_account(role.value)
         _t, secret = await create_token(account, "essai")
         response = await anonymous.get("/api/essai-reinitialisation", headers={"Authorization": f"Bearer {secret}"})

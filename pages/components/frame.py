@@ -70,6 +70,19 @@ def session_info() -> dict[str, str]:
     return {k: str(store.get(k) or "") for k in ("name", "email", "role", "password_due")}
 
 
+SCHOOL_PAGE = "/etablissement/{uai}"  # « Mon établissement » (pages/school.py)
+
+
+def school_entries() -> list[NavEntry]:
+    """A school session's navigation: the page of each of its schools (kept in the session by the login guard)."""
+    try:
+        schools = app.storage.user.get("schools") or []
+    except RuntimeError:
+        return []
+    return [NavEntry(f"{name} ({uai})", SCHOOL_PAGE.format(uai=uai), "school", "Mon établissement", i)
+            for i, (uai, name) in enumerate(schools)]
+
+
 @contextmanager
 def frame(title: str, *, active: str = "", fill: bool = False) -> Iterator[None]:
     """Lay out a page: header, navigation, title; the caller fills the content. `fill`: the content takes the
@@ -83,7 +96,8 @@ def frame(title: str, *, active: str = "", fill: bool = False) -> Iterator[None]
     ui.page_title(f"{title} · Rentrée")
     with ui.header(elevated=True).classes("items-center px-4 py-2 bg-primary"):
         drawer_button = ui.button(icon="menu").props("flat round color=white aria-label=Menu")
-        with ui.link(target="/").classes("no-underline text-white"):
+        home = "/" if me.get("role") != "ecole" else (school_entries() or [NavEntry("", "/acces", "")])[0].path
+        with ui.link(target=home).classes("no-underline text-white"):
             ui.label("Rentrée").classes("text-2xl font-bold tracking-tight")
         ui.label("Équipement numérique des lycées · Région Île-de-France").classes(
             "text-sm opacity-80 max-sm:hidden")
@@ -92,7 +106,10 @@ def frame(title: str, *, active: str = "", fill: bool = False) -> Iterator[None]
     with ui.left_drawer(value=True, bordered=True).classes("bg-grey-1 p-0") as drawer:
         with ui.list().props("padding").classes("w-full"):
             section = ""
-            for entry in nav_entries(Caller(actor=me.get("email", ""), role=me.get("role") or None)):
+            school_session = me.get("role") == "ecole"
+            entries = school_entries() if school_session else nav_entries(
+                Caller(actor=me.get("email", ""), role=me.get("role") or None))
+            for entry in entries:
                 if entry.section != section and entry.section != "Accueil":
                     ui.item_label(entry.section).props("header").classes("text-xs uppercase text-grey-7 pt-3 pb-1")
                 section = entry.section
@@ -133,7 +150,8 @@ def _user_menu(me: dict[str, str]) -> None:
                         ui.item_label(me["name"]).classes("font-semibold")
                         ui.item_label(Role.label_of(me.get("role", ""), me.get("role", ""))).props("caption")
                 ui.separator()
-            ui.menu_item("Mon compte", on_click=lambda: ui.navigate.to("/compte")).mark("menu-account")
+            if me.get("role") != "ecole":  # a school's person has no account: only their school's page
+                ui.menu_item("Mon compte", on_click=lambda: ui.navigate.to("/compte")).mark("menu-account")
             ui.menu_item("Se déconnecter", on_click=lambda: ui.navigate.to("/logout")).mark("menu-logout")
 
 

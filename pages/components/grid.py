@@ -148,16 +148,20 @@ def _paste_js(sheet: Sheet, grid_id: str, element_id: int) -> str:
 
 
 async def step_up(grid: SheetGrid, action: str) -> bool:
-    """Ask the logged-in user for a fresh TOTP code before a large or sensitive action (issue 4)."""
+    """Ask the logged-in user for a fresh TOTP code before a large or sensitive action (issue 4). A school's person
+    (e-mail link, scoped to its schools) has no TOTP: nothing it reaches is an admin action (issue 11)."""
     from pages.auth import confirm_step_up, current_user
 
+    if grid.caller.is_school:
+        return True
     user = await current_user()
     return user is not None and await confirm_step_up(user, action)
 
 
 def _session_ended(exc: SessionEnded) -> None:
-    ui.notify(str(exc), type="warning", multi_line=True, timeout=8000)
-    ui.navigate.to("/login?fin=1")
+    from pages.auth import leave_ended_session  # a school's person goes back to /acces, the staff to /login
+
+    leave_ended_session(exc)
 
 
 def acts(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

@@ -39,10 +39,12 @@ Apply = Callable[[Path, bool], Awaitable[Preview]]  # (file, all or nothing) →
 def upload_preview_dialog(title: str, help_text: str, analyse: Analyse, apply: Apply, *,
                           accept: str = ".xlsx", all_or_nothing: bool | None = True,
                           confirm: Callable[[int], Awaitable[bool]] | None = None,
-                          on_applied: Callable[[], Any] | None = None, max_bytes: int = 50 * 1024 * 1024) -> None:
+                          on_applied: Callable[[], Any] | None = None, max_bytes: int = 50 * 1024 * 1024,
+                          on_close: Callable[[], Any] | None = None) -> None:
     """Open the dialog. `all_or_nothing=None` hides the option (the file is applied whole or not at all).
 
-    `confirm(touched)` may ask a fresh TOTP code before a large write (False cancels).
+    `confirm(touched)` may ask a fresh TOTP code before a large write (False cancels); `on_close()` runs when the
+    dialog closes (e.g. to show the page's new state once the result was read).
     """
     folder = Path(tempfile.mkdtemp(prefix="rentree-upload-"))
     state: dict[str, Any] = {"path": None, "preview": None}
@@ -120,9 +122,12 @@ def upload_preview_dialog(title: str, help_text: str, analyse: Analyse, apply: A
             on_applied()
 
     whole.on_value_change(lambda: state["preview"] and show(state["preview"]))
+    if on_close is not None:
+        dialog.on_value_change(lambda e: None if e.value else on_close())
     apply_button.on_click(on_apply)
 
 
-def _ended(exc: Exception) -> None:
-    ui.notify(str(exc), type="warning", multi_line=True, timeout=8000)
-    ui.navigate.to("/login?fin=1")
+def _ended(exc: SessionEnded) -> None:
+    from pages.auth import leave_ended_session  # a school's person goes back to /acces, the staff to /login
+
+    leave_ended_session(exc)

@@ -43,12 +43,27 @@ class Caller:
         return cls(actor=f"job:{name}", role=SYSTEM, source=Source.JOB)
 
     def using(self, source: Source) -> Caller:
-        """The same caller through another path (grid, bulk, paste, import…)."""
-        return self if source == self.source else replace(self, source=source)
+        """The same caller through another path (grid, bulk, paste, import…). A school contact's changes keep the
+        source « lien e-mail » whatever the path (their undo stays an undo)."""
+        if source == self.source or (self.source == Source.SCHOOL and source != Source.UNDO):
+            return self
+        return replace(self, source=source)
 
     def elevated(self) -> Caller:
         """The same author with the system's rights (the effects of a move the caller was allowed to make)."""
         return replace(self, role=SYSTEM)
+
+    @classmethod
+    def school(cls, actor: str, scope: frozenset[str], grants: frozenset[tuple[str, str]], *, address: str = "",
+               verify: Callable[[], Awaitable[object]] | None = None) -> Caller:
+        """A school's own person (signed in by an e-mail link): role `ecole`, its schools, its contact roles."""
+        return cls(actor=actor, role=ECOLE, source=Source.SCHOOL, address=address, scope=frozenset(scope),
+                   grants=frozenset(grants), verify=verify)
+
+    @property
+    def is_school(self) -> bool:
+        """True for a school's own person (role `ecole`)."""
+        return self.role == ECOLE
 
     @property
     def is_system(self) -> bool:

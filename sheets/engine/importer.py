@@ -34,7 +34,15 @@ from sheets.engine.caller import Caller
 from sheets.engine.declaration import Column, Sheet, get_sheet
 from sheets.engine.exporter import raw_converter
 from sheets.engine.values import CellError, fold, parse_value, same, to_text
-from sheets.engine.writes import Issue, RowChange, WriteRefused, apply_changes, create_rows, unit_of_work
+from sheets.engine.writes import (
+    Issue,
+    RowChange,
+    WriteRefused,
+    apply_changes,
+    create_rows,
+    uai_of_values,
+    unit_of_work,
+)
 from sheets.engine.xlsx import XlsxColumn, column_letter, write_xlsx
 from sheets.engine.xlsx_read import (
     DEFAULT_MAX_COLUMNS,
@@ -184,6 +192,7 @@ class ImportReport:
     may_create: bool = True
     pending_changes: list[RowChange] = field(default_factory=list, repr=False)
     pending_new: list[tuple[int, Any, dict[str, Any]]] = field(default_factory=list, repr=False)
+    foreign_lines: list[int] = field(default_factory=list, repr=False)  # rows of schools outside the caller's scope
 
     @property
     def ok(self) -> bool:
@@ -496,9 +505,11 @@ async def import_xlsx(sheet: Sheet, path: str | Path, *, caller: Caller, dry_run
         report.fatal.append(str(exc))
         return report
     try:
-        await _analyse(sheet, source, report, progress)
+        await _analyse(sheet, source, report, progress, caller)
     finally:
         source.close()
+    if not report.fatal:
+        await _refuse_other_schools(sheet, report, caller)
     if report.fatal or dry_run:
         return report
     if all_or_nothing and report.refused:
@@ -531,13 +542,32 @@ def _fewer_collections() -> Iterator[None]:
                 gc.set_threshold(_GC_USERS[1], *gc.get_threshold()[1:])
 
 
-async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progress: Progress | None) -> None:
+async def _analyse(sheet: Sheet, source: XlsxFile, report: ImportReport, progress: Progress | None,
+                   caller: Caller | None = None) -> None:
     """Match headers and classify each row (new, changed, unchanged, refused); keep what apply needs."""
     with _fewer_collections():
-        await _analyse_rows(sheet, source, report, progress)
+        await _analyse_rows(sheet, source, report, progress, caller)
 
 
-async def _analyse_rows(sheet: Sheet, source: XlsxFile, report: ImportReport, progress: Progress | None) -> None:
+async def _refuse_other_schools(sheet: Sheet, report: ImportReport, caller: Caller) -> None:
+    """A scoped caller's file that names a row of another school (existing, or new for another school) is refused
+    whole: nothing is written and nothing of that row is shown (no preview of its values)."""
+    if caller.scope is None or not sheet.school_path:
+        return
+    lines = list(report.foreign_lines)
+    for line, _key, values in report.pending_new:
+        if not caller.in_scope(await uai_of_values(sheet, values)):
+            lines.append(line)
+    if lines:
+        lines.sort()
+        shown = ", ".join(str(n) for n in lines[:10]) + (" …" if len(lines) > 10 else "")
+        _abandon(report, f"{len(lines)} ligne(s) du fichier désignent des lignes d'un autre établissement que les "
+                         f"vôtres (ligne(s) {shown}) : un import ne porte que sur vos établissements. Retirez ces "
+                         "lignes puis importez à nouveau ; rien n'a été enregistré.")
+
+
+async def _analyse_rows(sheet: Sheet, source: XlsxFile, report: ImportReport, progress: Progress | None,
+                        caller: Caller | None = None) -> None:
     """The body of _analyse."""
     mapping = _match_headers(sheet, source.headers, report)
     present = {c.field for c in mapping.values()}
@@ -562,8 +592,11 @@ async def _analyse_rows(sheet: Sheet, source: XlsxFile, report: ImportReport, pr
     compared = list(sheet.columns) if sheet.row_validator is not None else [
         c for c in sheet.columns if c.editable and c.field in present and c.field != sheet.key]
     paths = [c.db_field for c in compared]
+    scope = caller.scope if caller is not None and sheet.school_path else None
+    if scope is not None:  # the school of each matched row, to refuse the file when one is not the caller's
+        paths.append(sheet.school_path)  # type: ignore[arg-type]
     state = _Classify(sheet, report, {c.field: 2 + i for i, c in enumerate(compared)},
-                      {c.field for c in sheet.columns if c.editable})
+                      {c.field for c in sheet.columns if c.editable}, scope, 2 + len(compared))
     conversions: dict[tuple[str, str], list[Any]] = {}
     memo: dict[Any, Any] = {}
     known: dict[str, set[Any]] = {}
@@ -635,6 +668,8 @@ class _Classify:
     report: ImportReport
     index: dict[str, int]
     editable: set[str]
+    scope: frozenset[str] | None = None
+    scope_at: int = 0
     seen: dict[Any, int] = field(default_factory=dict)
     duplicates: dict[Any, list[int]] = field(default_factory=dict)
     refused_lines: set[int] = field(default_factory=set)
@@ -654,6 +689,9 @@ class _Classify:
                 else:
                     seen[row.key] = row.line
             record = existing.get(row.key) if row.key is not None else None
+            if record is not None and self.scope is not None and record[self.scope_at] not in self.scope:
+                report.foreign_lines.append(row.line)  # another school's row: nothing of it is kept or shown
+                continue
             if not row.issues and record is None and not report.may_create:
                 row.issues.append(Issue(
                     f"{sheet.key_column.label} « {clip(row.key)} » absent de la base : cet import ne crée pas de "

@@ -235,16 +235,35 @@ async def row_uais(sheet: Sheet, ids: list[int]) -> dict[int, str | None]:
     return out
 
 
-def _uai_of_values(sheet: Sheet, values: dict[str, Any]) -> str | None:
-    """The school a new or moved row names (when the school path starts with one of its columns)."""
-    if not sheet.school_path:
+async def uai_of_values(sheet: Sheet, values: dict[str, Any]) -> str | None:
+    """The school a new or moved row names, through its school path: the row's own UAI column (`uai`), a reference
+    to the schools (`school__uai`), or a reference to a row that has one (`contact__school__uai`)."""
+    path = sheet.school_path
+    if not path:
         return None
-    head = sheet.school_path.split("__", 1)[0]
-    if sheet.school_path == "uai" and "uai" in values:
-        return str(values["uai"] or "").upper() or None
-    if sheet.has_column(head) and head in values and sheet.school_path == f"{head}__uai":
-        return str(values[head] or "").upper() or None
-    return None
+    head, _, rest = path.partition("__")
+    if head not in values:
+        return None
+    value = values[head]
+    if value in (None, ""):
+        return None
+    if not rest:
+        return str(value).upper()
+    if not sheet.has_column(head):
+        return None
+    column = sheet.column(head)
+    if column.kind != "reference" or column.reference is None:
+        return None
+    target_name, key = column.reference
+    if rest == key:
+        return str(value).upper()
+    found = await get_sheet(target_name).model.filter(**{key: value}).values_list(rest, flat=True)
+    return str(found[0]).upper() if found and found[0] else None
+
+
+def _out_of_scope(uai: str | None) -> str:
+    return (f"L'établissement {uai} est hors de votre périmètre." if uai else
+            "Cette ligne ne désigne aucun de vos établissements : vérifiez l'établissement indiqué.")
 
 
 # --- Write context ---------------------------------------------------------------------------------
@@ -481,9 +500,9 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], caller: Caller, 
             ctx = WriteContext(sheet, caller, instance, values, uow.batch, day, uai)
             try:
                 await _plan(ctx)
-                moved_to = _uai_of_values(sheet, ctx.values)
+                moved_to = await uai_of_values(sheet, ctx.values)
                 if moved_to is not None and not caller.in_scope(moved_to):
-                    raise Forbidden(f"L'établissement {moved_to} est hors de votre périmètre.")
+                    raise Forbidden(_out_of_scope(moved_to))
                 written = await _write_row(ctx, change.expected_version, audit, result, source, row_key)
             except Forbidden as exc:
                 issues.append(Issue(str(exc), change.row_id, row_key, line=change.line, kind="forbidden"))
@@ -724,10 +743,10 @@ async def create_rows(sheet: Sheet, rows: list[dict[str, Any]], caller: Caller, 
                     i.row_key = str(key or "")
                 issues.extend(row_issues)
                 continue
-            uai = _uai_of_values(sheet, values)
             try:
+                uai = await uai_of_values(sheet, values)
                 if sheet.school_path and not caller.in_scope(uai):
-                    raise Forbidden(f"L'établissement {uai or '(vide)'} est hors de votre périmètre.")
+                    raise Forbidden(_out_of_scope(uai))
                 if not sheet.may_create(caller, uai):
                     raise Forbidden(f"Vous ne pouvez pas ajouter de lignes à « {sheet.label} » pour {uai}.")
                 if lc is not None:

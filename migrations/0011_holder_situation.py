@@ -2,7 +2,7 @@ from migrations import migration
 from tortoise.migrations import operations as ops
 from tortoise.indexes import Index
 
-Migration = migration('0009_security', [
+Migration = migration('0010_school_access', [
     ops.AddIndex(
         model_name='Holder',
         index=Index(fields=['situation', 'school_id']),

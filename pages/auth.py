@@ -518,7 +518,9 @@ class AuthMiddleware(BaseHTTPMiddleware):
             return await call_next(request)
         store = _store()
         idle = settings_module.get().session_idle_minutes * 60
-        if path == "/api" or path.startswith("/api/"):
+        # The API, and its schema fetched by a script with its bearer token (as a fuzzer or a client generator does).
+        if path == "/api" or path.startswith("/api/") or (path == "/openapi.json"
+                                                          and request.headers.get("authorization")):
             uid = store.get("uid")
             if uid and not request.headers.get("authorization"):  # a page's own calls, with the session cookie
                 if time.time() - float(store.get("seen") or 0) > idle:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel
 
 from models.accounts import STAFF_ROLES, User, contacts_visible_to
@@ -16,6 +18,7 @@ from models.schools import (
     support_desks,
 )
 from pages.auth import api_user, require_roles
+from sheets.engine.api import MAX_ID
 
 
 class SchoolOut(BaseModel):
@@ -88,14 +91,16 @@ def build_router() -> APIRouter:
     staff = [Depends(require_roles(*STAFF_ROLES))]
 
     @router.get("/schools", response_model=SchoolPage, summary="Liste des établissements", dependencies=staff)
-    async def list_schools(q: str = "", sort: str = "uai", descending: bool = False,
-                           offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> dict:
+    async def list_schools(q: Annotated[str, Query(max_length=200)] = "",
+                           sort: Annotated[str, Query(max_length=40, pattern="^[a-z_]+$")] = "uai",
+                           descending: bool = False, offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+                           limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
         rows, total = await search_schools(q, sort=sort, descending=descending, offset=offset, limit=limit)
         return {"total": total, "rows": [school_out(s) for s in rows]}
 
     @router.get("/schools/{uai}", response_model=SchoolDetailOut, summary="Fiche d'un établissement",
                 dependencies=staff)
-    async def school_detail(uai: str, user: User = Depends(api_user)) -> dict:
+    async def school_detail(uai: Annotated[str, Path(max_length=40)], user: User = Depends(api_user)) -> dict:
         try:
             code = normalize_uai(uai)
         except InvalidUAI as exc:

@@ -56,13 +56,17 @@ def _download(columns: list[XlsxColumn], rows: list[list[Any]], filename: str, t
     target.unlink(missing_ok=True)
 
 
-def _nav_links() -> None:
+def _nav_links(caller: Caller) -> None:
+    """Links to the fleet's grids, those the caller may open."""
+    from sheets.engine.declaration import get_sheet
+
     with ui.row().classes("gap-4 text-sm"):
         ui.link("Tableau régional", "/parc")
-        ui.link("Appareils", "/parc/appareils")
-        ui.link("Porteurs", "/parc/porteurs")
-        ui.link("Réassorts", "/parc/reassorts")
-        ui.link("Équipement fixe et salles", "/feuilles/equipment")
+        for label, path, sheet in (("Appareils", "/parc/appareils", DEVICES), ("Porteurs", "/parc/porteurs", HOLDERS),
+                                   ("Réassorts", "/parc/reassorts", RESTOCKS),
+                                   ("Équipement fixe et salles", "/feuilles/equipment", get_sheet("equipment"))):
+            if sheet.may_read(caller):
+                ui.link(label, path)
 
 
 # --- Home alerts ------------------------------------------------------------------------------------
@@ -116,8 +120,9 @@ REGIONAL_COLUMNS: list[tuple[str, str]] = [
 @page("/parc", roles=STAFF_ROLES, nav=Nav("Parc", "laptop_chromebook", 10, "Tableau régional du parc"))
 async def fleet_page() -> None:
     """Every school's fleet in one table (R-FLEET-4, R-FLEET-8, R-SCH-7), exportable."""
+    caller = await caller_for_page(Source.PAGE)
     with frame("Parc : tableau régional", active="/parc"):
-        _nav_links()
+        _nav_links(caller)
         rows = await regional_rows()
         _counts, _flags, at, current = await regional_figures()
         ui.label(f"Indicateurs des porteurs calculés le {dt.datetime.fromtimestamp(at, tz()):%d/%m/%Y à %H:%M:%S}"
@@ -141,9 +146,9 @@ async def fleet_page() -> None:
                 [XlsxColumn(label, kind="integer" if key not in ("uai", "name", "academie", "wifi") else "text")
                  for key, label in REGIONAL_COLUMNS],
                 [[r[k] for k, _ in REGIONAL_COLUMNS] for r in rows], "parc-regional.xlsx", "Parc régional",
-            )).props("outline no-caps")
+            )).props("outline no-caps").mark("download")
             ui.button("Liste Unowhy : à collecter / restituer (.xlsx)", icon="local_shipping",
-                      on_click=lambda: unowhy_export(None)).props("outline no-caps")
+                      on_click=lambda: unowhy_export(None, caller)).props("outline no-caps").mark("download")
         columns = [{"name": k, "label": label, "field": k, "sortable": True,
                     "align": "left" if k in ("uai", "name", "academie", "wifi") else "right"}
                    for k, label in REGIONAL_COLUMNS]
@@ -176,12 +181,20 @@ async def needs_card() -> None:
         ui.table(columns=columns, rows=rows, row_key="track").props("flat dense bordered").classes("max-w-4xl")
 
 
-async def unowhy_export(school_id: int | None) -> None:
-    """Unowhy's file: devices to collect (no holder in a school, R-FLEET-4) or to return."""
+def reads_people(caller: Caller) -> bool:
+    """R-SEC-4: whether a caller may see the holders' names, identifiers and classes (those who read their sheet)."""
+    return HOLDERS.may_read(caller)
+
+
+async def unowhy_export(school_id: int | None, caller: Caller) -> None:
+    """Unowhy's file: devices to collect (no holder in a school, R-FLEET-4) or to return; the holder's identifier
+    only for the roles that read the holders (R-SEC-4)."""
     rows = await unowhy_collect_list(school_id)
-    _download([XlsxColumn("UAI", width=12), XlsxColumn("N° de série", width=16), XlsxColumn("Type", width=22),
-               XlsxColumn("Statut", width=22), XlsxColumn("Porteur", width=16)], [list(r) for r in rows],
-              "unowhy-a-collecter.xlsx", "À collecter")
+    columns = [XlsxColumn("UAI", width=12), XlsxColumn("N° de série", width=16), XlsxColumn("Type", width=22),
+               XlsxColumn("Statut", width=22), XlsxColumn("Porteur", width=16)]
+    if not reads_people(caller):
+        columns, rows = columns[:4], [r[:4] for r in rows]
+    _download(columns, [list(r) for r in rows], "unowhy-a-collecter.xlsx", "À collecter")
     ui.notify(f"{fr_number(len(rows))} appareil(s) dans la liste Unowhy.", type="positive")
 
 
@@ -202,6 +215,7 @@ async def school_fleet_page(uai: str) -> None:
         return
     fleet = await school_fleet(school.id)
     caller = await caller_for_page(Source.PAGE)
+    people = reads_people(caller)
     with frame(f"Parc · {school.name}", active="/parc"):
         with ui.row().classes("gap-4 text-sm"):
             ui.link(f"← Fiche de l'établissement {school.uai}", f"/ecoles/{school.uai}")
@@ -239,9 +253,10 @@ async def school_fleet_page(uai: str) -> None:
                     f"/feuilles/equipment?school={school.uai}").classes("text-sm")
         with ui.row().classes("w-full gap-4 items-stretch flex-wrap"):
             _people_card(f"Porteurs sans appareil ({fr_number(fleet.holders_without_device_count)})",
-                         fleet.holders_without_device, "Chacun a un PC.")
+                         fleet.holders_without_device if people else None, "Chacun a un PC.")
             _people_card(f"Terminale sans choix garder / restituer ({fr_number(fleet.tle_undecided_count)})",
-                         fleet.tle_undecided, "Tous les élèves de Terminale ont choisi (R-FLEET-8).")
+                         fleet.tle_undecided if people else None,
+                         "Tous les élèves de Terminale ont choisi (R-FLEET-8).")
         with ui.card().classes("w-full"):
             ui.label(f"Appareils sans porteur : à collecter par Unowhy ({fr_number(fleet.to_collect_count)})").classes(
                 "text-lg font-semibold")
@@ -269,10 +284,12 @@ async def school_fleet_page(uai: str) -> None:
         with ui.card().classes("w-full gap-2"):
             ui.label("Fichiers et mouvements").classes("text-lg font-semibold")
             with ui.row().classes("gap-2 flex-wrap"):
-                ui.button("Liste de distribution La Poste (.xlsx)", icon="local_post_office",
-                          on_click=lambda: laposte_export(school)).props("outline no-caps")
+                if people:  # names by class (R-SEC-4)
+                    ui.button("Liste de distribution La Poste (.xlsx)", icon="local_post_office",
+                              on_click=lambda: laposte_export(school, caller)).props("outline no-caps").mark(
+                        "download")
                 ui.button("Liste Unowhy : à collecter / restituer (.xlsx)", icon="local_shipping",
-                          on_click=lambda: unowhy_export(school.id)).props("outline no-caps")
+                          on_click=lambda: unowhy_export(school.id, caller)).props("outline no-caps").mark("download")
                 if HOLDERS.may_edit(caller) and HOLDERS.may_create(caller):
                     ui.button("Importer la base élèves (SIECLE)", icon="upload_file",
                               on_click=lambda: movements_dialog(school, HolderKind.STUDENT, caller)).props(
@@ -280,8 +297,9 @@ async def school_fleet_page(uai: str) -> None:
                     ui.button("Importer la base enseignants (STS)", icon="upload_file",
                               on_click=lambda: movements_dialog(school, HolderKind.TEACHER, caller)).props(
                         "outline no-caps").mark("import-sts")
-                ui.button("Fichier d'exemple (élèves)", icon="description",
-                          on_click=lambda: sample_download(school)).props("flat no-caps")
+                if people:  # filled from the school's own holders
+                    ui.button("Fichier d'exemple (élèves)", icon="description",
+                              on_click=lambda: sample_download(school, caller)).props("flat no-caps").mark("download")
         await restock_card(school, caller)
 
 
@@ -300,9 +318,14 @@ def _count_card(title: str, counts: dict[str, int], labels: dict[str, str], uai:
                     ui.label(fr_number(counts[code])).classes("font-medium text-right")
 
 
-def _people_card(title: str, people: list[Any], empty: str) -> None:
+def _people_card(title: str, people: list[Any] | None, empty: str) -> None:
+    """A list of holders (None: the caller may not read their names, identifiers and classes, R-SEC-4)."""
     with ui.card().classes("flex-1 min-w-96"):
         ui.label(title).classes("text-lg font-semibold")
+        if people is None:
+            ui.label("Noms, identifiants et classes réservés aux rôles qui consultent les porteurs (R-SEC-4).").classes(
+                "text-grey-7")
+            return
         if not people:
             ui.label(empty).classes("text-grey-7")
             return
@@ -313,8 +336,12 @@ def _people_card(title: str, people: list[Any], empty: str) -> None:
                   for h in people], row_key="ident", pagination=8).props("flat dense bordered").classes("w-full")
 
 
-async def laposte_export(school: School) -> None:
-    """La Poste's distribution list of a school by class: class, holder, serial (R-SLOT-7)."""
+async def laposte_export(school: School, caller: Caller) -> None:
+    """La Poste's distribution list of a school by class: class, holder, serial (R-SLOT-7); names by class, so only
+    for the roles that read the holders (R-SEC-4)."""
+    if not reads_people(caller):
+        ui.notify("Accès refusé : la liste de distribution nomme les élèves (R-SEC-4).", type="negative")
+        return
     rows = await distribution_list(school.id)
     _download([XlsxColumn("Classe", width=10), XlsxColumn("Nom", width=20), XlsxColumn("Prénom", width=16),
                XlsxColumn("Identifiant", width=16), XlsxColumn("N° de série", width=16),
@@ -323,8 +350,11 @@ async def laposte_export(school: School) -> None:
     ui.notify(f"{fr_number(len(rows))} PC à remettre dans la liste.", type="positive")
 
 
-async def sample_download(school: School) -> None:
-    """A filled example of the student list, from the demo data."""
+async def sample_download(school: School, caller: Caller) -> None:
+    """A filled example of the student list, from the school's holders (R-SEC-4: for the roles that read them)."""
+    if not reads_people(caller):
+        ui.notify("Accès refusé : le fichier d'exemple reprend les élèves du lycée (R-SEC-4).", type="negative")
+        return
     target = Path(tempfile.mkdtemp(prefix="rentree-fleet-")) / f"exemple-eleves-{school.uai}.xlsx"
     await write_sample(school, HolderKind.STUDENT, target)
     ui.download(target.read_bytes(), target.name)

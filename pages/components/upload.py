@@ -6,6 +6,7 @@ Used by the engine's Excel import of any sheet and by the schools' student (SIEC
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ from typing import Any
 from nicegui import ui
 
 from sheets.engine.caller import SessionEnded
+from sheets.engine.xlsx_read import MAX_FILE_BYTES
+
+ACCEPT = ".xlsx,.csv"  # what the bounded reader takes (sheets/engine/xlsx_read.py)
 
 
 @dataclass
@@ -37,21 +41,24 @@ Apply = Callable[[Path, bool], Awaitable[Preview]]  # (file, all or nothing) →
 
 
 def upload_preview_dialog(title: str, help_text: str, analyse: Analyse, apply: Apply, *,
-                          accept: str = ".xlsx", all_or_nothing: bool | None = True,
+                          accept: str = ACCEPT, all_or_nothing: bool | None = True,
                           confirm: Callable[[int], Awaitable[bool]] | None = None,
-                          on_applied: Callable[[], Any] | None = None, max_bytes: int = 50 * 1024 * 1024,
+                          on_applied: Callable[[], Any] | None = None, max_bytes: int = MAX_FILE_BYTES,
                           on_close: Callable[[], Any] | None = None) -> None:
     """Open the dialog. `all_or_nothing=None` hides the option (the file is applied whole or not at all).
 
     `confirm(touched)` may ask a fresh TOTP code before a large write (False cancels); `on_close()` runs when the
-    dialog closes (e.g. to show the page's new state once the result was read).
+    dialog closes (e.g. to show the page's new state once the result was read). The file (an .xlsx or a .csv, at
+    most the reader's MAX_FILE_BYTES) and the refusals' report are written in a worker thread, never on the event
+    loop that serves every page.
     """
     folder = Path(tempfile.mkdtemp(prefix="rentree-upload-"))
     state: dict[str, Any] = {"path": None, "preview": None}
     with ui.dialog(value=True) as dialog, ui.card().classes("w-[48rem] max-w-full gap-3"):
         ui.label(title).classes("text-lg font-semibold")
         ui.label(help_text).classes("text-sm text-grey-8")
-        ui.upload(label=f"Fichier {accept}", auto_upload=True, max_file_size=max_bytes,
+        ui.upload(label=f"Fichier {' ou '.join(accept.split(','))} ({max_bytes // (1024 * 1024)} Mo au plus)",
+                  auto_upload=True, max_file_size=max_bytes,
                   on_upload=lambda e: on_upload(e),
                   on_rejected=lambda: ui.notify(f"Fichier refusé : {max_bytes // (1024 * 1024)} Mo au plus.",
                                                 type="negative")).props(
@@ -66,8 +73,11 @@ def upload_preview_dialog(title: str, help_text: str, analyse: Analyse, apply: A
             apply_button = ui.button("Appliquer", icon="check").props("color=primary").mark("apply")
             apply_button.set_visibility(False)
 
-    def show(preview: Preview) -> None:
+    async def show(preview: Preview) -> None:
         state["preview"] = preview
+        report_path = folder / "rapport.xlsx"
+        if preview.refusals and preview.report is not None:
+            await asyncio.to_thread(preview.report, report_path)  # up to every refused row of a large file
         result.clear()
         with result:
             ui.label(preview.summary).classes("font-medium " + ("text-negative" if preview.fatal else
@@ -88,8 +98,6 @@ def upload_preview_dialog(title: str, help_text: str, analyse: Analyse, apply: A
                     for line in preview.refusals[:300]:
                         ui.label(line).classes("text-xs")
                 if preview.report is not None:
-                    report_path = folder / "rapport.xlsx"
-                    preview.report(report_path)
                     ui.button("Télécharger le rapport (.xlsx)", icon="download",
                               on_click=lambda: ui.download(report_path.read_bytes(), "rapport-import.xlsx")).props(
                         "flat dense no-caps")
@@ -97,11 +105,22 @@ def upload_preview_dialog(title: str, help_text: str, analyse: Analyse, apply: A
                                     and not (whole.value and preview.refusals))
 
     async def on_upload(e: Any) -> None:
-        path = folder / (Path(e.file.name or f"fichier{accept}").name or f"fichier{accept}")
-        path.write_bytes(await e.file.read())
+        name = Path(e.file.name or "fichier.xlsx").name or "fichier.xlsx"
+        suffixes = tuple(accept.split(","))
+        if not name.lower().endswith(suffixes):
+            ui.notify(f"Fichier refusé : « {name[:60]} » n'est pas un fichier {' ou '.join(suffixes)}.",
+                      type="negative")
+            return
+        if e.file.size() > max_bytes:  # the browser checks it too, but a request can be crafted
+            ui.notify(f"Fichier refusé : {max_bytes // (1024 * 1024)} Mo au plus.", type="negative")
+            return
+        path = folder / name
+        data = await e.file.read()
+        await asyncio.to_thread(path.write_bytes, data)  # up to 100 MB: never on the event loop
+        del data
         state["path"] = path
         try:
-            show(await analyse(path, bool(whole.value)))
+            await show(await analyse(path, bool(whole.value)))
         except SessionEnded as exc:
             _ended(exc)
 
@@ -116,12 +135,16 @@ def upload_preview_dialog(title: str, help_text: str, analyse: Analyse, apply: A
         except SessionEnded as exc:
             _ended(exc)
             return
-        show(done)
+        await show(done)
         apply_button.set_visibility(False)
         if done.applied and on_applied is not None:
             on_applied()
 
-    whole.on_value_change(lambda: state["preview"] and show(state["preview"]))
+    async def on_whole() -> None:
+        if state["preview"] is not None:
+            await show(state["preview"])
+
+    whole.on_value_change(on_whole)
     if on_close is not None:
         dialog.on_value_change(lambda e: None if e.value else on_close())
     apply_button.on_click(on_apply)

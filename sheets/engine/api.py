@@ -332,8 +332,10 @@ def build_router(current_caller: CallerDependency, dependencies: Sequence[Any] =
         return [{**h, "at": h["at"].isoformat()} for h in await row_history(sheet, row_id, caller)]
 
     @router.get("/{name}/export.xlsx", summary="Exporter la feuille en Excel (filtres col=valeur)")
-    async def export(name: SheetName, request: Request, quick: Annotated[str, Query(max_length=200)] = "",
+    async def export(name: SheetName, quick: Annotated[str, Query(max_length=200)] = "",
                      sort: Annotated[str, Query(max_length=400)] = "",
+                     filter: Annotated[list[Annotated[str, Field(max_length=200)]], Query(
+                         max_length=20, description="colonne=valeur (égal ; un choix par code ou libellé)")] = [],  # noqa: B006
                      caller: Caller = Depends(current_caller)) -> Any:
         from sheets.engine.exporter import export_filename, export_sheet
         from sheets.engine.query import cli_filters
@@ -343,9 +345,7 @@ def build_router(current_caller: CallerDependency, dependencies: Sequence[Any] =
             raise HTTPException(status_code=403, detail=f"Accès refusé : « {sheet.label} » contient des données "
                                                         "personnelles ; exportez-la depuis l'application, qui demande "
                                                         "un code de double authentification.")
-        filters_raw = request.query_params.getlist("filter")
-        if len(filters_raw) > 20 or any(len(f) > 200 for f in filters_raw):
-            raise HTTPException(status_code=400, detail="Trop de filtres (20 au plus, 200 caractères chacun).")
+        filters_raw = list(filter)
         handle = tempfile.NamedTemporaryFile(prefix=f"rentree-{name}-", suffix=".xlsx", delete=False)
         handle.close()
         try:

@@ -58,6 +58,8 @@ class Column:
     max_length: int | None = None  # a text's limit (default: the model field's own)
     plain: bool | None = None  # an integer shown without thousands separators (default: ids and years)
     display: Display | None = None  # what a person reads for the stored value, given the row (grid and export)
+    nullable: bool = True  # whether the row may hold no value (default: the model field's own `null`)
+    bounds: tuple[Any, Any] | None = None  # a number's range (default: what the model field's database type holds)
 
     def __post_init__(self) -> None:
         if self.plain is None:
@@ -148,10 +150,15 @@ class Sheet:
 
         fields_map = self.model._meta.fields_map
         columns = []
-        for c in self.columns:  # a text column takes its limit from the model, so a long value is refused in French
-            limit = getattr(fields_map.get(c.field), "max_length", None)
+        for c in self.columns:  # a column takes its limits from the model, so a bad value is refused in French
+            model_field = None if c.path else fields_map.get(c.field)
+            limit = getattr(model_field, "max_length", None)
             if c.kind == "text" and c.max_length is None and isinstance(limit, int):
                 c = dataclasses.replace(c, max_length=limit)
+            if model_field is not None and c.kind != "text" and not model_field.null and c.nullable:
+                c = dataclasses.replace(c, nullable=False)
+            if model_field is not None and c.bounds is None and c.kind in ("integer", "decimal", "euro"):
+                c = dataclasses.replace(c, bounds=number_bounds(model_field))
             columns.append(c)
         object.__setattr__(self, "columns", tuple(columns))
         if self.lifecycle is not None and not self.has_column(self.lifecycle.field):
@@ -234,6 +241,35 @@ class Sheet:
     def path(self) -> str:
         """The page of the sheet's grid."""
         return self.page_path or f"/feuilles/{self.name}"
+
+
+def model_field(model: type[Model], path: str) -> Any:
+    """The Tortoise field at the end of an ORM path (`school__uai`, `contact__school__uai`), or None."""
+    parts = path.split("__")
+    found: Any = None
+    for i, part in enumerate(parts):
+        found = model._meta.fields_map.get(part)
+        if found is None:
+            return None
+        if i < len(parts) - 1:
+            model = getattr(found, "related_model", None)
+            if model is None:
+                return None
+    return found
+
+
+def number_bounds(model_field: Any) -> tuple[Any, Any] | None:
+    """The range a numeric model field's database type holds (an INTEGER column: ±2^31), or None."""
+    from decimal import Decimal
+
+    constraints = getattr(model_field, "constraints", None) or {}
+    if "ge" in constraints and "le" in constraints:
+        return constraints["ge"], constraints["le"]
+    digits, places = getattr(model_field, "max_digits", None), getattr(model_field, "decimal_places", None)
+    if isinstance(digits, int) and isinstance(places, int):
+        high = Decimal(10) ** (digits - places) - Decimal(1).scaleb(-places)
+        return -high, high
+    return None
 
 
 _REGISTRY: dict[str, Sheet] = {}

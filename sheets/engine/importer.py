@@ -33,7 +33,7 @@ from models.audit import Source
 from sheets.engine.caller import Caller
 from sheets.engine.declaration import Column, Sheet, get_sheet
 from sheets.engine.exporter import raw_converter
-from sheets.engine.values import CellError, fold, parse_value, same, to_text
+from sheets.engine.values import MAX_DATE, MIN_DATE, CellError, fold, parse_value, same, to_text
 from sheets.engine.writes import (
     Issue,
     RowChange,
@@ -134,13 +134,14 @@ def parse_cell(column: Column, raw: Any) -> tuple[Any, str | None]:
         kind, cls = column.kind, raw.__class__
         if kind == "text" and cls is str:
             text = raw.strip()
-            if text or not column.required:
+            if (text or not column.required) and (column.max_length is None or len(text) <= column.max_length):
                 return text, None
         if kind == "choice" and cls is str and raw in _choice_codes(column):
             return _choice_codes(column)[raw], None
-        if kind == "date" and cls is dt.date:
+        if kind == "date" and cls is dt.date and MIN_DATE <= raw <= MAX_DATE:
             return raw, None
-        if kind == "integer" and cls is float and raw.is_integer():
+        if kind == "integer" and cls is float and raw.is_integer() and (
+                column.bounds is None or column.bounds[0] <= raw <= column.bounds[1]):
             return int(raw), None
         if kind == "boolean" and cls is bool:
             return raw, None

@@ -9,6 +9,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from tortoise.expressions import Q, Subquery
@@ -16,14 +17,13 @@ from tortoise.queryset import QuerySet
 
 from sheets.engine.caller import Caller
 from sheets.engine.dataversion import data_version
-from sheets.engine.declaration import Column, Sheet
-from sheets.engine.values import CellError, fold, parse_value, to_json
+from sheets.engine.declaration import Column, Sheet, model_field, number_bounds
+from sheets.engine.values import MAX_DATE, MIN_DATE, CellError, fold, parse_value, to_json
 
 log = logging.getLogger("rentree.query")
 
 MAX_BLOCK = 1000
 MAX_NUMBER = 10**15
-MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
 
 
 class QueryError(ValueError):
@@ -64,45 +64,81 @@ def _column(sheet: Sheet, col_id: str) -> Column:
     return sheet.column(str(col_id))
 
 
-def _value(column: Column, raw: Any) -> Any:
-    """A filter operand converted to the column's type (bounded: a number beyond ±10^15 is refused)."""
+def _value(column: Column, raw: Any, bounds: tuple[Any, Any] | None = None) -> Any:
+    """A filter operand converted to the column's type: a number within what its database field holds (±10^15 at
+    most), a date within MIN_DATE–MAX_DATE; anything else is a QueryError in French."""
     if isinstance(raw, dict | list):
         raise QueryError(f"Filtre sur « {column.label} » : valeur simple attendue.")
     if isinstance(raw, str) and len(raw) > 200:
         raise QueryError(f"Filtre sur « {column.label} » : valeur trop longue (200 caractères au plus).")
     if column.kind == "reference":
         return str(raw).strip().upper() if raw is not None else None
-    probe = Column(column.field, column.label, kind=column.kind, choices=column.choices)
+    probe = Column(column.field, column.label, kind=column.kind, choices=column.choices, bounds=bounds)
     try:
         value = parse_value(probe, raw)
     except CellError as exc:
         raise QueryError(f"Filtre sur « {column.label} » : {exc}") from None
     if column.kind in ("integer", "decimal", "euro") and value is not None and abs(value) > MAX_NUMBER:
         raise QueryError(f"Filtre sur « {column.label} » : nombre hors limites (±10^15).")
-    if column.kind in ("date", "datetime") and value is not None:
-        day = value.date() if isinstance(value, dt.datetime) else value
-        if not MIN_DATE <= day <= MAX_DATE:
-            raise QueryError(f"Filtre sur « {column.label} » : date hors des années {MIN_DATE.year}–"
-                             f"{MAX_DATE.year}.")
     return value
 
 
 def _date_operand(column: Column, raw: Any) -> Any:
     if raw in (None, ""):
         raise QueryError(f"Filtre sur « {column.label} » : date manquante.")
-    text = str(raw)[:10]
+    if not isinstance(raw, str):
+        raise QueryError(f"Filtre sur « {column.label} » : date attendue (aaaa-mm-jj).")
+    text = raw[:10]
     try:
         day = dt.date.fromisoformat(text)
     except ValueError:
-        raise QueryError(f"Filtre sur « {column.label} » : date « {str(raw)[:20]} » illisible "
+        raise QueryError(f"Filtre sur « {column.label} » : date « {raw[:20]} » illisible "
                          "(attendu aaaa-mm-jj).") from None
     if not MIN_DATE <= day <= MAX_DATE:
         raise QueryError(f"Filtre sur « {column.label} » : date hors des années {MIN_DATE.year}–{MAX_DATE.year}.")
     return day
 
 
-def _condition(column: Column, cond: dict[str, Any]) -> Q:
-    """One AG Grid filter condition on one column as a Q."""
+def _storable(field_: Any, value: Any) -> bool:
+    """Whether a value passes the model field's own checks (length, validators, enum, the range of its database
+    type): one that does not can equal no stored row, and must not reach the query, which would fail instead."""
+    if field_ is None:
+        return True
+    try:
+        stored = field_.to_db_value(value, field_.model)
+    except Exception:  # tortoise's ValidationError, an enum's ValueError…: the value cannot be stored
+        return False
+    bounds = number_bounds(field_)
+    return bounds is None or not isinstance(stored, int | float | Decimal) or bounds[0] <= stored <= bounds[1]
+
+
+def _blank(sheet: Sheet, column: Column, blank: bool) -> Q:
+    """« Vide » / « Non vide » on any column: no value, or an empty text (compared without the field's validators,
+    which refuse an empty UAI or e-mail that is nonetheless what the filter looks for)."""
+    path = column.db_field
+    if column.kind == "reference" and not column.path:
+        return Q(**{f"{column.field}_id__isnull": blank})  # no join for an empty reference
+    field_ = model_field(sheet.model, path)
+    texty = column.kind in ("text", "reference") or isinstance(getattr(field_, "max_length", None), int)
+    if blank:
+        return (Q(**{f"{path}__isnull": True}) | Q(**{f"{path}__iexact": ""})) if texty else Q(
+            **{f"{path}__isnull": True})
+    q = Q(**{f"{path}__isnull": False})
+    return (q & ~Q(**{f"{path}__iexact": ""})) if texty else q
+
+
+_NUMBER_OPS = {"equals": "", "notEqual": None, "lessThan": "__lt", "lessThanOrEqual": "__lte",
+               "greaterThan": "__gt", "greaterThanOrEqual": "__gte"}
+_TEXT_OPS = {"contains": "__icontains", "notContains": None, "equals": "__iexact", "notEqual": "!",
+             "startsWith": "__istartswith", "endsWith": "__iendswith"}
+_DATE_KINDS = ("date", "datetime")
+_NUMBER_KINDS = ("integer", "decimal", "euro")
+
+
+def _condition(sheet: Sheet, column: Column, cond: dict[str, Any]) -> Q:
+    """One AG Grid filter condition on one column as a Q. The column's kind decides what the operator means (the
+    client's filterType only says whether a list of values is given): every operator on every kind is either
+    answered or refused in French, never passed raw to the database."""
     if not isinstance(cond, dict):
         raise QueryError(f"Filtre illisible sur « {column.label} » : objet attendu.")
     path = column.db_field
@@ -110,23 +146,24 @@ def _condition(column: Column, cond: dict[str, Any]) -> Q:
     op = cond.get("type") or ("in" if kind == "set" else "equals")
     if not isinstance(kind, str) or not isinstance(op, str):
         raise QueryError(f"Filtre illisible sur « {column.label} ».")
-    if column.kind == "reference" and not column.path and op in ("blank", "notBlank"):
-        return Q(**{f"{column.field}_id__isnull": op == "blank"})  # no join for an empty reference
-    if op == "blank":
-        return (Q(**{f"{path}__isnull": True}) | Q(**{path: ""})) if column.kind == "text" else Q(
-            **{f"{path}__isnull": True})
-    if op == "notBlank":
-        q = Q(**{f"{path}__isnull": False})
-        return (q & ~Q(**{path: ""})) if column.kind == "text" else q
-    if kind == "set":
+    if op in ("blank", "notBlank"):
+        return _blank(sheet, column, op == "blank")
+    field_ = model_field(sheet.model, path)
+    if kind == "set" or op == "in":
         values = cond.get("values")
         if not isinstance(values, list) or len(values) > 1000:
             raise QueryError(f"Filtre sur « {column.label} » : liste de valeurs attendue (1 000 au plus).")
-        return Q(**{f"{path}__in": [_value(column, v) for v in values]})
-    if kind == "boolean" or column.kind == "boolean":
-        return Q(**{path: _value(Column(column.field, column.label, kind="boolean"), cond.get("filter",
-                                                                                          cond.get("value")))})
-    if kind == "date" or column.kind in ("date", "datetime"):
+        parsed = [_value(column, v) for v in values]
+        field_ = model_field(sheet.model, path)
+        q = Q(**{f"{path}__in": [v for v in parsed if v not in (None, "") and _storable(field_, v)]})
+        return (q | _blank(sheet, column, True)) if any(v in (None, "") for v in parsed) else q  # [] matches nothing
+    if column.kind == "boolean":
+        if op not in ("equals", "notEqual"):
+            raise QueryError(f"Filtre « {op[:30]} » non pris en charge pour Oui/Non.")
+        value = _value(Column(column.field, column.label, kind="boolean", required=True),
+                       cond.get("filter", cond.get("value")))
+        return Q(**{path: value if op == "equals" else not value})
+    if column.kind in _DATE_KINDS:
         start = _date_operand(column, cond.get("dateFrom", cond.get("filter")))
         if column.kind == "datetime":
             lo = dt.datetime.combine(start, dt.time())
@@ -145,31 +182,34 @@ def _condition(column: Column, cond: dict[str, Any]) -> Q:
                 end = _date_operand(column, cond.get("dateTo"))
                 return Q(**{f"{path}__gte": start, f"{path}__lte": end})
         if op not in ops:
-            raise QueryError(f"Filtre « {op} » non pris en charge pour une date.")
+            raise QueryError(f"Filtre « {op[:30]} » non pris en charge pour une date.")
         return ops[op]
-    if column.kind in ("integer", "decimal", "euro") or kind == "number":
-        value = _value(column, cond.get("filter"))
+    if column.kind in _NUMBER_KINDS:
+        if op != "inRange" and op not in _NUMBER_OPS:
+            raise QueryError(f"Filtre « {op[:30]} » non pris en charge pour un nombre.")
+        bounds = number_bounds(field_) if field_ is not None else None
+        number = Column(column.field, column.label, kind=column.kind, required=True)
+        value = _value(number, cond.get("filter"), bounds)
         if op == "inRange":
-            return Q(**{f"{path}__gte": value, f"{path}__lte": _value(column, cond.get("filterTo"))})
-        ops = {"equals": "", "notEqual": None, "lessThan": "__lt", "lessThanOrEqual": "__lte",
-               "greaterThan": "__gt", "greaterThanOrEqual": "__gte"}
-        if op not in ops:
-            raise QueryError(f"Filtre « {op} » non pris en charge pour un nombre.")
-        suffix = ops[op]
+            return Q(**{f"{path}__gte": value, f"{path}__lte": _value(number, cond.get("filterTo"), bounds)})
+        suffix = _NUMBER_OPS[op]
         return ~Q(**{path: value}) if suffix is None else Q(**{f"{path}{suffix}": value})
+    raw = cond.get("filter")
+    if isinstance(raw, dict | list):
+        raise QueryError(f"Filtre sur « {column.label} » : valeur simple attendue.")
+    text = "" if raw is None else str(raw)
+    if len(text) > 200:
+        raise QueryError(f"Filtre sur « {column.label} » : valeur trop longue (200 caractères au plus).")
     if column.kind == "choice":
-        text = str(cond.get("filter") or "")
+        folded = fold(text)
         matches = [code for code, label in column.choices
-                   if (op == "equals" and fold(text) in (fold(code), fold(label)))
-                   or (op == "contains" and (fold(text) in fold(label) or fold(text) in fold(code)))
-                   or (op == "startsWith"
-                       and (fold(label).startswith(fold(text)) or fold(code).startswith(fold(text))))]
-        if op == "notEqual":
-            return ~Q(**{path: _value(column, text)})
-        if op not in ("equals", "contains", "startsWith"):
-            raise QueryError(f"Filtre « {op} » non pris en charge pour une liste de choix.")
-        return Q(**{f"{path}__in": matches})
-    text = str(cond.get("filter") or "")
+                   if (op in ("equals", "notEqual") and folded in (fold(code), fold(label)))
+                   or (op in ("contains", "notContains") and (folded in fold(label) or folded in fold(code)))
+                   or (op == "startsWith" and (fold(label).startswith(folded) or fold(code).startswith(folded)))
+                   or (op == "endsWith" and (fold(label).endswith(folded) or fold(code).endswith(folded)))]
+        if op not in _TEXT_OPS:
+            raise QueryError(f"Filtre « {op[:30]} » non pris en charge pour une liste de choix.")
+        return ~Q(**{f"{path}__in": matches}) if op in ("notEqual", "notContains") else Q(**{f"{path}__in": matches})
     if column.kind == "reference":
         text = text.strip()
         if op == "equals" and column.reference is not None:
@@ -180,15 +220,13 @@ def _condition(column: Column, cond: dict[str, Any]) -> Q:
             target = get_sheet(column.reference[0]).model
             ids = Subquery(target.filter(**{f"{column.reference[1]}__iexact": text}).values("id"))
             return Q(**{f"{column.field}_id__in": ids})
-    ops_text = {"contains": "__icontains", "notContains": None, "equals": "__iexact", "notEqual": "!",
-                "startsWith": "__istartswith", "endsWith": "__iendswith"}
-    if op not in ops_text:
-        raise QueryError(f"Filtre « {op} » non pris en charge pour un texte.")
+    if op not in _TEXT_OPS:
+        raise QueryError(f"Filtre « {op[:30]} » non pris en charge pour un texte.")
     if op == "notContains":
         return ~Q(**{f"{path}__icontains": text})
     if op == "notEqual":
         return ~Q(**{f"{path}__iexact": text})
-    return Q(**{f"{path}{ops_text[op]}": text})
+    return Q(**{f"{path}{_TEXT_OPS[op]}": text})
 
 
 def scope_q(sheet: Sheet, caller: Caller | None) -> Q:
@@ -211,14 +249,14 @@ def filter_q(sheet: Sheet, filter_model: dict[str, Any], quick: str = "", caller
                                        or not all(isinstance(c, dict) for c in conditions)):
             raise QueryError(f"Filtre illisible sur « {column.label} » : conditions attendues (5 au plus).")
         if conditions:
-            parts = [_condition(column, {**c, "filterType": c.get("filterType", model.get("filterType"))})
+            parts = [_condition(sheet, column, {**c, "filterType": c.get("filterType", model.get("filterType"))})
                      for c in conditions]
             combined = parts[0]
             for part in parts[1:]:
                 combined = (combined | part) if str(model.get("operator", "AND")).upper() == "OR" else combined & part
             q &= combined
         else:
-            q &= _condition(column, model)
+            q &= _condition(sheet, column, model)
     text = quick.strip()
     if text:
         search = Q()

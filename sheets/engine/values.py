@@ -12,8 +12,14 @@ from zoneinfo import ZoneInfo
 from sheets.engine.declaration import Column
 
 PARIS = ZoneInfo("Europe/Paris")
+# Dates a cell, a filter or an import may hold: a typo such as 2205 or 9999 is refused in French instead of reaching
+# date arithmetic (a day after 31/12/9999 overflows) or a database that stores another range.
+MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
 _TRUE = {"oui", "o", "vrai", "true", "1", "x", "yes", "y"}
 _FALSE = {"non", "n", "faux", "false", "0", "no", ""}
+
+
+MAX_TEXT = 32_767  # Excel's own limit for a cell
 
 
 class CellError(ValueError):
@@ -54,6 +60,8 @@ def parse_value(column: Column, raw: Any) -> Any:
         if column.required:
             raise CellError(f"« {column.label} » est obligatoire.")
         return None if column.kind not in ("text",) else ""
+    if isinstance(raw, str) and len(raw) > MAX_TEXT:
+        raise CellError(f"« {raw[:30]}… » trop long pour « {column.label} » : {MAX_TEXT} caractères au plus.")
     kind = column.kind
     try:
         if kind == "text":
@@ -100,8 +108,9 @@ def parse_value(column: Column, raw: Any) -> Any:
             value = _parse_choice(column, raw)
         else:  # reference: the key of the other sheet, checked against the database by the caller
             value = str(raw).strip() if not isinstance(raw, float) or not raw.is_integer() else str(int(raw))
-    except (ValueError, InvalidOperation, TypeError):
-        raise CellError(f"« {raw} » refusé pour « {column.label} » : attendu {_expected(column)}.") from None
+    except (ValueError, InvalidOperation, TypeError, OverflowError):
+        raise CellError(f"« {str(raw)[:40]} » refusé pour « {column.label} » : attendu {_expected(column)}.") from None
+    check_range(column, value)
     if column.max_length is not None and isinstance(value, str) and len(value) > column.max_length:
         raise CellError(f"« {value[:30]}… » trop long pour « {column.label} » : {column.max_length} caractères au "
                         "plus.")
@@ -111,6 +120,28 @@ def parse_value(column: Column, raw: Any) -> Any:
         except ValueError as exc:
             raise CellError(str(exc)) from None
     return value
+
+
+def check_range(column: Column, value: Any) -> None:
+    """Refuse (CellError in French) a number outside what the column's database field holds, a date outside
+    MIN_DATE–MAX_DATE."""
+    if value is None:
+        return
+    if column.kind in ("integer", "decimal", "euro") and column.bounds is not None:
+        low, high = column.bounds
+        if not low <= value <= high:
+            raise CellError(f"« {str(value)[:40]} » refusé pour « {column.label} » : nombre hors limites (de "
+                            f"{fr_int(low)} à {fr_int(high)}).")
+    if column.kind in ("date", "datetime"):
+        day = value.date() if isinstance(value, dt.datetime) else value
+        if not MIN_DATE <= day <= MAX_DATE:
+            raise CellError(f"« {day.day:02d}/{day.month:02d}/{day.year:04d} » refusé pour « {column.label} » : date "
+                            f"hors des années {MIN_DATE.year}–{MAX_DATE.year}.")
+
+
+def fr_int(number: Any) -> str:
+    """A bound as French text (thin spaces between thousands, decimals dropped)."""
+    return f"{int(number):,}".replace(",", "\u202f")
 
 
 def _parse_choice(column: Column, raw: Any) -> str:

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from tortoise import connections
-from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
+from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError, ValidationError
 from tortoise.expressions import F
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
@@ -127,7 +127,47 @@ def _db_refusal(exc: Exception) -> WriteRefused:
     if any(w in text for w in ("locked", "deadlock", "could not serialize", "busy")):
         return refuse("Conflit : une autre modification des mêmes lignes était en cours. Rechargez et recommencez.",
                       "conflict")
+    if isinstance(exc, IntegrityError):
+        return refuse(integrity_message(exc))
     return refuse(f"Refusé par la base de données : {str(exc)[:160]}")
+
+
+def integrity_message(exc: Exception, sheet: Sheet | None = None, key: str = "") -> str:
+    """A database constraint's refusal in French: an empty value where one is needed, or a duplicate."""
+    text = str(exc)
+    lower = text.lower()
+    label = ""
+    if sheet is not None:
+        for c in sheet.columns:
+            if f".{c.field}" in lower or f'"{c.field}"' in lower or f".{c.field}_id" in lower:
+                label = c.label
+                break
+    where = f" « {label} »" if label else ""
+    if "null" in lower:
+        return f"Valeur obligatoire manquante{where} : ce champ ne peut pas être vide."
+    if "foreign key" in lower:
+        return f"Référence inconnue{where} : la ligne liée n'existe pas (ou plus)."
+    if key:
+        return f"La ligne « {key[:40]} » existe déjà (valeur unique en double)."
+    return f"Valeur refusée{where} : elle existe déjà sur une autre ligne (valeur unique)."
+
+
+def _refused_value(exc: ValidationError, sheet: Sheet) -> str:
+    """A model field's own refusal (its validators, its NULL rule) in French, naming the column."""
+    name, _, why = str(exc).partition(": ")
+    label = sheet.column(name).label if sheet.has_column(name) else name
+    if "must not be none" in why.lower():
+        return f"« {label} » ne peut pas être vide."
+    return f"Valeur refusée pour « {label} » : {why[:160] or str(exc)[:160]}"
+
+
+def empty_refused(column: Column, value: Any) -> str | None:
+    """The refusal of an empty value in a column whose row must hold one (its model field is NOT NULL)."""
+    if value is None and not column.nullable:
+        choices = column.kind == "choice"
+        return (f"« {column.label} » ne peut pas être vide" + (" : choisissez une des valeurs proposées." if choices
+                                                               else "."))
+    return None
 
 
 @asynccontextmanager
@@ -145,7 +185,7 @@ async def unit_of_work(batch: str | None = None) -> AsyncIterator[UnitOfWork]:
             yield uow
             if uow.touched:
                 await bump_versions(sorted(uow.touched))
-    except (OperationalError, TransactionManagementError) as exc:
+    except (OperationalError, TransactionManagementError, IntegrityError, ValidationError) as exc:
         raise _db_refusal(exc) from None
     finally:
         _UOW.reset(token)
@@ -493,6 +533,11 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], caller: Caller, 
                                         row_key, name, line=change.line, kind="forbidden"))
                     refused = True
                     continue
+                empty = empty_refused(column, value)
+                if empty:
+                    issues.append(Issue(empty, change.row_id, row_key, name, line=change.line))
+                    refused = True
+                    continue
                 if not same(await current_value(sheet, column, instance), value):
                     values[name] = value
             if refused or not values:
@@ -510,9 +555,11 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], caller: Caller, 
             except (CellError, ValueError) as exc:
                 issues.append(Issue(str(exc), change.row_id, row_key, line=change.line))
                 continue
-            except IntegrityError:
-                issues.append(Issue("Valeur refusée : elle existe déjà sur une autre ligne (valeur unique).",
-                                    change.row_id, row_key, line=change.line))
+            except ValidationError as exc:
+                issues.append(Issue(_refused_value(exc, sheet), change.row_id, row_key, line=change.line))
+                continue
+            except IntegrityError as exc:
+                issues.append(Issue(integrity_message(exc, sheet), change.row_id, row_key, line=change.line))
                 continue
             if not written:
                 issues.append(_conflict_issue(sheet, change.row_id, row_key, "", change.line))
@@ -580,6 +627,9 @@ async def _bulk_fast(sheet: Sheet, row_ids: list[int], values: dict[str, Any], c
     refs = {}
     for name, value in values.items():
         column = sheet.column(name)
+        empty = empty_refused(column, value)
+        if empty:
+            raise refuse(empty, column=name)
         if column.kind == "reference":
             try:
                 refs[name] = await _resolve_reference(column, value)
@@ -781,9 +831,12 @@ async def create_rows(sheet: Sheet, rows: list[dict[str, Any]], caller: Caller, 
             except (CellError, ValueError) as exc:
                 issues.append(Issue(str(exc), row_key=str(key or ""), line=line))
                 continue
-            except IntegrityError:
-                issues.append(Issue(f"La ligne « {str(key or '')[:40]} » existe déjà (valeur unique en double).",
-                                    row_key=str(key or ""), line=line))
+            except ValidationError as exc:
+                issues.append(Issue(_refused_value(exc, sheet), row_key=str(key or ""), line=line))
+                continue
+            except IntegrityError as exc:
+                issues.append(Issue(integrity_message(exc, sheet, str(key or "")), row_key=str(key or ""),
+                                    line=line))
                 continue
             row_key = str(getattr(instance, sheet.key))
             created = {c.field: to_json(c, values.get(c.field)) for c in sheet.columns if c.field in values}

@@ -125,6 +125,11 @@ async def replace_device(ctx: ActionContext) -> str:
     return f"{new.serial} remis à {old.holder.ident} en remplacement de {old.serial}."
 
 
+# Who may see a device's holder (an INE or a NUMEN): the readers of the holders sheet, and a school's heads and
+# coordinators for their own school (R-SEC-4, R-FLEET-6).
+HOLDER_READERS = frozenset({"admin", "agent", "lecteur", "laposte", "unowhy"}) | SCHOOL_FLEET
+
+
 DEVICES = register(Sheet(
     name="devices",
     read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"}) | SCHOOL_FLEET,
@@ -155,7 +160,7 @@ DEVICES = register(Sheet(
         Column("school", "UAI", kind="reference", reference=("schools", "uai"), editable=True, width=110,
                link="/parc/ecoles/{value}", aliases=("uai", "etablissement")),
         Column("holder", "Porteur", kind="reference", reference=("holders", "ident"), editable=True, width=130,
-               aliases=("identifiant porteur", "ine", "numen"),
+               aliases=("identifiant porteur", "ine", "numen"), read_roles=HOLDER_READERS,
                help="Identifiant du porteur (seuls Unowhy et La Poste le changent, R-FLEET-5)."),
         Column("status", "Statut", kind="choice", editable=True, width=170, choices=Status,
                help="Cycle de vie : seuls les passages permis à votre rôle sont proposés."),

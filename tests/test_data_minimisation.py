@@ -185,3 +185,53 @@ def _has_marker_kind(user: User, kind: type) -> bool:
     except AssertionError:
         return False
     return True
+
+
+async def test_r_sec_4_maintenance_never_sees_a_devices_holder_grid_api_export_history(user: User) -> None:
+    """A device's holder (an INE) is hidden from maintenance everywhere the devices sheet is read: the grid's
+    columns, the API's rows and declaration, filters and sort on it, the export, the row's history."""
+    import httpx
+    from nicegui import app
+
+    from models.accounts import create_token
+    from sheets.engine.caller import Caller
+    from sheets.engine.writes import RowChange, apply_changes
+    from sheets.fleet import DEVICES
+    from tests.factories import make_account
+    from tests.test_fleet_rules import make_device, make_holder
+
+    school = await make_school()
+    holder = await make_holder(school)
+    device = await make_device(school=school, holder=None, status=Status.STOCK)
+    await apply_changes(DEVICES, [RowChange(device.id, {"holder": holder.ident}, device.version)],
+                        Caller("unowhy@x.fr", "unowhy"), parsed=False)
+    account = await make_account("maintenance")
+    _t, secret = await create_token(account, "essai")
+    headers = {"Authorization": f"Bearer {secret}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
+        meta = (await http.get("/api/sheets/devices", headers=headers)).json()
+        assert "holder" not in {c["field"] for c in meta["columns"]}
+        rows = (await http.post("/api/sheets/devices/rows", headers=headers, json={"startRow": 0, "endRow": 10})).json()
+        assert rows["rows"] and all("holder" not in r for r in rows["rows"])
+        assert holder.ident not in str(rows)
+        probe = await http.post("/api/sheets/devices/rows", headers=headers, json={
+            "startRow": 0, "endRow": 10, "filterModel": {"holder": {"filterType": "text", "type": "equals",
+                                                                      "filter": holder.ident}}})
+        assert probe.status_code == 400 and "Colonne inconnue" in probe.json()["detail"]  # no probing by filter
+        history = (await http.get(f"/api/sheets/devices/rows/{device.id}/history", headers=headers)).json()
+        assert history and holder.ident not in str(history)
+        export = await http.get("/api/sheets/devices/export.xlsx", headers=headers)
+        assert export.status_code == 200
+        import io
+
+        import openpyxl
+
+        book = openpyxl.load_workbook(io.BytesIO(export.content))
+        cells = {str(c.value) for row in book.worksheets[0].iter_rows() for c in row}
+        assert "Porteur" not in cells and holder.ident not in cells
+    await login(user, "maintenance")
+    await user.open("/parc/appareils")
+    grid = next(iter(user.find(ui.aggrid).elements))
+    assert "holder" not in {c["field"] for c in grid.options["columnDefs"]}
+    agent_view = DEVICES.seen_by(Caller("a@x.fr", "agent"))
+    assert agent_view.has_column("holder")  # the Région's team still sees it

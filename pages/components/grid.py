@@ -234,7 +234,7 @@ class SheetGrid:
         self.grid_id = f"grid-{sheet.name}-{id(self)}"
         saved = app.storage.user.get(self.state_key, {}) if _has_user_storage() else {}
         options: dict[str, Any] = {
-            "columnDefs": [column_def(sheet, c, caller) for c in sheet.columns],
+            "columnDefs": [column_def(sheet, c, caller) for c in sheet.seen_by(caller).columns],
             "defaultColDef": {"minWidth": 70, "suppressHeaderMenuButton": True},
             "rowModelType": "infinite",
             "cacheBlockSize": BLOCK,

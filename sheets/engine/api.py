@@ -119,8 +119,9 @@ class ActionBody(_Body):
     values: Annotated[dict[FieldName, CellValue], Field(max_length=60)] = {}
 
 
-def readable_sheet(name: str, caller: Caller) -> Sheet:
-    """The sheet of a URL, or 404 / 403 in French."""
+def readable_sheet(name: str, caller: Caller, *, whole: bool = False) -> Sheet:
+    """The sheet of a URL as the caller reads it (without the columns it may not see; `whole` for a write, which
+    refuses a hidden column itself), or 404 / 403 in French."""
     try:
         sheet = get_sheet(name)
     except KeyError as exc:
@@ -128,7 +129,7 @@ def readable_sheet(name: str, caller: Caller) -> Sheet:
     if not sheet.may_read(caller):
         raise HTTPException(status_code=403,
                             detail=f"Accès refusé : votre rôle ne donne pas accès à « {sheet.label} ».")
-    return sheet
+    return sheet if whole else sheet.seen_by(caller)
 
 
 def refused(exc: WriteRefused) -> JSONResponse:
@@ -141,7 +142,9 @@ def refused(exc: WriteRefused) -> JSONResponse:
 
 
 async def fetch_row(sheet: Sheet, row_id: int, caller: Caller | None = None) -> dict[str, Any] | None:
-    """One row as the grid shows it (None when absent or outside the caller's scope)."""
+    """One row as the grid shows it (None when absent or outside the caller's scope; hidden columns left out)."""
+    if caller is not None:
+        sheet = sheet.seen_by(caller)
     records = await base_query(sheet, {}, "", caller).filter(id=row_id).values(*value_paths(sheet))
     return to_row(sheet, records[0]) if records else None
 
@@ -244,7 +247,7 @@ def build_router(current_caller: CallerDependency, dependencies: Sequence[Any] =
 
     @router.post("/{name}/cells", summary="Modifier une cellule (version obligatoire)")
     async def cell(name: SheetName, body: CellBody, caller: Caller = Depends(current_caller)) -> Any:
-        sheet = readable_sheet(name, caller)
+        sheet = readable_sheet(name, caller, whole=True)
         try:
             return {"row": await edit_cell(sheet, body.row_id, body.field, body.value, body.version,
                                            caller.using(Source.API))}
@@ -253,12 +256,12 @@ def build_router(current_caller: CallerDependency, dependencies: Sequence[Any] =
 
     @router.post("/{name}/bulk", summary="Modifier une colonne sur plusieurs lignes")
     async def bulk(name: SheetName, body: BulkBody, caller: Caller = Depends(current_caller)) -> Any:
-        sheet = readable_sheet(name, caller)
+        sheet = readable_sheet(name, caller, whole=True)
         if body.row_ids is not None:
             ids = list(body.row_ids)
         else:
             try:
-                ids = await rows_of_filter(sheet, body.filterModel or {}, body.quick, caller)
+                ids = await rows_of_filter(sheet.seen_by(caller), body.filterModel or {}, body.quick, caller)
             except QueryError as exc:
                 raise _bad_request(exc) from None
         if len(ids) > MAX_BULK_ROWS:
@@ -278,7 +281,7 @@ def build_router(current_caller: CallerDependency, dependencies: Sequence[Any] =
 
     @router.post("/{name}/paste", summary="Coller un bloc copié d'Excel")
     async def paste(name: SheetName, body: PasteBody, caller: Caller = Depends(current_caller)) -> Any:
-        sheet = readable_sheet(name, caller)
+        sheet = readable_sheet(name, caller, whole=True)
         try:
             changed = await paste_block(sheet, body.text, list(body.row_ids), list(body.fields),
                                         dict(body.versions), caller)
@@ -288,7 +291,7 @@ def build_router(current_caller: CallerDependency, dependencies: Sequence[Any] =
 
     @router.post("/{name}/create", summary="Créer des lignes (toutes ou aucune)")
     async def create(name: SheetName, body: CreateBody, caller: Caller = Depends(current_caller)) -> Any:
-        sheet = readable_sheet(name, caller)
+        sheet = readable_sheet(name, caller, whole=True)
         try:
             result = await create_rows(sheet, [dict(r) for r in body.rows], caller.using(Source.API))
         except WriteRefused as exc:
@@ -297,7 +300,7 @@ def build_router(current_caller: CallerDependency, dependencies: Sequence[Any] =
 
     @router.post("/{name}/delete", summary="Supprimer des lignes (toutes ou aucune)")
     async def delete(name: SheetName, body: RowsBody, caller: Caller = Depends(current_caller)) -> Any:
-        sheet = readable_sheet(name, caller)
+        sheet = readable_sheet(name, caller, whole=True)
         try:
             result = await delete_rows(sheet, list(body.row_ids), caller.using(Source.API))
         except WriteRefused as exc:
@@ -307,7 +310,7 @@ def build_router(current_caller: CallerDependency, dependencies: Sequence[Any] =
     @router.post("/{name}/actions/{action}", summary="Action sur des lignes (ou transition du cycle de vie)")
     async def action(name: SheetName, action: ActionName,
                      body: ActionBody, caller: Caller = Depends(current_caller)) -> Any:
-        sheet = readable_sheet(name, caller)
+        sheet = readable_sheet(name, caller, whole=True)
         try:
             result = await run_action(sheet, action, list(body.row_ids), dict(body.values),
                                       caller.using(Source.API))

@@ -58,6 +58,7 @@ class Column:
     max_length: int | None = None  # a text's limit (default: the model field's own)
     plain: bool | None = None  # an integer shown without thousands separators (default: ids and years)
     display: Display | None = None  # what a person reads for the stored value, given the row (grid and export)
+    read_roles: frozenset[str] | None = None  # narrower than the sheet's read roles (personal data, R-SEC-4)
     nullable: bool = True  # whether the row may hold no value (default: the model field's own `null`)
     bounds: tuple[Any, Any] | None = None  # a number's range (default: what the model field's database type holds)
 
@@ -201,8 +202,24 @@ class Sheet:
         """Whether a caller may make at least one move of the sheet's life cycle."""
         return self.lifecycle is not None and any(caller.allowed(t.roles, uai) for t in self.lifecycle.transitions)
 
+    def may_read_column(self, caller: Caller, column: Column, uai: str | None = None) -> bool:
+        """Whether a caller may see a column (R-SEC-4: a holder's identifier is not for every reader of devices)."""
+        return column.read_roles is None or caller.allowed(column.read_roles, uai)
+
+    def seen_by(self, caller: Caller) -> Sheet:
+        """The sheet as this caller reads it: without the columns it may not see (rows, filters, sort, quick search,
+        export, declaration). Writes keep the whole sheet and refuse a hidden column."""
+        hidden = [c for c in self.columns if not self.may_read_column(caller, c)]
+        if not hidden:
+            return self
+        import dataclasses
+
+        return dataclasses.replace(self, columns=tuple(c for c in self.columns if c not in hidden))
+
     def may_edit_column(self, caller: Caller, column: Column, uai: str | None = None) -> bool:
         """Whether a caller may change a column (its life cycle's column: through an allowed move)."""
+        if not self.may_read_column(caller, column, uai):
+            return False
         if self.lifecycle is not None and column.field == self.lifecycle.field:
             return self.may_move(caller, uai)
         if not column.editable or not caller.allowed(self.edit_roles, uai):

@@ -212,6 +212,8 @@ async def export_sheet(sheet: Sheet, target_path: str | os.PathLike[str], *, fil
         await caller.check()
         if not sheet.may_read(caller):
             raise QueryError(f"Vous n'avez pas accès à « {sheet.label} ».")
+    if caller is not None:
+        sheet = sheet.seen_by(caller)  # the columns this caller may not see stay out of the file
     terms = order_by(sheet, sort_model or [])
     total = await base_query(sheet, filter_model, quick, caller).count()
     paths = [c.db_field for c in sheet.columns]

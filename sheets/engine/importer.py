@@ -506,7 +506,7 @@ async def import_xlsx(sheet: Sheet, path: str | Path, *, caller: Caller, dry_run
         report.fatal.append(str(exc))
         return report
     try:
-        await _analyse(sheet, source, report, progress, caller)
+        await _analyse(sheet.seen_by(caller), source, report, progress, caller)  # a hidden column: unknown
     finally:
         source.close()
     if not report.fatal:

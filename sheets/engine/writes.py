@@ -768,7 +768,7 @@ async def create_rows(sheet: Sheet, rows: list[dict[str, Any]], caller: Caller, 
             values: dict[str, Any] = {}
             row_issues: list[Issue] = []
             for name, value in raw.items():
-                if not sheet.has_column(name):
+                if not sheet.has_column(name) or not sheet.may_read_column(caller, sheet.column(name)):
                     row_issues.append(Issue(f"Colonne inconnue « {str(name)[:40]} ».", column=str(name)[:60],
                                             line=line))
                     continue
@@ -1014,8 +1014,11 @@ async def row_history(sheet: Sheet, row_id: int, caller: Caller, limit: int = 20
         if row_id not in uais and caller.scope is not None:
             return []
     entries = await AuditEntry.filter(sheet=sheet.name, row_id=row_id).order_by("-id").limit(limit)
+    whole = get_sheet(sheet.name)
     out = []
     for e in entries:
+        if whole.has_column(e.column) and not sheet.may_read_column(caller, whole.column(e.column)):
+            continue  # a column this caller may not see (R-SEC-4): its changes neither
         column = sheet.column(e.column) if sheet.has_column(e.column) else None
         label = column.label if column else ("Ligne" if e.column == "*" else e.column)
         old, new = decode(e.old_value), decode(e.new_value)

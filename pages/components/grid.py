@@ -52,6 +52,9 @@ def column_def(sheet: Sheet, column: Column, caller: Caller) -> dict[str, Any]:
         d["width"] = column.width
     if column.help:
         d["headerTooltip"] = column.help
+    if column.colors:  # a cell painted by its value (e.g. SLA states); other values back to no colour
+        colors = json.dumps(dict(column.colors))
+        d[":cellStyle"] = f"p => ({{backgroundColor: ({colors})[p.value] || 'transparent'}})"
     if column.link:
         prefix, _, suffix = column.link.partition("{value}")
         d[":cellRenderer"] = (  # an element, never HTML from the data

@@ -53,6 +53,7 @@ class Column:
     edit_roles: frozenset[str] | None = None  # narrower than the sheet's edit roles (None: the sheet's)
     path: str = ""  # a read-only value through a relation (e.g. "contact__school__uai")
     max_length: int | None = None  # a text's limit (default: the model field's own)
+    colors: tuple[tuple[str, str], ...] = ()  # (value code, CSS colour): the grid paints those cells (SLA states)
 
     def __post_init__(self) -> None:
         if isinstance(self.choices, type):  # an enumeration of models.vocab: its codes and French labels
@@ -127,6 +128,10 @@ class Sheet:
     change_hook: ChangeHook | None = None
     after_change: ChangeHook | None = None  # an effect once a row is written (same transaction)
     create_hook: CreateHook | None = None
+    after_create: ChangeHook | None = None  # an effect once a new row is saved (ctx.instance set, same transaction)
+    # Fields whose change alone runs neither the change hook nor after_change (marks a job computes, such as an
+    # SLA state): a bulk change of only these takes the fast path of a few UPDATEs.
+    quiet_fields: frozenset[str] = frozenset()
     delete_hook: DeleteHook | None = None
     versioned: bool = True
     personal_data: bool = False  # exports of personal data ask a fresh TOTP code (R-SEC-4)
@@ -148,6 +153,8 @@ class Sheet:
         object.__setattr__(self, "columns", tuple(columns))
         if self.lifecycle is not None and not self.has_column(self.lifecycle.field):
             raise ValueError(f"sheet {self.name}: life cycle on an undeclared column {self.lifecycle.field}")
+        if self.lifecycle is not None and self.lifecycle.field in self.quiet_fields:
+            raise ValueError(f"sheet {self.name}: the life cycle's column cannot be quiet")
         names = [a.name for a in self.actions] + ([t.name for t in self.lifecycle.transitions]
                                                   if self.lifecycle else [])
         if len(set(names)) != len(names):

@@ -82,6 +82,11 @@ class Forbidden(ValueError):
     """A hook's refusal for lack of rights (French), reported as such."""
 
 
+class Conflict(ValueError):
+    """A hook's refusal because the row clashes with another one (French), answered 409 (e.g. a second ticket for
+    an incident that already has an open one)."""
+
+
 def refuse(message: str, kind: str = "invalid", **where: Any) -> WriteRefused:
     """A refusal with one reason."""
     return WriteRefused([Issue(message, kind=kind, **where)])
@@ -323,7 +328,7 @@ async def parse_changes(sheet: Sheet, changes: list[RowChange], *,
 async def _plan(ctx: WriteContext) -> None:
     """Complete and check a change: the sheet's hook, then the life cycle's move, then the row validator."""
     sheet = ctx.sheet
-    if sheet.change_hook is not None:
+    if sheet.change_hook is not None and not is_quiet(sheet, ctx.values):
         await sheet.change_hook(ctx)
     lc = sheet.lifecycle
     if lc is not None and lc.field in ctx.values:
@@ -350,6 +355,11 @@ async def _plan(ctx: WriteContext) -> None:
                 await move.check(ctx)
     if sheet.row_validator is not None and ctx.values:
         sheet.row_validator(await ctx.row_after())
+
+
+def is_quiet(sheet: Sheet, values: dict[str, Any]) -> bool:
+    """True when a change touches only the sheet's quiet fields: no hook, no after_change, fast bulk path."""
+    return bool(values) and set(values) <= sheet.quiet_fields
 
 
 def _auto_now(model: type[Model]) -> list[str]:
@@ -470,6 +480,7 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], caller: Caller, 
             if refused or not values:
                 continue
             ctx = WriteContext(sheet, caller, instance, values, uow.batch, day, uai)
+            quiet = is_quiet(sheet, values)
             try:
                 await _plan(ctx)
                 moved_to = _uai_of_values(sheet, ctx.values)
@@ -478,6 +489,9 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], caller: Caller, 
                 written = await _write_row(ctx, change.expected_version, audit, result, source, row_key)
             except Forbidden as exc:
                 issues.append(Issue(str(exc), change.row_id, row_key, line=change.line, kind="forbidden"))
+                continue
+            except Conflict as exc:
+                issues.append(Issue(str(exc), change.row_id, row_key, line=change.line, kind="conflict"))
                 continue
             except (CellError, ValueError) as exc:
                 issues.append(Issue(str(exc), change.row_id, row_key, line=change.line))
@@ -489,12 +503,16 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], caller: Caller, 
             if not written:
                 issues.append(_conflict_issue(sheet, change.row_id, row_key, "", change.line))
                 continue
-            effects = [h for h in (ctx.move.effect if ctx.move else None, sheet.after_change) if h is not None]
+            effects = [h for h in (ctx.move.effect if ctx.move else None,
+                                   None if quiet else sheet.after_change) if h is not None]
             for effect in effects:
                 try:
                     await effect(ctx)
                 except WriteRefused as exc:
                     issues.extend(exc.issues)
+                    break
+                except Conflict as exc:
+                    issues.append(Issue(str(exc), change.row_id, row_key, line=change.line, kind="conflict"))
                     break
                 except (CellError, ValueError) as exc:
                     issues.append(Issue(str(exc), change.row_id, row_key, line=change.line))
@@ -541,9 +559,10 @@ async def bulk_set(sheet: Sheet, row_ids: list[int], field_name: str, raw: Any, 
 
 
 def _fast_path(sheet: Sheet, values: dict[str, Any]) -> bool:
-    if sheet.change_hook is not None or sheet.row_validator is not None or not sheet.versioned:
+    if sheet.row_validator is not None or not sheet.versioned:
         return False
-    return True
+    hooked = sheet.change_hook is not None or sheet.after_change is not None
+    return not hooked or is_quiet(sheet, values)
 
 
 async def _bulk_fast(sheet: Sheet, row_ids: list[int], values: dict[str, Any], caller: Caller) -> WriteResult:
@@ -566,7 +585,8 @@ async def _bulk_fast(sheet: Sheet, row_ids: list[int], values: dict[str, Any], c
     if sheet.school_path and sheet.school_path not in read:
         read.append(sheet.school_path)
     for t in (lc.transitions if lc else ()):
-        read += [n for n in (*t.clears, *(x.field for x in t.needs)) if n in model_fields and n not in read]
+        read += [n for n in (*t.clears, *(x.field for x in t.needs))  # a column is read already (a reference by key)
+                 if n in sheet.model._meta.fields_db_projection and n not in read and not sheet.has_column(n)]
     read = list(dict.fromkeys(read))
     async with unit_of_work() as uow:
         result = WriteResult(batch=uow.batch)
@@ -748,8 +768,17 @@ async def create_rows(sheet: Sheet, rows: list[dict[str, Any]], caller: Caller, 
                 instance = sheet.model(**kwargs)
                 async with in_transaction():  # a savepoint: a refused row does not abort the others (PostgreSQL)
                     await instance.save()
+                    if sheet.after_create is not None:
+                        ctx.instance = instance
+                        await sheet.after_create(ctx)
             except Forbidden as exc:
                 issues.append(Issue(str(exc), row_key=str(key or ""), line=line, kind="forbidden"))
+                continue
+            except Conflict as exc:
+                issues.append(Issue(str(exc), row_key=str(key or ""), line=line, kind="conflict"))
+                continue
+            except WriteRefused as exc:  # an effect's own write refused
+                issues.extend(exc.issues)
                 continue
             except (CellError, ValueError) as exc:
                 issues.append(Issue(str(exc), row_key=str(key or ""), line=line))

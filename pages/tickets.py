@@ -188,7 +188,8 @@ async def timeline_view(ticket_id: int) -> None:
                     TicketStatus.label_of(code_of(e["to_status"]))
             color = "negative" if kind == EventKind.SLA else "primary" if kind in (EventKind.STEP,
                                                                                 EventKind.CREATED) else "grey"
-            with ui.timeline_entry(subtitle=f"{fr_date(e['at'])} · {e['author']}", color=color):
+            with ui.timeline_entry(color=color):
+                ui.label(f"{fr_date(e['at'])} · {e['author']}").classes("text-xs text-grey-7")
                 ui.label(title).classes("font-medium")
                 if e["text"]:
                     ui.label(e["text"]).classes("text-sm text-grey-9")
@@ -280,8 +281,6 @@ async def report_dialog(caller: Caller, on_done: Refresh, school: School | None 
                 ui.input("Reçu le (JJ/MM/AAAA HH:MM)", value=values["opened_at"],
                          on_change=lambda e: values.update(opened_at=e.value)).classes("flex-1").mark(
                     "field-opened_at")
-        desk_box = ui.column().classes("w-full")
-
         async def category_changed(e: Any) -> None:
             values["category"] = e.value
             desk_box.clear()
@@ -297,6 +296,7 @@ async def report_dialog(caller: Caller, on_done: Refresh, school: School | None 
 
         ui.select({c["code"]: c["label"] for c in categories}, label="Catégorie *",
                   on_change=category_changed).classes("w-full").mark("field-category")
+        desk_box = ui.column().classes("w-full")
         ui.textarea("Décrivez l'incident *", on_change=lambda e: values.update(summary=e.value)).classes(
             "w-full").mark("field-summary")
         ui.select(dict(Criticality.choices()), value=Criticality.NORMAL.value, label="Criticité",

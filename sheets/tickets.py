@@ -605,6 +605,9 @@ TICKETS = register(Sheet(
 async def event_create_hook(ctx: WriteContext) -> None:
     """A line added by hand is a comment of its author, now, on a ticket of the same school."""
     v = ctx.values
+    if ctx.caller.is_system and v.get("ticket") and v.get("school"):  # the app's own lines (steps, SLA marks)
+        v.setdefault("at", now())
+        return
     ticket = await Ticket.get_or_none(number=str(v.get("ticket") or "")).prefetch_related("school")
     if ticket is None:
         raise ValueError(f"Ticket « {str(v.get('ticket') or '')[:40]} » introuvable.")

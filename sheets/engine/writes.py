@@ -203,6 +203,32 @@ async def _resolve_reference(column: Column, key: Any) -> int | None:
     return row.id
 
 
+async def resolve_references(sheet: Sheet, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """The ids of the keys that rows name in their reference columns, a query per column and chunk (not per row)."""
+    known: dict[tuple[str, str], int] = {}
+    for column in sheet.columns:
+        if column.kind != "reference" or column.reference is None or column.path:
+            continue
+        keys = {str(r[column.field]) for r in rows if r.get(column.field) not in (None, "")}
+        if not keys:
+            continue
+        target = get_sheet(column.reference[0])
+        key_column = target.column(column.reference[1])
+        parsed: dict[Any, str] = {}
+        for key in keys:
+            try:
+                parsed[parse_value(key_column, key)] = key
+            except CellError:
+                continue  # refused later, row by row, with its message
+        values = list(parsed)
+        for start in range(0, len(values), CHUNK):
+            for found, rid in await target.model.filter(**{f"{key_column.field}__in": values[start:start + CHUNK]}
+                                                        ).values_list(key_column.field, "id"):
+                if found in parsed:
+                    known[(column.field, parsed[found])] = rid
+    return known
+
+
 async def current_value(sheet: Sheet, column: Column, instance: Any) -> Any:
     """The value of a column on a loaded row (a reference gives the key of the referenced row)."""
     if column.path:
@@ -706,6 +732,7 @@ async def create_rows(sheet: Sheet, rows: list[dict[str, Any]], caller: Caller, 
         result = WriteResult(batch=uow.batch)
         issues: list[Issue] = []
         audit: list[AuditEntry] = []
+        known = await resolve_references(sheet, rows) if len(rows) > 1 else {}
         for n, raw in enumerate(rows):
             line = lines[n] if lines else n + 1
             values: dict[str, Any] = {}
@@ -758,7 +785,8 @@ async def create_rows(sheet: Sheet, rows: list[dict[str, Any]], caller: Caller, 
                 for name, value in values.items():
                     column = sheet.column(name) if sheet.has_column(name) else None
                     if column is not None and column.kind == "reference":
-                        kwargs[f"{name}_id"] = await _resolve_reference(column, value)
+                        rid = known.get((name, str(value))) if value not in (None, "") else None
+                        kwargs[f"{name}_id"] = rid if rid is not None else await _resolve_reference(column, value)
                     elif value is None and name in fields_map and not fields_map[name].null:
                         continue  # the model's default applies
                     elif name == "id" and value is None:

@@ -9,18 +9,16 @@ import time
 from dataclasses import dataclass
 
 import settings as settings_module
-from emails.tickets import TicketMail, render_ticket_breach
-from models.outbox import InvalidRecipient, enqueue_many, validate_recipient
-from models.tickets import RUNNING_STATUSES, Handling, SlaState, Ticket, TicketStatus, code_of
+from models.outbox import enqueue_many
+from models.tickets import RUNNING_STATUSES, SlaState, Ticket, TicketStatus, code_of
 from sheets.engine.caller import Caller
 from sheets.engine.writes import create_rows, set_values, unit_of_work
-from sheets.tickets import EVENTS, TICKETS
+from sheets.tickets import BREACH_FIELDS, EVENTS, TICKETS, breach_mail_row, breach_text
 
 log = logging.getLogger("rentree.tickets")
 
 JOB_NAME = "sla_watch"
-_FIELDS = ("id", "number", "status", "due_at", "summary", "handling", "school__uai", "school__name",
-           "category__label", "contractor__name", "contractor__desk_email")
+_FIELDS = BREACH_FIELDS
 
 
 @dataclass
@@ -39,24 +37,6 @@ class WatchReport:
         return (f"Veille des délais : {self.checked} ticket(s) en cours, {self.at_risk} passé(s) « à risque », "
                 f"{self.breached} « dépassé » dont {self.late_openings} ouverture(s) tardive(s), "
                 f"{self.mails} courriel(s) au prestataire ({self.seconds:.2f} s)")
-
-
-def _breach_mail(row: dict[str, object], phase: str) -> dict[str, object] | None:
-    """The outbox row of a breach mail to the contractor's desk (None without a valid desk address)."""
-    try:
-        recipient = validate_recipient(row["contractor__desk_email"])
-    except InvalidRecipient:
-        log.warning("Ticket %s : pas d'adresse valide pour le plateau du prestataire.", row["number"])
-        return None
-    status = code_of(row["status"])
-    built = render_ticket_breach(TicketMail(
-        number=str(row["number"]), school_name=str(row["school__name"]), school_uai=str(row["school__uai"]),
-        summary=str(row["summary"]), category=str(row["category__label"]), status=TicketStatus.label_of(status),
-        step="délai dépassé", handling=Handling.label_of(code_of(row["handling"])) if row["handling"] else "",
-        contractor=str(row["contractor__name"] or ""), due_at=row["due_at"]), phase)  # type: ignore[arg-type]
-    return {"key": f"ticket-breach:{row['number']}:{phase}", "kind": "ticket_breach",
-            "school_uai": row["school__uai"], "recipients": recipient, "subject": built.subject,
-            "body_text": built.text, "body_html": built.html, "items": "[]"}
 
 
 async def sla_watch(now: dt.datetime | None = None) -> WatchReport:
@@ -80,10 +60,9 @@ async def sla_watch(now: dt.datetime | None = None) -> WatchReport:
     mails: list[dict[str, object]] = []
     for rows, phase in ((opening, "opening"), (resolution, "resolution")):
         for r in rows:
-            what = "Délai d'ouverture dépassé" if phase == "opening" else "Délai de résolution dépassé"
             events.append({"ticket": r["number"], "school": r["school__uai"], "at": now, "author": caller.actor,
-                           "kind": "delai", "text": f"{what} (échéance {r['due_at'].astimezone(tz):%d/%m/%Y %H:%M})"})
-            mail = _breach_mail(r, phase)
+                           "kind": "delai", "text": breach_text(phase, r["due_at"], tz)})
+            mail = breach_mail_row(r, phase)
             if mail is not None:
                 mails.append(mail)
     for r in at_risk:

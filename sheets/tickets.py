@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import settings as settings_module
-from emails.tickets import TicketMail, render_ticket_step
-from models.outbox import InvalidRecipient, enqueue, validate_recipient
+from emails.tickets import TicketMail, render_ticket_breach, render_ticket_step
+from models.outbox import InvalidRecipient, enqueue, enqueue_many, validate_recipient
 from models.schools import Contact, School, SupportDesk, normalize_email
 from models.tickets import (
     ENDED_STATUSES,
@@ -255,6 +255,51 @@ STEP_TEXT = {
 }
 
 
+# --- Breaches: the contractor's desk is told once per breach (R-TICKET-1, R-TICKET-7) ----------------------
+
+BREACH_FIELDS = ("id", "number", "status", "due_at", "summary", "handling", "school__uai", "school__name",
+                 "category__label", "contractor__name", "contractor__desk_email")
+
+
+def breach_text(phase: str, due_at: dt.datetime, tz: dt.tzinfo) -> str:
+    """The timeline's line of a breach."""
+    what = "Délai d'ouverture dépassé" if phase == "opening" else "Délai de résolution dépassé"
+    return f"{what} (échéance {due_at.astimezone(tz):%d/%m/%Y %H:%M})"
+
+
+def breach_mail_row(row: dict[str, Any], phase: str) -> dict[str, Any] | None:
+    """The outbox row of a breach mail to the contractor's desk, keyed once per ticket and phase (None without a
+    valid desk address)."""
+    try:
+        recipient = validate_recipient(row["contractor__desk_email"])
+    except InvalidRecipient:
+        log.warning("Ticket %s : pas d'adresse valide pour le plateau du prestataire.", row["number"])
+        return None
+    status = code_of(row["status"])
+    built = render_ticket_breach(TicketMail(
+        number=str(row["number"]), school_name=str(row["school__name"]), school_uai=str(row["school__uai"]),
+        summary=str(row["summary"]), category=str(row["category__label"]), status=TicketStatus.label_of(status),
+        step="délai dépassé", handling=Handling.label_of(code_of(row["handling"])) if row["handling"] else "",
+        contractor=str(row["contractor__name"] or ""), due_at=row["due_at"]), phase)
+    return {"key": f"ticket-breach:{row['number']}:{phase}", "kind": "ticket_breach",
+            "school_uai": row["school__uai"], "recipients": recipient, "subject": built.subject,
+            "body_text": built.text, "body_html": built.html, "items": "[]"}
+
+
+async def notice_breach(caller: Caller, ticket: Ticket) -> None:
+    """A deadline found missed by a step (a call recorded late, a deadline moved into the past): its timeline line
+    and the desk's mail, as the SLA watch does for the ones it finds."""
+    rows = await Ticket.filter(id=ticket.id).values(*BREACH_FIELDS)
+    if not rows or rows[0]["due_at"] is None:
+        return
+    row = rows[0]
+    phase = "opening" if code_of(row["status"]) == TicketStatus.NEW else "resolution"
+    await write_event(caller, ticket, EventKind.SLA, breach_text(phase, row["due_at"], _tz()))
+    mail = breach_mail_row(row, phase)
+    if mail is not None:
+        await enqueue_many([mail])
+
+
 # --- Tickets: creation -----------------------------------------------------------------------------------
 
 async def _next_number(year: int) -> str:
@@ -334,9 +379,10 @@ async def ticket_create_hook(ctx: WriteContext) -> None:
     v["status"] = TicketStatus.NEW.value
     clock = sla_clock(TicketStatus.NEW.value, opened_at=opened, taken_at=None, handling=None,
                       criticality=v["criticality"], terms=terms_of(category.contractor, category), tz=tz)
-    v.update(due_at=clock.due_at, risk_at=clock.risk_at, sla_state=sla_state_at(moment, clock).value,
-             late_opening=False, paused_hours=Decimal("0"), open_key=open_key(school.id, category.id),
-             taken_at=None, resolved_at=None, redirected_to=None, note="")
+    state = sla_state_at(moment, clock)
+    v.update(due_at=clock.due_at, risk_at=clock.risk_at, sla_state=state.value,
+             late_opening=state == SlaState.BREACHED, paused_hours=Decimal("0"),
+             open_key=open_key(school.id, category.id), taken_at=None, resolved_at=None, redirected_to=None, note="")
 
 
 async def ticket_created(ctx: WriteContext) -> None:
@@ -347,11 +393,14 @@ async def ticket_created(ctx: WriteContext) -> None:
     text = f"{Channel.label_of(code_of(ticket.channel))}, reçu le {received:%d/%m/%Y à %H:%M} : {ticket.summary}"
     event = await write_event(ctx.caller, ticket, EventKind.CREATED, text, to_status=TicketStatus.NEW)
     await mail_step(ticket, event, STEP_TEXT[TicketStatus.NEW.value])
+    if ticket.sla_state == SlaState.BREACHED:  # recorded after its opening deadline
+        await notice_breach(ctx.caller, ticket)
 
 
 # --- Tickets: changes ------------------------------------------------------------------------------------
 
 _BEFORE = "_ticket_status_before"  # the status a change starts from, kept on the write context for the effect
+_SLA_BEFORE = "_ticket_sla_before"
 
 
 async def ticket_hook(ctx: WriteContext) -> None:
@@ -363,6 +412,7 @@ async def ticket_hook(ctx: WriteContext) -> None:
     new = code_of(v.get("status", old))
     moving = "status" in v
     ctx.__dict__[_BEFORE] = old
+    ctx.__dict__[_SLA_BEFORE] = code_of(ticket.sla_state)
     ended = {s.value for s in ENDED_STATUSES}
     if moving and "note" not in v:
         v["note"] = ""  # a step's message is its own: a previous one never answers a step's need
@@ -476,6 +526,10 @@ async def ticket_effects(ctx: WriteContext) -> None:
         await mail_step(ticket, event, step, note)
     elif note:
         await write_event(ctx.caller, ticket, EventKind.COMMENT, note)
+    before = ctx.__dict__.get(_SLA_BEFORE)
+    if v.get("sla_state") == SlaState.BREACHED and before != SlaState.BREACHED and \
+            code_of(ticket.status) in {s.value for s in RUNNING_STATUSES}:
+        await notice_breach(ctx.caller, ticket)  # a step found the deadline already missed
 
 
 # --- Row actions -------------------------------------------------------------------------------------------

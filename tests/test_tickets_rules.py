@@ -257,6 +257,10 @@ async def test_r_ticket_1_a_call_at_1730_is_due_0930_and_the_watch_flags_the_lat
             await open_ticket(world.no_csn, opened_at=moment)
     mail = await open_ticket(world.no_csn, opened_at="12/03/2025 17:00", channel="courriel")
     assert mail.due_at == at(2025, 3, 13, 9)
+    # A call of yesterday morning recorded only now is late already: flagged, and the desk told at once.
+    recorded_late = await open_ticket(world.no_csn, "onduleur", opened_at="11/03/2025 10:00")
+    assert recorded_late.sla_state == SlaState.BREACHED and recorded_late.late_opening
+    assert await OutboxMail.filter(key=f"ticket-breach:{recorded_late.number}:opening").count() == 1
     clock.set(at(2025, 3, 13, 9, 1))
     report = await sla_watch()  # T2025-00001 « à risque » (a quarter left); the mail of 17:00 was due at 9:00
     assert (report.at_risk, report.breached, report.mails) == (1, 1, 1)
@@ -569,3 +573,63 @@ async def test_sla_watch_marks_through_the_engine_in_bulk(world_both: World, clo
     assert keys == {"plateau-lycees@spie-ics.example.fr", "plateau-lycees@atos.example.fr"}
     assert (await sla_watch()).breached == 0
     assert {t.version for t in await Ticket.filter(id__in=[t.id for t in tickets])} == {3}  # created, risk, breach
+
+
+async def test_the_watch_runs_in_the_scheduler_of_the_lock_holder_only(world: World, clock: FakeClock,
+                                                                       smtp: object) -> None:
+    import asyncio
+    import dataclasses
+
+    from jobs.scheduler import SLA_JOB, JobRunner
+
+    ticket = await open_ticket(world.school, "serveur", channel="courriel")  # 10:00, due at 12:00
+    await OutboxMail.all().delete()  # the opening's mail: not this test's matter
+    clock.set(at(2025, 3, 12, 12, 1))
+    settings = dataclasses.replace(settings_module.load(), sla_watch_interval=1,
+                                   outbox_interval=3600, reminders_at="23:59")
+    first, second = JobRunner(settings, holder="instance-a"), JobRunner(settings, holder="instance-b")
+    await first.start()
+    await second.start()
+    try:
+        assert first.scheduler.get_job(SLA_JOB) is not None and second.scheduler.get_job(SLA_JOB) is not None
+        for _ in range(200):
+            if smtp.handler.messages:  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(2.5)  # more runs of both instances
+        holder, other = (first, second) if first.lock.held else (second, first)
+        assert await other.sla_job() is None  # the instance without the lock runs nothing
+        assert await holder.sla_job() is not None
+    finally:
+        await first.stop()
+        await second.stop()
+    assert (await Ticket.get(id=ticket.id)).sla_state == SlaState.BREACHED
+    assert smtp.handler.keys() == {f"ticket-breach:{ticket.number}:opening": 1}  # type: ignore[attr-defined]
+    assert await TicketEvent.filter(ticket_id=ticket.id, kind="delai").count() == 1
+
+
+async def test_demo_year_of_tickets_every_state_idempotent(sqlite_db: str) -> None:
+    from tortoise.functions import Count
+
+    from seed.demo import seed_demo
+    from seed.tickets import seed_area
+
+    await seed_demo()
+    created = await seed_area()
+    assert 2500 <= created["tickets"] <= 3000 and created["contractors"] == 2 and created["visits"] > 1000
+    by_status = dict(await Ticket.all().group_by("status").annotate(n=Count("id")).values_list("status", "n"))
+    assert {code_of(s) for s in by_status} == {s.value for s in TicketStatus}
+    assert await Ticket.filter(status=TicketStatus.WAITING, paused_hours__gte=0).count() > 0
+    assert await Ticket.filter(paused_hours__gt=0).count() > 100  # some were paused
+    assert await Ticket.filter(sla_state=SlaState.BREACHED).count() > 100  # some late
+    assert await Ticket.filter(late_opening=True).count() > 50
+    assert await Ticket.filter(status=TicketStatus.REDIRECTED, redirected_to_id__isnull=False).count() > 50
+    for field, values in (("channel", {"ligne", "courriel", "acces_ecole"}), ("handling", {"distance", "sur_site"})):
+        found = {code_of(v) for v in await Ticket.all().distinct().values_list(field, flat=True) if v}
+        assert found == values, field
+    opened = await Ticket.all().order_by("opened_at").values_list("opened_at", flat=True)
+    assert (opened[-1] - opened[0]).days >= 360  # a year of them
+    open_keys = await Ticket.filter(open_key__isnull=False).values_list("open_key", flat=True)
+    assert len(open_keys) == len(set(open_keys))
+    assert await seed_area() == {"contractors": 0, "ticket_categories": 0, "tickets": 0, "visits": 0}
+    assert await OutboxMail.all().count() == 0  # the demo's past sends no mail

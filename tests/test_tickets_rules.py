@@ -633,3 +633,29 @@ async def test_demo_year_of_tickets_every_state_idempotent(sqlite_db: str) -> No
     assert len(open_keys) == len(set(open_keys))
     assert await seed_area() == {"contractors": 0, "ticket_categories": 0, "tickets": 0, "visits": 0}
     assert await OutboxMail.all().count() == 0  # the demo's past sends no mail
+
+
+async def test_cli_statement_and_watch(isolated_settings: object, tmp_path: object) -> None:
+    import openpyxl
+
+    from models import db as database
+    from tests.cli import run_cli
+
+    await database.init(settings_module.load().db_url)
+    try:
+        world = await make_world()
+        ticket = await open_ticket(world.school, "serveur", channel="courriel")
+    finally:
+        await database.close()
+    month = settings_module.now().strftime("%Y-%m")
+    out = tmp_path / "releve.xlsx"  # type: ignore[operator]
+    done = run_cli("tickets", "statement", "atos", month, str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"Relevé ATOS {month} : 1 ticket(s), 0 résolu(s), délai médian —" in done.stdout
+    assert openpyxl.load_workbook(out).worksheets[0]["A2"].value == ticket.number
+    for args, message in ((("statement", "ATOS", "2025-13", str(out)), "attendu AAAA-MM"),
+                          (("statement", "NOPE", month, str(out)), "prestataires : ATOS, SPIE")):
+        refused = run_cli("tickets", *args)
+        assert refused.returncode == 2 and message in refused.stderr
+    watch = run_cli("tickets", "watch")
+    assert watch.returncode == 0 and "Veille des délais : 1 ticket(s) en cours" in watch.stdout

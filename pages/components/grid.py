@@ -595,7 +595,8 @@ class SheetGrid:
     async def open_create(self) -> None:
         """« Nouvelle ligne »: a form of the columns given at creation; the engine checks and writes it."""
         sheet = self.sheet
-        columns = [c for c in sheet.columns if c.creatable and not (c.field == "id" and sheet.key == "id")]
+        columns = [c for c in sheet.columns if c.creatable and not (c.field == "id" and sheet.key == "id")
+                   and (c.edit_roles is None or self.caller.allowed(c.edit_roles))]  # not a job's own column
         values: dict[str, Any] = {}
         with ui.dialog(value=True) as dialog, ui.card().classes("w-[32rem] max-w-full gap-2"):
             ui.label(f"Nouvelle ligne · {sheet.label}").classes("text-lg font-semibold")

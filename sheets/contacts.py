@@ -5,6 +5,7 @@ from __future__ import annotations
 from models.schools import Contact, ContactRole, ContactRoleAssignment, SupportDesk, normalize_email
 from sheets.engine.caller import Caller
 from sheets.engine.declaration import Column, Nav, Sheet, register
+from sheets.engine.writes import WriteContext
 
 REGION_TEAM = frozenset({"admin", "agent", "lecteur"})
 EDITORS = frozenset({"admin", "agent"})
@@ -54,6 +55,17 @@ async def _keep_one_head(ids: list[int], caller: Caller) -> None:
                              "successeur.")
 
 
+async def _grant_check(ctx: WriteContext) -> None:
+    """R-TICKET-3: the access to maintenance tickets is granted to a digital coordinator (heads have it by default)."""
+    if str(ctx.values.get("role") or "") != ContactRole.TICKETS.value:
+        return
+    contact = ctx.values.get("contact") or (ctx.instance.contact_id if ctx.instance is not None else None)  # type: ignore[attr-defined]
+    roles = set(await ContactRoleAssignment.filter(contact_id=int(contact or 0)).values_list("role", flat=True))
+    if ContactRole.COORDONNATEUR not in roles:
+        raise ValueError("L'accès aux tickets de maintenance s'accorde sur demande à un coordonnateur numérique du "
+                         "lycée ; le chef d'établissement l'a d'office (R-TICKET-3).")
+
+
 CONTACT_ROLES = register(Sheet(
     name="contact_roles",
     label="Rôles des contacts",
@@ -67,6 +79,8 @@ CONTACT_ROLES = register(Sheet(
     default_sort=("contact__school__uai", "role", "id"),
     school_path="contact__school__uai",
     delete_hook=_keep_one_head,
+    create_hook=_grant_check,
+    change_hook=_grant_check,
     nav=Nav("Établissements", "groups", 30),
     description="Qui tient quel rôle dans quel lycée (R-SCH-5) : chef d'établissement, coordonnateur, ADML, "
                 "RESP-AFFECT-GAR, groupe « La Poste », CRRE. Un lycée garde toujours un chef d'établissement.",

@@ -340,6 +340,11 @@ async def test_r_ticket_3_heads_by_default_coordinators_on_request(world: World)
     assert await AuditEntry.filter(sheet="contact_roles", row_id=granted.created[0][0], actor=AGENT.actor).exists()
     coordinator = await ecole(world.coordinator)
     assert TICKETS.may_read(coordinator)
+    with pytest.raises(WriteRefused, match="s'accorde sur demande à un coordonnateur numérique"):
+        await create_rows(CONTACT_ROLES, [{"contact": world.adml.id, "role": "acces_tickets"}], AGENT)
+    with pytest.raises(WriteRefused) as lecteur:  # a reader grants nothing
+        await create_rows(CONTACT_ROLES, [{"contact": world.coordinator.id, "role": "acces_tickets"}], LECTEUR)
+    assert lecteur.value.status == 403
     second = await open_ticket(world.school, "serveur", coordinator, summary="Serveur muet")
     assert second.reported_by_id == world.coordinator.id
     # Heads and coordinators report, not others (the free line is theirs, R-TICKET-1).

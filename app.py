@@ -309,6 +309,55 @@ def cmd_remind(settings: Settings, args: argparse.Namespace) -> int:
     return _run_db(settings, work)
 
 
+def cmd_tickets(settings: Settings, args: argparse.Namespace) -> int:
+    """Maintenance tickets: one run of the SLA watch, or a contractor's monthly statement (.xlsx)."""
+    if args.action == "statement":
+        try:
+            year, month = (int(x) for x in args.month.split("-"))
+            if not 1 <= month <= 12:
+                raise ValueError
+        except ValueError:
+            print(f"Mois « {args.month} » invalide : attendu AAAA-MM (ex. 2025-03).", file=sys.stderr)
+            return 2
+
+    async def work() -> int:
+        from jobs.lease import JobLock
+        from jobs.outbox import send_pending
+        from jobs.tickets import sla_watch
+        from models.outbox import utcnow
+        from models.tickets import Contractor, monthly_statement
+        from sheets.tickets import write_statement
+
+        if args.action == "watch":
+            lock = JobLock(settings.db_url)
+            held = await lock.hold()
+            try:
+                if not held:  # a running app holds the lock: its own watch runs every SLA_WATCH_INTERVAL seconds
+                    say("Une autre instance détient le verrou des tâches : sa veille des délais tourne déjà.")
+                    return 0
+                report = await sla_watch()
+                say(report.summary())
+                if report.mails:
+                    say(f"Envoi : {(await send_pending(settings, release_before=utcnow())).summary()}")
+            finally:
+                await lock.release()
+            return 0
+        contractor = await Contractor.get_or_none(code=args.contractor.upper())
+        if contractor is None:
+            codes = ", ".join(await Contractor.all().order_by("code").values_list("code", flat=True))
+            print(f"Prestataire « {args.contractor} » inconnu (prestataires : {codes or 'aucun'}).", file=sys.stderr)
+            return 2
+        statement = await monthly_statement(contractor.code, year, month, settings_module.tz())
+        write_statement(statement, contractor.name, args.out)
+        median = statement.median_hours
+        say(f"Relevé {contractor.code} {args.month} : {len(statement.rows)} ticket(s), {len(statement.resolved)} "
+            f"résolu(s), délai médian {'—' if median is None else str(median).replace('.', ',') + ' h ouvrées'}, "
+            f"{statement.breaches} dépassement(s) → {args.out}")
+        return 0
+
+    return _run_db(settings, work)
+
+
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Import an .xlsx or .csv file into a sheet (exit 1 when the file or rows are refused)."""
     from sheets.engine.declaration import get_sheet
@@ -568,6 +617,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_remind.add_argument("--date", help="jour des relances, AAAA-MM-JJ (défaut : aujourd'hui)")
     p_remind.add_argument("--dry-run", action="store_true", help="montrer ce qui serait envoyé, à qui, sans envoyer")
     p_remind.set_defaults(func=cmd_remind)
+    p_tickets = sub.add_parser("tickets", help="tickets de maintenance : veille des délais, relevé mensuel")
+    tickets_actions = p_tickets.add_subparsers(dest="action", metavar="ACTION", required=True)
+    tickets_actions.add_parser("watch", help="une passe de la veille des délais (à risque, dépassé, courriels)")
+    p_statement = tickets_actions.add_parser("statement", help="relevé mensuel d'un prestataire (.xlsx)")
+    p_statement.add_argument("contractor", help="code du prestataire (ex. SPIE)")
+    p_statement.add_argument("month", help="mois, AAAA-MM (ex. 2025-03)")
+    p_statement.add_argument("out", help="fichier .xlsx à écrire")
+    p_tickets.set_defaults(func=cmd_tickets)
     _add_users_parser(sub)
     p_keys = sub.add_parser("keys", help="clés de chiffrement des secrets des comptes (SECRET_KEY)")
     keys_actions = p_keys.add_subparsers(dest="action", metavar="ACTION", required=True)

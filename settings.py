@@ -68,6 +68,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REMINDERS_AT", "reminders_at", str, "07:30", "Time of the daily reminder run (HH:MM, RENTREE_TIMEZONE)."),
     Setting("OUTBOX_INTERVAL", "outbox_interval", int, 15, "Seconds between two runs of the outbox worker."),
     Setting("OUTBOX_CONNECTIONS", "outbox_connections", int, 4, "SMTP connections the outbox worker reuses."),
+    Setting("SLA_WATCH_INTERVAL", "sla_watch_interval", int, 300,
+            "Seconds between two runs of the maintenance tickets' SLA watch (« à risque », « dépassé »)."),
     Setting("OUTBOX_MAX_ATTEMPTS", "outbox_max_attempts", int, 10,
             "Attempts before a mail is marked failed (exponential backoff from 30 s, capped at 1 h)."),
     Setting("DEMO_SMTP_SERVER", "demo_smtp_server", bool, True,
@@ -156,6 +158,7 @@ class Settings:
     reminders_at: str = "07:30"
     outbox_interval: int = 15
     outbox_connections: int = 4
+    sla_watch_interval: int = 300
     outbox_max_attempts: int = 10
     demo_smtp_server: bool = True
     session_idle_minutes: int = 30

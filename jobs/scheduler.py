@@ -1,4 +1,5 @@
-"""APScheduler wiring: the daily reminder run and the outbox worker, run only by the lock holder."""
+"""APScheduler wiring: the daily reminder run, the outbox worker and the tickets' SLA watch, run only by the lock
+holder."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from jobs.lease import JobLock
 from jobs.outbox import SendReport, send_pending
 from jobs.reminders import RunReport, run_reminders
+from jobs.tickets import WatchReport, sla_watch
 from models.joblease import last_run, record_run
 from models.outbox import utcnow
 from settings import Settings
@@ -23,6 +25,7 @@ log = logging.getLogger("rentree.jobs")
 DAILY_JOB = "daily_reminders"
 OUTBOX_JOB = "outbox_worker"
 CATCH_UP_JOB = "daily_reminders_catch_up"
+SLA_JOB = "tickets_sla_watch"
 MISFIRE_GRACE = 6 * 3600
 
 
@@ -51,6 +54,10 @@ class JobRunner:
         if self.scheduler.get_job(OUTBOX_JOB) is None:
             self.scheduler.add_job(self.outbox_job, IntervalTrigger(seconds=self.settings.outbox_interval),
                                    id=OUTBOX_JOB, coalesce=True, misfire_grace_time=60, max_instances=1,
+                                   next_run_time=dt.datetime.now(self.tz))
+        if self.scheduler.get_job(SLA_JOB) is None:
+            self.scheduler.add_job(self.sla_job, IntervalTrigger(seconds=self.settings.sla_watch_interval),
+                                   id=SLA_JOB, coalesce=True, misfire_grace_time=300, max_instances=1,
                                    next_run_time=dt.datetime.now(self.tz))
         now = dt.datetime.now(self.tz)
         state = await last_run(DAILY_JOB)
@@ -91,6 +98,15 @@ class JobRunner:
                 release_before = utcnow()
                 self._released_stale = True
             return await send_pending(self.settings, release_before=release_before)
+
+    async def sla_job(self) -> WatchReport | None:
+        """The tickets' SLA watch, by the lock holder only; its breach mails leave at once."""
+        if not await self._hold():
+            return None
+        report = await sla_watch()
+        if report.mails:
+            await self.outbox_job()
+        return report
 
     async def _hold(self) -> bool:
         held = await self.lock.hold()

@@ -187,6 +187,8 @@ class ContactRole(Labeled):
     CRRE_PRESCRIPTEUR = "crre_prescripteur", "CRRE-PRESCRIPTEUR"
     CRRE_VALIDEUR = "crre_valideur", "CRRE-VALIDEUR"
     RRUPN = "rrupn", "RRUPN"
+    # R-TICKET-3: heads reach the maintenance tickets by default, coordinators once this right is granted to them.
+    TICKETS = "acces_tickets", "Accès aux tickets de maintenance (accordé sur demande)"
 
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")

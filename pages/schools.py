@@ -65,6 +65,8 @@ async def school_page(uai: str) -> None:
         with ui.row().classes("gap-4 text-sm"):
             ui.link("← Tous les établissements", "/ecoles")
             ui.link("Parc de PC et d'écrans de l'établissement →", f"/parc/ecoles/{school.uai}")  # issue 6
+            if viewer is not None and viewer.role in ("admin", "agent", "lecteur", "maintenance"):
+                ui.link("Tickets de maintenance →", f"/maintenance/ecoles/{school.uai}")  # issue 14
         with ui.row().classes("w-full gap-4 items-stretch flex-wrap"):
             with ui.card().classes("flex-1 min-w-80"):
                 ui.label("Identité").classes("text-lg font-semibold")

@@ -116,6 +116,23 @@ async def _role_hook(ctx: WriteContext) -> None:
                              "successeur.")
 
 
+async def _grant_check(ctx: WriteContext) -> None:
+    """R-TICKET-3: the access to maintenance tickets is granted to a digital coordinator (heads have it by default)."""
+    if str(ctx.values.get("role") or "") != ContactRole.TICKETS.value:
+        return
+    contact = ctx.values.get("contact") or (ctx.instance.contact_id if ctx.instance is not None else None)  # type: ignore[attr-defined]
+    roles = set(await ContactRoleAssignment.filter(contact_id=int(contact or 0)).values_list("role", flat=True))
+    if ContactRole.COORDONNATEUR not in roles:
+        raise ValueError("L'accès aux tickets de maintenance s'accorde sur demande à un coordonnateur numérique du "
+                         "lycée ; le chef d'établissement l'a d'office (R-TICKET-3).")
+
+
+async def _role_checks(ctx: WriteContext) -> None:
+    """Every check of a role given or changed: what a school person maintains, one head, ticket access."""
+    await _role_hook(ctx)
+    await _grant_check(ctx)
+
+
 CONTACT_ROLES = register(Sheet(
     name="contact_roles",
     label="Rôles des contacts",
@@ -124,8 +141,8 @@ CONTACT_ROLES = register(Sheet(
     edit_roles=EDITORS | SCHOOL_MANAGERS,
     create_roles=EDITORS | SCHOOL_MANAGERS,
     delete_roles=EDITORS | SCHOOL_MANAGERS,
-    change_hook=_role_hook,
-    create_hook=_role_hook,
+    change_hook=_role_checks,
+    create_hook=_role_checks,
     key="id",
     personal_data=True,
     default_sort=("contact__school__uai", "role", "id"),

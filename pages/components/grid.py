@@ -54,6 +54,9 @@ def column_def(sheet: Sheet, column: Column, caller: Caller) -> dict[str, Any]:
         d["pinned"] = "left"  # the row's key stays in sight when scrolling sideways
     if column.help:
         d["headerTooltip"] = column.help
+    if column.colors:  # a cell painted by its value (e.g. SLA states); other values back to no colour
+        colors = json.dumps(dict(column.colors))
+        d[":cellStyle"] = f"p => ({{backgroundColor: ({colors})[p.value] || 'transparent'}})"
     if column.link:
         prefix, _, suffix = column.link.partition("{value}")
         d[":cellRenderer"] = (  # an element, never HTML from the data
@@ -645,7 +648,8 @@ class SheetGrid:
     async def open_create(self) -> None:
         """« Nouvelle ligne »: a form of the columns given at creation; the engine checks and writes it."""
         sheet = self.sheet
-        columns = [c for c in sheet.columns if c.creatable and not (c.field == "id" and sheet.key == "id")]
+        columns = [c for c in sheet.columns if c.creatable and not (c.field == "id" and sheet.key == "id")
+                   and (c.edit_roles is None or self.caller.allowed(c.edit_roles))]  # not a job's own column
         values: dict[str, Any] = {}
         with ui.dialog(value=True) as dialog, ui.card().classes("w-[32rem] max-w-full gap-2"):
             ui.label(f"Nouvelle ligne · {sheet.label}").classes("text-lg font-semibold")

@@ -16,6 +16,8 @@ from sheets.engine.declaration import Column, Sheet
 from sheets.engine.lifecycle import Transition
 from sheets.engine.values import CellError, parse_value
 from sheets.engine.writes import (
+    Conflict,
+    Forbidden,
     Issue,
     WriteRefused,
     WriteResult,
@@ -141,6 +143,8 @@ async def run_action(sheet: Sheet, name: str, row_ids: list[int], raw: dict[str,
         ctx = ActionContext(sheet, caller, ids, values, uow.batch)
         try:
             message = await action.handler(ctx)
+        except Conflict as exc:  # the row clashes with another (409)
+            raise refuse(str(exc), "conflict") from None
         except ValueError as exc:  # a handler's own refusal (French)
-            raise refuse(str(exc)) from None
+            raise refuse(str(exc), "forbidden" if isinstance(exc, Forbidden) else "invalid") from None
     return WriteResult(batch=uow.batch, changed_rows=len(ids), message=message)

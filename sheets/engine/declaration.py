@@ -61,6 +61,7 @@ class Column:
     read_roles: frozenset[str] | None = None  # narrower than the sheet's read roles (personal data, R-SEC-4)
     nullable: bool = True  # whether the row may hold no value (default: the model field's own `null`)
     bounds: tuple[Any, Any] | None = None  # a number's range (default: what the model field's database type holds)
+    colors: tuple[tuple[str, str], ...] = ()  # (value code, CSS colour): the grid paints those cells (SLA states)
 
     def __post_init__(self) -> None:
         if self.plain is None:
@@ -138,6 +139,10 @@ class Sheet:
     after_change: ChangeHook | None = None  # an effect once a row is written (same transaction)
     hook_fields: frozenset[str] | None = None  # the fields whose change calls the hooks (None: any field)
     create_hook: CreateHook | None = None
+    after_create: ChangeHook | None = None  # an effect once a new row is saved (ctx.instance set, same transaction)
+    # Fields whose change alone runs neither the change hook nor after_change (marks a job computes, such as an
+    # SLA state): a bulk change of only these takes the fast path of a few UPDATEs.
+    quiet_fields: frozenset[str] = frozenset()
     delete_hook: DeleteHook | None = None
     versioned: bool = True
     personal_data: bool = False  # exports of personal data ask a fresh TOTP code (R-SEC-4)
@@ -164,6 +169,8 @@ class Sheet:
         object.__setattr__(self, "columns", tuple(columns))
         if self.lifecycle is not None and not self.has_column(self.lifecycle.field):
             raise ValueError(f"sheet {self.name}: life cycle on an undeclared column {self.lifecycle.field}")
+        if self.lifecycle is not None and self.lifecycle.field in self.quiet_fields:
+            raise ValueError(f"sheet {self.name}: the life cycle's column cannot be quiet")
         names = [a.name for a in self.actions] + ([t.name for t in self.lifecycle.transitions]
                                                   if self.lifecycle else [])
         if len(set(names)) != len(names):

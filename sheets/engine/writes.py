@@ -82,6 +82,11 @@ class Forbidden(ValueError):
     """A hook's refusal for lack of rights (French), reported as such."""
 
 
+class Conflict(ValueError):
+    """A hook's refusal because the row clashes with another one (French), answered 409 (e.g. a second ticket for
+    an incident that already has an open one)."""
+
+
 def refuse(message: str, kind: str = "invalid", **where: Any) -> WriteRefused:
     """A refusal with one reason."""
     return WriteRefused([Issue(message, kind=kind, **where)])
@@ -247,6 +252,32 @@ async def _resolve_reference(column: Column, key: Any) -> int | None:
     return row.id
 
 
+async def resolve_references(sheet: Sheet, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """The ids of the keys that rows name in their reference columns, a query per column and chunk (not per row)."""
+    known: dict[tuple[str, str], int] = {}
+    for column in sheet.columns:
+        if column.kind != "reference" or column.reference is None or column.path:
+            continue
+        keys = {str(r[column.field]) for r in rows if r.get(column.field) not in (None, "")}
+        if not keys:
+            continue
+        target = get_sheet(column.reference[0])
+        key_column = target.column(column.reference[1])
+        parsed: dict[Any, str] = {}
+        for key in keys:
+            try:
+                parsed[parse_value(key_column, key)] = key
+            except CellError:
+                continue  # refused later, row by row, with its message
+        values = list(parsed)
+        for start in range(0, len(values), CHUNK):
+            for found, rid in await target.model.filter(**{f"{key_column.field}__in": values[start:start + CHUNK]}
+                                                        ).values_list(key_column.field, "id"):
+                if found in parsed:
+                    known[(column.field, parsed[found])] = rid
+    return known
+
+
 async def current_value(sheet: Sheet, column: Column, instance: Any) -> Any:
     """The value of a column on a loaded row (a reference gives the key of the referenced row)."""
     if column.path:
@@ -391,7 +422,7 @@ async def parse_changes(sheet: Sheet, changes: list[RowChange], *,
 async def _plan(ctx: WriteContext) -> None:
     """Complete and check a change: the sheet's hook, then the life cycle's move, then the row validator."""
     sheet = ctx.sheet
-    if sheet.change_hook is not None:
+    if sheet.change_hook is not None and not is_quiet(sheet, ctx.values):
         await sheet.change_hook(ctx)
     lc = sheet.lifecycle
     if lc is not None and lc.field in ctx.values:
@@ -418,6 +449,11 @@ async def _plan(ctx: WriteContext) -> None:
                 await move.check(ctx)
     if sheet.row_validator is not None and ctx.values:
         sheet.row_validator(await ctx.row_after())
+
+
+def is_quiet(sheet: Sheet, values: dict[str, Any]) -> bool:
+    """True when a change touches only the sheet's quiet fields: no hook, no after_change, fast bulk path."""
+    return bool(values) and set(values) <= sheet.quiet_fields
 
 
 def _auto_now(model: type[Model]) -> list[str]:
@@ -543,6 +579,7 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], caller: Caller, 
             if refused or not values:
                 continue
             ctx = WriteContext(sheet, caller, instance, values, uow.batch, day, uai)
+            quiet = is_quiet(sheet, values)
             try:
                 await _plan(ctx)
                 moved_to = await uai_of_values(sheet, ctx.values)
@@ -551,6 +588,9 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], caller: Caller, 
                 written = await _write_row(ctx, change.expected_version, audit, result, source, row_key)
             except Forbidden as exc:
                 issues.append(Issue(str(exc), change.row_id, row_key, line=change.line, kind="forbidden"))
+                continue
+            except Conflict as exc:
+                issues.append(Issue(str(exc), change.row_id, row_key, line=change.line, kind="conflict"))
                 continue
             except (CellError, ValueError) as exc:
                 issues.append(Issue(str(exc), change.row_id, row_key, line=change.line))
@@ -564,12 +604,16 @@ async def apply_changes(sheet: Sheet, changes: list[RowChange], caller: Caller, 
             if not written:
                 issues.append(_conflict_issue(sheet, change.row_id, row_key, "", change.line))
                 continue
-            effects = [h for h in (ctx.move.effect if ctx.move else None, sheet.after_change) if h is not None]
+            effects = [h for h in (ctx.move.effect if ctx.move else None,
+                                   None if quiet else sheet.after_change) if h is not None]
             for effect in effects:
                 try:
                     await effect(ctx)
                 except WriteRefused as exc:
                     issues.extend(exc.issues)
+                    break
+                except Conflict as exc:
+                    issues.append(Issue(str(exc), change.row_id, row_key, line=change.line, kind="conflict"))
                     break
                 except (CellError, ValueError) as exc:
                     issues.append(Issue(str(exc), change.row_id, row_key, line=change.line))
@@ -612,11 +656,13 @@ async def bulk_set(sheet: Sheet, row_ids: list[int], field_name: str, raw: Any, 
 
 
 def _fast_path(sheet: Sheet, values: dict[str, Any]) -> bool:
-    """Whether a bulk change can skip the per-row path: no row validator, and no hook concerned by its fields."""
+    """Whether a bulk change can skip the per-row path: no row validator, and no hook concerned by its fields
+    (a sheet says which fields call its hooks, or which do not: its quiet ones)."""
     if sheet.row_validator is not None or not sheet.versioned:
         return False
     hooked = sheet.change_hook is not None or sheet.after_change is not None
-    return not hooked or (sheet.hook_fields is not None and not (set(values) & sheet.hook_fields))
+    return not hooked or is_quiet(sheet, values) or (
+        sheet.hook_fields is not None and not (set(values) & sheet.hook_fields))
 
 
 async def _bulk_fast(sheet: Sheet, row_ids: list[int], values: dict[str, Any], caller: Caller) -> WriteResult:
@@ -641,9 +687,9 @@ async def _bulk_fast(sheet: Sheet, row_ids: list[int], values: dict[str, Any], c
     read += [n for n in values if not sheet.has_column(n)]
     if sheet.school_path and sheet.school_path not in read:
         read.append(sheet.school_path)
-    concrete = sheet.model._meta.fields_db_projection  # fields with a column of their own (not relations)
     for t in (lc.transitions if lc else ()):
-        read += [n for n in (*t.clears, *(x.field for x in t.needs)) if n in concrete and n not in read]
+        read += [n for n in (*t.clears, *(x.field for x in t.needs))  # a column is read already (a reference by key)
+                 if n in sheet.model._meta.fields_db_projection and n not in read and not sheet.has_column(n)]
     read = list(dict.fromkeys(read))
     async with unit_of_work() as uow:
         result = WriteResult(batch=uow.batch)
@@ -763,6 +809,7 @@ async def create_rows(sheet: Sheet, rows: list[dict[str, Any]], caller: Caller, 
         result = WriteResult(batch=uow.batch)
         issues: list[Issue] = []
         audit: list[AuditEntry] = []
+        known = await resolve_references(sheet, rows) if len(rows) > 1 else {}
         for n, raw in enumerate(rows):
             line = lines[n] if lines else n + 1
             values: dict[str, Any] = {}
@@ -815,7 +862,8 @@ async def create_rows(sheet: Sheet, rows: list[dict[str, Any]], caller: Caller, 
                 for name, value in values.items():
                     column = sheet.column(name) if sheet.has_column(name) else None
                     if column is not None and column.kind == "reference":
-                        kwargs[f"{name}_id"] = await _resolve_reference(column, value)
+                        rid = known.get((name, str(value))) if value not in (None, "") else None
+                        kwargs[f"{name}_id"] = rid if rid is not None else await _resolve_reference(column, value)
                     elif value is None and name in fields_map and not fields_map[name].null:
                         continue  # the model's default applies
                     elif name == "id" and value is None:
@@ -825,8 +873,17 @@ async def create_rows(sheet: Sheet, rows: list[dict[str, Any]], caller: Caller, 
                 instance = sheet.model(**kwargs)
                 async with in_transaction():  # a savepoint: a refused row does not abort the others (PostgreSQL)
                     await instance.save()
+                    if sheet.after_create is not None:
+                        ctx.instance = instance
+                        await sheet.after_create(ctx)
             except Forbidden as exc:
                 issues.append(Issue(str(exc), row_key=str(key or ""), line=line, kind="forbidden"))
+                continue
+            except Conflict as exc:
+                issues.append(Issue(str(exc), row_key=str(key or ""), line=line, kind="conflict"))
+                continue
+            except WriteRefused as exc:  # an effect's own write refused
+                issues.extend(exc.issues)
                 continue
             except (CellError, ValueError) as exc:
                 issues.append(Issue(str(exc), row_key=str(key or ""), line=line))

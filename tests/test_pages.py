@@ -10,7 +10,7 @@ from nicegui import ui
 from nicegui.testing import User
 
 from models.schools import ContactRole, School
-from tests.factories import make_contact, make_school
+from tests.factories import make_contact, make_school, see
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +39,9 @@ async def test_home_shows_figures(user: User) -> None:
     await make_school(name="Lycée Alpha", wifi_mdm_configured=False)
     await user.open("/")
     await user.should_see("Tableau de bord")
-    await user.should_see("Lycée Alpha")  # Wi-Fi to configure (R-SCH-7)
+    await see(user, "Wi-Fi à configurer ou à reconnecter dans le MDM (R-SCH-7)")  # an alert, counted
+    alert = next(iter(user.find(kind=ui.link, content="Wi-Fi à configurer").elements))
+    assert alert.props.get("href") == "/ecoles"
     await user.should_see("Signaler un incident de sécurité")
 
 

@@ -28,6 +28,7 @@ from models.fleet import (
 )
 from models.schools import Academie, InvalidUAI, Level, School, normalize_uai
 from pages.auth import caller_for_page, page
+from pages.components.charts import ChartData, steering_chart
 from pages.components.feedback import attempt
 from pages.components.frame import frame
 from pages.components.home_board import Alert, home_alert
@@ -84,7 +85,7 @@ async def fleet_alerts() -> list[Alert]:
             Alert("Appareils à collecter par Unowhy (R-FLEET-4)", total("to_collect"), "/parc", "warning"),
             Alert("Terminale sans choix garder / restituer (R-FLEET-8)", total("tle_undecided"), "/parc", "info"),
             Alert("Remis sans acceptation des conditions de prêt (R-FLEET-2)", total("loan_not_accepted"),
-                  "/parc/appareils?statut=remis&pret=non", "info")]
+                  "/parc/appareils?status=remis&loan_accepted_on=vide", "info")]
 
 
 # --- Regional table --------------------------------------------------------------------------------
@@ -456,3 +457,43 @@ async def restocks_page() -> None:
     await sheet_grid_page(RESTOCKS, intro=RESTOCKS.description + " Étapes : demandé → expédié → réception validée → "
                                           "attestation signée → PC affectés. Une demande se fait depuis la page Parc "
                                           "du lycée.")
+
+
+# --- Steering chart ---------------------------------------------------------------------------------
+
+
+async def _devices_by_status_and_grade() -> dict[tuple[str, str], int]:
+    from tortoise.functions import Count
+
+    from models.fleet import Device
+
+    rows = await Device.all().group_by("status", "grade").annotate(n=Count("id")).values("status", "grade", "n")
+    return {(str(getattr(r["status"], "value", r["status"])), str(getattr(r["grade"], "value", r["grade"] or ""))):
+            int(r["n"]) for r in rows}
+
+
+@steering_chart("fleet.status_grade", "Appareils par statut et état", roles=DEVICES.read_roles, order=20,
+                description="Tout le parc de la Région, par étape du cycle de vie ; chaque barre empile les états "
+                            "(R-FLEET-10).")
+async def devices_chart() -> ChartData:
+    """Devices by status (bars) and grade (stacked), kept by the devices' data version."""
+    from models.fleet import Grade, Status
+    from sheets.engine.dataversion import STEERING
+
+    counts, at, current = await STEERING.latest("chart.fleet.status_grade", ("devices",),
+                                                _devices_by_status_and_grade)
+    statuses = [code for code, _ in Status.choices() if any(k[0] == code for k in counts)]
+    grades = [*Grade.choices(), ("", "Sans état")]
+    series = [(label, [counts.get((status, code), 0) for status in statuses]) for code, label in grades
+              if any(counts.get((status, code), 0) for status in statuses)]
+    grade_codes = [code for code, label in grades if any(label == name for name, _ in series)]
+
+    def link(category: int, serie: int) -> str:
+        code = grade_codes[serie] if 0 <= serie < len(grade_codes) else None
+        grade = "" if code is None else f"&grade={code or 'vide'}"
+        return f"/parc/appareils?status={statuses[category]}{grade}"
+
+    stamp = dt.datetime.fromtimestamp(at, tz()).strftime("%d/%m/%Y à %H:%M")
+    return ChartData(categories=[Status.label_of(s) for s in statuses], series=series, category_label="Statut",
+                     stacked=True, link=link,
+                     note=f"Chiffres du {stamp}" + ("" if current else " (mise à jour en cours)") + ".")

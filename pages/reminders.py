@@ -22,11 +22,12 @@ from models.campaign import (
 from models.outbox import MailStatus, OutboxMail, outbox_counts, recent_mails
 from models.schools import ContactRole
 from pages.auth import caller_for_page, page
+from pages.components.charts import ChartData, steering_chart
 from pages.components.feedback import attempt
 from pages.components.frame import frame
 from pages.components.home_board import Alert, home_alert
 from pages.fmt import fr_date, fr_number
-from settings import today
+from settings import today, tz
 from sheets.calendar import CALENDAR
 from sheets.engine.actions import run_action
 from sheets.engine.caller import Caller, SessionEnded
@@ -405,3 +406,41 @@ async def demo_box_page(m: str = "") -> None:
                             ui.label("Ce courriel n'a pas de partie HTML.").classes("text-grey-7")
                     with ui.tab_panel(text_tab):
                         ui.code(selected.text, language="text").classes("w-full")
+
+
+CHART_DAYS = 30
+
+
+async def _mails_per_day() -> ChartData:
+    first = today() - dt.timedelta(days=CHART_DAYS - 1)
+    since = dt.datetime.combine(first, dt.time(), tz())
+    days = [first + dt.timedelta(days=i) for i in range(CHART_DAYS)]
+    sent = dict.fromkeys(days, 0)
+    failed = dict.fromkeys(days, 0)
+    for row in await OutboxMail.filter(status=MailStatus.SENT, sent_at__gte=since).values_list("sent_at", flat=True):
+        day = row.astimezone(tz()).date()
+        if day in sent:
+            sent[day] += 1
+    for row in await OutboxMail.filter(status=MailStatus.FAILED, created_at__gte=since).values_list(
+            "created_at", flat=True):
+        day = row.astimezone(tz()).date()
+        if day in failed:
+            failed[day] += 1
+
+    def link(category: int, serie: int) -> str:
+        day = days[category].isoformat()
+        return (f"/feuilles/outbox?status=sent&sent_at={day}" if serie == 0
+                else f"/feuilles/outbox?status=failed&created_at={day}")
+
+    return ChartData(categories=[d.strftime("%d/%m") for d in days],
+                     series=[("Envoyés", [sent[d] for d in days]), ("En échec", [failed[d] for d in days])],
+                     category_label="Jour", kind="line", link=link,
+                     note=f"Les {CHART_DAYS} derniers jours : envoyés le jour de leur envoi, en échec le jour de leur "
+                          "mise en file.")
+
+
+@steering_chart("outbox.per_day", "Courriels envoyés et en échec par jour", roles=REMINDER_ROLES, order=90,
+                description="Relances, liens d'accès et étapes des tickets passés par la file d'envoi.")
+async def mails_chart() -> ChartData:
+    """Mails sent and failed per day over the last 30 days (a small table: read at each page)."""
+    return await _mails_per_day()

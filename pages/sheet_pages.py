@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import Request
@@ -14,19 +15,29 @@ from pages.components.grid import SheetGrid
 from pages.errors import not_found
 from sheets.engine.declaration import Sheet, get_sheet
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
 
 def filter_from_query(sheet: Sheet, params: dict[str, str]) -> dict[str, Any] | None:
-    """An initial grid filter from the page's query string: `?school=0750001A&status=livre` (a text, choice or
-    reference column equal to a value, `vide` for an empty one); other parameters are ignored."""
+    """An initial grid filter from the page's query string: `?school=0750001A&status=livre&loan_accepted_on=vide`
+    (a text, choice or reference column equal to a value, a date column on a day `AAAA-MM-JJ`, a Oui/Non column
+    with `oui` or `non`, `vide` for an empty cell of any column); other parameters are ignored. A link of the home
+    or of a chart opens the grid on the rows it counted."""
     out: dict[str, Any] = {}
     for name, value in params.items():
-        if not sheet.has_column(name) or sheet.column(name).kind not in ("text", "choice", "reference"):
+        if not sheet.has_column(name):
             continue
         column = sheet.column(name)
         value = value.strip()[:100]
+        family = {"date": "date", "datetime": "date", "integer": "number", "decimal": "number",
+                  "euro": "number"}.get(column.kind, "text")
         if value == "vide":
-            out[name] = {"filterType": "text", "type": "blank"}
-        elif value:
+            out[name] = {"filterType": family, "type": "blank"}
+        elif family == "date" and _ISO_DAY.fullmatch(value):
+            out[name] = {"filterType": "date", "type": "equals", "dateFrom": value}
+        elif column.kind == "boolean" and value.lower() in ("oui", "non"):
+            out[name] = {"filterType": "text", "type": "equals", "filter": value.capitalize()}
+        elif value and column.kind in ("text", "choice", "reference"):
             out[name] = {"filterType": "text", "type": "equals",
                          "filter": value.upper() if column.kind == "reference" else value}
     return out or None

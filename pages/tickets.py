@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from nicegui import ui
@@ -44,7 +45,9 @@ from models.tickets import (
     timeline,
 )
 from pages.auth import caller_for_page, forbidden_page, page
+from pages.components.charts import ChartData, steering_chart
 from pages.components.frame import frame
+from pages.components.home_board import Alert, home_alert
 from pages.components.school_space import school_section
 from pages.errors import not_found
 from pages.fmt import fr_date, fr_number
@@ -636,3 +639,59 @@ async def statement_page(prestataire: str = "", mois: str = "") -> None:
             "flat dense bordered").classes("w-full").mark("statement-rows")
         if CONTRACTORS.may_edit(await caller_for_page()):
             ui.link("Prestataires et engagements", "/feuilles/contractors").classes("text-sm")
+
+
+# --- Home alert and steering chart ------------------------------------------------------------------
+
+
+async def _tickets_by_category_and_state() -> dict[tuple[str, str], int]:
+    from tortoise.functions import Count
+
+    from models.tickets import Ticket
+
+    rows = await (Ticket.all().group_by("category__label", "sla_state").annotate(n=Count("id"))
+                  .values("category__label", "sla_state", "n"))
+    return {(str(r["category__label"]), str(getattr(r["sla_state"], "value", r["sla_state"]))): int(r["n"])
+            for r in rows}
+
+
+async def _open_tickets_by_state() -> dict[str, int]:
+    from tortoise.functions import Count
+
+    from models.tickets import Ticket
+
+    rows = await (Ticket.filter(status__in=[s.value for s in OPEN_STATUSES]).group_by("sla_state")
+                  .annotate(n=Count("id")).values("sla_state", "n"))
+    return {str(getattr(r["sla_state"], "value", r["sla_state"])): int(r["n"]) for r in rows}
+
+
+@home_alert("tickets.sla", roles=TICKETS.read_roles, order=40)
+async def ticket_alerts() -> list[Alert]:
+    """Open tickets past their deadline or about to be (R-TICKET SLA watch)."""
+    from sheets.engine.dataversion import STEERING
+
+    states = await STEERING.get("home.tickets.states", ("tickets",), _open_tickets_by_state)
+    return [Alert("Tickets ouverts hors délai (SLA dépassé)", states.get(SlaState.BREACHED.value, 0),
+                  f"{TICKETS.path}?sla_state={SlaState.BREACHED.value}", "danger"),
+            Alert("Tickets ouverts à risque de dépassement", states.get(SlaState.AT_RISK.value, 0),
+                  f"{TICKETS.path}?sla_state={SlaState.AT_RISK.value}", "warning")]
+
+
+@steering_chart("tickets.category_sla", "Tickets par catégorie et délai", roles=TICKETS.read_roles, order=40,
+                description="Tous les tickets, ouverts et terminés, par catégorie, selon leur délai (dans les délais, "
+                            "à risque, dépassé).")
+async def tickets_chart() -> ChartData:
+    """Tickets by category (bars) and SLA state (stacked), kept by the tickets' data version."""
+    from sheets.engine.dataversion import STEERING
+
+    counts = await STEERING.get("chart.tickets.category_sla", ("tickets", "ticket_categories"),
+                                _tickets_by_category_and_state)
+    categories = sorted({c for c, _ in counts})
+    states = SlaState.choices()
+    series = [(label, [counts.get((c, code), 0) for c in categories]) for code, label in states]
+
+    def link(category: int, serie: int) -> str:
+        base = f"{TICKETS.path}?category_label={quote(categories[category])}"
+        return f"{base}&sla_state={states[serie][0]}" if 0 <= serie < len(states) else base
+
+    return ChartData(categories=categories, series=series, category_label="Catégorie", stacked=True, link=link)

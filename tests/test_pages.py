@@ -40,8 +40,9 @@ async def test_home_shows_figures(user: User) -> None:
     await user.open("/")
     await user.should_see("Tableau de bord")
     await see(user, "Wi-Fi à configurer ou à reconnecter dans le MDM (R-SCH-7)")  # an alert, counted
-    alert = next(iter(user.find(kind=ui.link, content="Wi-Fi à configurer").elements))
-    assert alert.props.get("href") == "/ecoles"
+    from tests.test_steering import link_around
+
+    assert link_around(user, "Wi-Fi à configurer ou à reconnecter dans le MDM (R-SCH-7)").props["href"] == "/ecoles"
     await user.should_see("Signaler un incident de sécurité")
 
 

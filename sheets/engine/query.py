@@ -15,6 +15,7 @@ from typing import Any
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
+from settings import tz
 from sheets.engine.caller import Caller
 from sheets.engine.dataversion import data_version
 from sheets.engine.declaration import Column, Sheet, model_field, number_bounds
@@ -166,14 +167,14 @@ def _condition(sheet: Sheet, column: Column, cond: dict[str, Any]) -> Q:
     if column.kind in _DATE_KINDS:
         start = _date_operand(column, cond.get("dateFrom", cond.get("filter")))
         if column.kind == "datetime":
-            lo = dt.datetime.combine(start, dt.time())
+            lo = dt.datetime.combine(start, dt.time(), tz())
             hi = lo + dt.timedelta(days=1)
             ops = {"equals": Q(**{f"{path}__gte": lo, f"{path}__lt": hi}),
                    "notEqual": Q(**{f"{path}__lt": lo}) | Q(**{f"{path}__gte": hi}),
                    "lessThan": Q(**{f"{path}__lt": lo}), "greaterThan": Q(**{f"{path}__gte": hi})}
             if op == "inRange":
                 end = _date_operand(column, cond.get("dateTo"))
-                return Q(**{f"{path}__gte": lo, f"{path}__lt": dt.datetime.combine(end, dt.time()) +
+                return Q(**{f"{path}__gte": lo, f"{path}__lt": dt.datetime.combine(end, dt.time(), tz()) +
                             dt.timedelta(days=1)})
         else:
             ops = {"equals": Q(**{path: start}), "notEqual": ~Q(**{path: start}),

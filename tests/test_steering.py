@@ -1,0 +1,138 @@
+"""Issue 15: `/pilotage` shows each area's charts to the roles that may read it; every bar leads to the grid filtered
+on exactly what it counts; the data of a chart downloads as .xlsx; the home's alerts lead to their rows too."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import openpyxl
+from nicegui import ui
+from nicegui.testing import User
+
+from models.fleet import Device, Grade, Status
+from models.outbox import MailStatus, OutboxMail
+from seed.tickets import seed_reference, seed_tickets
+from settings import now
+from sheets.engine.caller import Caller
+from sheets.engine.declaration import get_sheet
+from sheets.engine.query import base_query
+from tests.factories import login, make_school, see
+
+
+def link_around(user: User, text: str) -> ui.link:
+    """The link that holds the label `text` (an alert of the home is a link around its figure and words)."""
+    element: Any = next(iter(user.find(kind=ui.label, content=text).elements))
+    while not isinstance(element, ui.link):
+        element = element.parent_slot.parent
+    return element
+
+
+async def some_data() -> None:
+    """Two schools, devices in a few statuses and grades, a year of tickets, mails sent and failed."""
+    alpha, beta = await make_school(name="Lycée Alpha"), await make_school(name="Lycée Beta")
+    plan = [(alpha, Status.DISTRIBUTED, Grade.AS_NEW, 5), (alpha, Status.DISTRIBUTED, Grade.WORN, 2),
+            (beta, Status.DISTRIBUTED, None, 3), (beta, Status.DELIVERED, Grade.FAIR, 4),
+            (None, Status.STOCK, Grade.AS_NEW, 6)]
+    n = 0
+    for school, status, grade, count in plan:
+        for _ in range(count):
+            n += 1
+            await Device.create(serial=f"SN{n:05d}", school=school, status=status, grade=grade)
+    await seed_reference()
+    await seed_tickets(count=40)
+    for i in range(3):
+        await OutboxMail.create(key=f"k{i}", recipients="ce.0750001A@ac-paris.fr", subject="s", body_text="t",
+                                message_id=f"<m{i}@x>", status=MailStatus.SENT, sent_at=now())
+    await OutboxMail.create(key="kf", recipients="ce.0750001A@ac-paris.fr", subject="s", body_text="t",
+                            message_id="<mf@x>", status=MailStatus.FAILED, last_error="550")
+
+
+def rows_behind(url: str) -> tuple[Any, dict[str, Any] | None]:
+    """How many rows the grid of `url` shows: its sheet, filtered by the page's query string (the page's code)."""
+    from pages.sheet_pages import filter_from_query  # pages import inside tests: the user fixture registers them
+
+    parts = urlsplit(url)
+    sheet = next(s for s in (get_sheet("devices"), get_sheet("tickets"), get_sheet("outbox")) if s.path == parts.path)
+    return sheet, filter_from_query(sheet, dict(parse_qsl(parts.query)))
+
+
+async def check_every_bar(key: str, role: str) -> int:
+    """Each non-empty bar of a chart leads to a grid whose filter counts exactly the bar's value."""
+    from pages.components.charts import charts_for, target_of
+
+    chart = next(c for c in charts_for(Caller(actor="test", role=role)) if c.key == key)
+    data = await chart.build()
+    checked = 0
+    for s, (_name, values) in enumerate(data.series):
+        for c, value in enumerate(values):
+            url = target_of(data, c, s)
+            assert url, (key, c, s)
+            sheet, model = rows_behind(url)
+            assert await base_query(sheet, model).count() == value, (url, value)
+            checked += 1 if value else 0
+    return checked
+
+
+async def test_charts_of_each_area_and_their_bars_lead_to_the_counted_rows(user: User) -> None:
+    await some_data()
+    await login(user, "agent")
+    await user.open("/pilotage")
+    await see(user, "Pilotage")
+    for key in ("fleet.status_grade", "tickets.category_sla", "outbox.per_day"):
+        await user.should_see(marker=f"chart-{key}")
+    fleet = next(iter(user.find(marker="echart-fleet.status_grade").elements))
+    series = {s["name"]: s["data"] for s in fleet.options["series"]}
+    statuses = fleet.options["xAxis"]["data"]
+    assert series["Comme neuf"][statuses.index("Remis")] == 5
+    assert series["Sans état"][statuses.index("Remis")] == 3
+    assert fleet.options["aria"]["decal"]["show"] is True  # patterns: readable without colour alone
+    assert await check_every_bar("fleet.status_grade", "agent") >= 5
+    assert await check_every_bar("tickets.category_sla", "agent") >= 1
+    assert await check_every_bar("outbox.per_day", "agent") == 2  # today: sent, failed
+
+
+async def test_each_role_sees_the_charts_of_what_it_may_read(user: User) -> None:
+    await some_data()
+    await login(user, "maintenance")
+    await user.open("/pilotage")
+    await see(user, "Pilotage")
+    await user.should_see(marker="chart-tickets.category_sla")
+    await user.should_not_see(marker="chart-outbox.per_day")  # mails and their recipients are not its business
+    from pages.components.charts import charts_for
+
+    keys = {c.key for c in charts_for(Caller(actor="test", role="unowhy"))}
+    assert "tickets.category_sla" not in keys and "outbox.per_day" not in keys
+
+
+async def test_a_chart_data_downloads_as_a_french_xlsx(user: User) -> None:
+    await some_data()
+    await login(user, "agent")
+    await user.open("/pilotage")
+    await see(user, "Pilotage")
+    user.find(marker="download-fleet.status_grade").click()
+    response = await user.download.next()
+    assert response.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    header = [c.value for c in sheet[1]]
+    assert header[0] == "Statut" and "Comme neuf" in header
+    values: dict[str, Any] = {row[0]: row for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert values["Remis"][header.index("Comme neuf")] == 5
+
+
+async def test_home_alert_leads_to_the_rows_it_counts(user: User) -> None:
+    """R-FLEET-2 alert on the home: handed over without the loan conditions accepted, the link's grid counts them."""
+    school = await make_school(name="Lycée Alpha")
+    for i in range(3):
+        await Device.create(serial=f"R{i}", school=school, status=Status.DISTRIBUTED,
+                            loan_accepted_on=None if i else dt.date(2024, 9, 12))
+    await login(user, "agent")
+    await user.open("/")
+    await see(user, "Remis sans acceptation des conditions de prêt (R-FLEET-2)")
+    link = link_around(user, "Remis sans acceptation des conditions de prêt (R-FLEET-2)")
+    sheet, model = rows_behind(link.props["href"])
+    assert await base_query(sheet, model).count() == 2
+    await user.open(link.props["href"])
+    await see(user, "Appareils")

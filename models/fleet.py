@@ -350,7 +350,8 @@ class Holder(Model):
 
     class Meta:
         table = "holder"
-        indexes = (("school_id", "kind", "last_name"), ("school_id", "level", "end_choice"), ("situation", "school_id"))
+        indexes = (("school_id", "kind", "last_name"), ("school_id", "level", "end_choice"), ("situation", "school_id"),
+                   ("last_name", "first_name"))  # the header's search by name (an index range)
 
     def __str__(self) -> str:
         return f"{self.last_name} {self.first_name}".strip()

@@ -17,8 +17,10 @@ from models.schools import (
     search_schools,
     support_desks,
 )
-from pages.auth import api_user, require_roles
+from pages.auth import api_caller, api_user, require_roles
 from sheets.engine.api import MAX_ID
+from sheets.engine.caller import Caller
+from sheets.search import MAX_HITS, search
 
 
 class SchoolOut(BaseModel):
@@ -85,6 +87,14 @@ def school_out(s: School) -> dict[str, object]:
     }
 
 
+class SearchHitOut(BaseModel):
+    """One result of the search: its kind, how it reads, the page that opens it."""
+
+    kind: str
+    label: str
+    url: str
+
+
 def build_router() -> APIRouter:
     """The /api/ routes (a new router each time the app is wired)."""
     router = APIRouter(prefix="/api", tags=["Rentrée"])
@@ -118,5 +128,13 @@ def build_router() -> APIRouter:
         return [{"name": d.name, "topic": d.topic, "audience": d.audience, "hours": d.hours, "phone": d.phone,
                  "email": d.email, "address": d.address, "do_not_share": d.do_not_share}
                 for d in await support_desks()]
+
+    @router.get("/search", response_model=list[SearchHitOut], summary="Recherche (UAI, nom, n° de série, porteur, "
+                "ticket)")
+    async def search_everything(q: Annotated[str, Query(max_length=200)] = "",
+                                limit: Annotated[int, Query(ge=1, le=MAX_HITS)] = MAX_HITS,
+                                caller: Caller = Depends(api_caller)) -> list[dict]:
+        """Best first; only what the caller's role may read, within its scope (at least 2 characters)."""
+        return [hit.out() for hit in await search(q, caller, limit)]
 
     return router

@@ -44,6 +44,7 @@ from sheets.engine.writes import WriteRefused, create_rows
 from sheets.engine.xlsx import XlsxColumn, write_xlsx
 from sheets.fleet import DEVICES, HOLDERS, RESTOCKS, regional_figures
 from sheets.fleet_movements import analyse_movements, apply_movements, write_sample
+from sheets.search import PER_KIND, Hit, Query, rows_starting, search_provider, url_with
 
 # Columns of the regional table: the statuses a school sees (stock and reconditioned devices are at Unowhy).
 SCHOOL_STATUSES = ("affecte", "livre", "remis", "a_restituer", "restitue", "conserve", "sav", "vole", "perdu")
@@ -497,3 +498,33 @@ async def devices_chart() -> ChartData:
     return ChartData(categories=[Status.label_of(s) for s in statuses], series=series, category_label="Statut",
                      stacked=True, link=link,
                      note=f"Chiffres du {stamp}" + ("" if current else " (mise à jour en cours)") + ".")
+
+
+# --- Search -----------------------------------------------------------------------------------------
+
+
+@search_provider("appareil", DEVICES, order=30)
+async def find_devices(query: Query, caller: Caller) -> list[Hit]:
+    """A serial number (exact or its start)."""
+    rows = await rows_starting(DEVICES, caller, "serial", [query.upper], ["serial", "status", "school__uai"],
+                               "serial")
+    return [Hit("Appareil", f"{r['serial']} · {Status.label_of(r['status'])}"
+                + (f" · {r['school__uai']}" if r["school__uai"] else ""),
+                url_with(DEVICES.path, serial=r["serial"]), 0 if r["serial"] == query.upper else 1) for r in rows]
+
+
+@search_provider("porteur", HOLDERS, order=40)
+async def find_holders(query: Query, caller: Caller) -> list[Hit]:
+    """A holder's identifier (INE, NUMEN: exact or its start) or last name (its start, as stored or capitalised),
+    for the roles that may read holders."""
+    fields = ["ident", "last_name", "first_name", "school__uai"]
+    rows = await rows_starting(HOLDERS, caller, "ident", [query.upper], fields, "ident")
+    if len(rows) < PER_KIND and not any(ch.isdigit() for ch in query.text):
+        rows += await rows_starting(HOLDERS, caller, "last_name", query.spellings(), fields, "last_name")
+    hits = []
+    for r in rows:
+        rank = 0 if query.upper in (r["ident"], str(r["last_name"]).upper()) else 1
+        hits.append(Hit("Porteur", f"{r['last_name']} {r['first_name']} · {r['ident']}"
+                        + (f" · {r['school__uai']}" if r["school__uai"] else ""),
+                        url_with(HOLDERS.path, ident=r["ident"]), rank))
+    return hits[:PER_KIND]

@@ -26,7 +26,11 @@ from pages.components.home_board import Alert, home_alert
 from pages.errors import not_found
 from pages.fmt import fr_number, yes_no
 from pages.sheet_pages import sheet_grid_page
+from sheets.engine.caller import Caller
+from sheets.engine.query import scope_q
+from sheets.engine.values import fold
 from sheets.schools import SCHOOLS
+from sheets.search import PER_KIND, Hit, Query, search_provider
 
 
 @home_alert("schools.wifi", roles=SCHOOLS.read_roles, order=10)
@@ -124,3 +128,26 @@ def _facts(pairs: list[tuple[str, str]]) -> None:
         for label, value in pairs:
             ui.label(label).classes("text-grey-7")
             ui.label(value or "—").classes("font-medium")
+
+
+@search_provider("établissement", SCHOOLS, order=10)
+async def find_schools(query: Query, caller: Caller) -> list[Hit]:
+    """A UAI (exact or its start) or words of a school's name or commune (470 rows: read whole)."""
+    from models.schools import School
+
+    hits: list[Hit] = []
+    code = query.upper
+    words = [w for w in fold(query.text).split() if w]
+    for s in await School.filter(scope_q(SCHOOLS, caller)).order_by("uai").values("uai", "name", "commune"):
+        name = fold(f"{s['name']} {s['commune']}")
+        if s["uai"] == code:
+            rank = 0
+        elif s["uai"].startswith(code):
+            rank = 1
+        elif words and all(w in name for w in words):
+            rank = 1 if fold(s["name"]).startswith(words[0]) else 2
+        else:
+            continue
+        hits.append(Hit("Établissement", f"{s['uai']} · {s['name']} ({s['commune']})", f"/ecoles/{s['uai']}", rank))
+    hits.sort(key=lambda h: h.rank)
+    return hits[:PER_KIND]

@@ -57,6 +57,7 @@ from sheets.engine.actions import RowAction, run_action
 from sheets.engine.caller import ECOLE, Caller, SessionEnded
 from sheets.engine.declaration import Nav
 from sheets.engine.writes import WriteRefused, create_rows, delete_rows
+from sheets.search import Hit, Query, rows_starting, search_provider
 from sheets.tickets import CONTRACTORS, TICKETS, VISITS, route_report, write_statement
 
 STAFF = frozenset({Role.ADMIN, Role.AGENT, Role.LECTEUR, Role.MAINTENANCE})  # the staff roles that read tickets
@@ -695,3 +696,12 @@ async def tickets_chart() -> ChartData:
         return f"{base}&sla_state={states[serie][0]}" if 0 <= serie < len(states) else base
 
     return ChartData(categories=categories, series=series, category_label="Catégorie", stacked=True, link=link)
+
+
+@search_provider("ticket", TICKETS, order=50)
+async def find_tickets(query: Query, caller: Caller) -> list[Hit]:
+    """A ticket number (exact or its start)."""
+    rows = await rows_starting(TICKETS, caller, "number", [query.upper], ["number", "summary", "school__name"],
+                               "-number")
+    return [Hit("Ticket", f"{r['number']} · {r['school__name']} · {str(r['summary'])[:60]}",
+                f"/maintenance/ticket?n={quote(r['number'])}", 0 if r["number"] == query.upper else 1) for r in rows]

@@ -31,10 +31,39 @@ def shared_file(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated once per test session: each test's database starts as a copy of it (the same
+    schema a fresh migration gives, in milliseconds instead of a second of DDL and fsyncs)."""
+    from models import db as database
+
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+
+    async def build() -> None:
+        await database.init(f"sqlite://{path}")
+        await database.close()
+
+    asyncio.run(build())
+    return path
+
+
+def migrated_copy(template: Path, target: Path) -> Path:
+    """A fresh database file at `target`, a copy of the migrated template."""
+    import shutil
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, target)
+    return target
+
+
 @pytest.fixture(autouse=True)
-def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test gets its own data folder, SQLite file and settings; no demo seeding unless asked."""
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+                      ) -> Iterator[Path]:
+    """Every test gets its own data folder, SQLite file and settings; no demo seeding unless asked. Under the
+    `user` fixture (the app started in the test's process), the app's file starts as a migrated copy."""
     data = tmp_path / "data"
+    if "user" in request.fixturenames:
+        migrated_copy(request.getfixturevalue("sqlite_template"), data / "test.sqlite3")
     monkeypatch.setenv("RENTREE_ENV", "demo")
     monkeypatch.setenv("RENTREE_DATA_DIR", str(data))
     monkeypatch.setenv("DATABASE_URL", f"sqlite://{data / 'test.sqlite3'}")
@@ -94,13 +123,39 @@ async def _reset_pg(url: str) -> None:
         await conn.close()
 
 
+def _migration_count() -> int:
+    return len([p for p in (ROOT / "migrations").glob("[0-9]*.py")])
+
+
+async def _fresh_pg(url: str) -> None:
+    """An empty database at the current migration: the tables emptied when the schema is complete (TRUNCATE …
+    RESTART IDENTITY, a tenth of a second), else the schema dropped for the next init to migrate."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        tables = [r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        applied = 0
+        if "tortoise_migrations" in tables:
+            applied = await conn.fetchval("SELECT count(*) FROM tortoise_migrations")
+        others = [t for t in tables if t != "tortoise_migrations"]
+        if applied == _migration_count() and others:
+            await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in others) + " RESTART IDENTITY CASCADE")
+        else:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, isolated_settings: Path) -> str:
     """A fresh, empty database URL: an SQLite file, then PostgreSQL (both backends run the test)."""
     if request.param == "sqlite":
-        return f"sqlite://{isolated_settings / 'param.sqlite3'}"
+        template = request.getfixturevalue("sqlite_template")
+        return f"sqlite://{migrated_copy(template, isolated_settings / 'param.sqlite3')}"
     url = request.getfixturevalue("pg_database")
-    asyncio.run(_reset_pg(url))
+    asyncio.run(_fresh_pg(url))
     return url
 
 
@@ -117,11 +172,11 @@ async def db(db_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def sqlite_db(isolated_settings: Path) -> AsyncIterator[str]:
+async def sqlite_db(isolated_settings: Path, sqlite_template: Path) -> AsyncIterator[str]:
     """Tortoise initialised on a fresh migrated SQLite file only (for tests about one backend's behaviour)."""
     from models import db as database
 
-    url = f"sqlite://{isolated_settings / 'only.sqlite3'}"
+    url = f"sqlite://{migrated_copy(sqlite_template, isolated_settings / 'only.sqlite3')}"
     await database.init(url)
     try:
         yield url
@@ -159,3 +214,12 @@ async def logged_in(user: object) -> object:
     from tests.factories import login
 
     return await login(user, "agent")
+
+
+# --- Timing (RENTREE_TEST_TIMES=<file>: each test's duration appended as it ends, to find the slow ones) -------
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    target = os.environ.get("RENTREE_TEST_TIMES")
+    if target and report.when in ("setup", "call", "teardown"):
+        with open(target, "a", encoding="utf-8") as out:
+            out.write(f"{report.duration:.2f}\t{report.when}\t{report.outcome}\t{report.nodeid}\n")

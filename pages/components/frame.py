@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -102,6 +103,8 @@ def frame(title: str, *, active: str = "", fill: bool = False) -> Iterator[None]
         ui.label("Équipement numérique des lycées · Région Île-de-France").classes(
             "text-sm opacity-80 max-sm:hidden")
         ui.space()
+        if me.get("role") and me.get("role") != "ecole":  # a school's people have their one school
+            _search_box(Caller(actor=me.get("email", ""), role=me.get("role")))
         _user_menu(me)
     with ui.left_drawer(value=True, bordered=True).classes("bg-grey-1 p-0") as drawer:
         with ui.list().props("padding").classes("w-full"):
@@ -134,6 +137,54 @@ def frame(title: str, *, active: str = "", fill: bool = False) -> Iterator[None]
         ui.space()
         ui.link("Signaler un incident de sécurité", f"mailto:{cfg.rssi_email}").classes("text-red-9")
         ui.link("Fuite de données personnelles", f"mailto:{cfg.dpo_email}").classes("text-red-9")
+
+
+def _search_box(caller: Caller) -> None:
+    """The header's search: results as you type (what the role may read), Enter opens the first one."""
+    from sheets.search import search
+
+    found: list[str] = []
+    with ui.input(placeholder="Rechercher : UAI, nom, n° de série, porteur, ticket").props(
+            'dense standout="bg-white text-black" dark clearable aria-label="Rechercher"').classes(
+            "w-96 max-lg:w-64 max-md:hidden").mark("header-search") as box:
+        with ui.menu().props("no-focus no-parent-event fit").mark("search-results") as menu:
+            listing = ui.list().props("dense").classes("min-w-[24rem]")
+
+    async def refresh() -> None:
+        text = (box.value or "").strip()
+        hits = await search(text, caller) if len(text) >= 2 else []
+        found[:] = [h.url for h in hits]
+        listing.clear()
+        with listing:
+            for hit in hits:
+                with ui.item(on_click=lambda u=hit.url: ui.navigate.to(u)).props("clickable").mark("search-hit"):
+                    with ui.item_section():
+                        ui.item_label(hit.label)
+                        ui.item_label(hit.kind).props("caption")
+            if len(text) >= 2 and not hits:
+                ui.item_label("Aucun résultat pour votre rôle.").classes("p-3 text-grey-7")
+        if len(text) >= 2:
+            menu.open()
+        else:
+            menu.close()
+
+    typed = [0]
+
+    async def changed() -> None:  # a pause of 150 ms in the typing, then one search
+        typed[0] += 1
+        mine = typed[0]
+        await asyncio.sleep(0.15)
+        if mine == typed[0]:
+            await refresh()
+
+    async def open_first() -> None:
+        if not found:
+            await refresh()
+        if found:
+            ui.navigate.to(found[0])
+
+    box.on_value_change(changed)
+    box.on("keydown.enter", open_first)
 
 
 def _user_menu(me: dict[str, str]) -> None:

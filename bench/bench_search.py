@@ -58,7 +58,14 @@ async def main() -> None:
             print(f"seed: {created['devices']:,} devices + {created['holders']:,} holders in "
                   f"{time.perf_counter() - t0:.1f} s")
             await db.analyze()
-        import app  # noqa: F401  - registers every page module, hence every search provider
+        import importlib
+        import pkgutil
+
+        import pages
+
+        for info in pkgutil.iter_modules(pages.__path__):  # as the app does: each area registers its providers
+            if not info.ispkg and not info.name.startswith("_"):
+                importlib.import_module(f"pages.{info.name}")
 
         school = await School.all().order_by("id").offset(200).first()
         device = await Device.all().order_by("id").offset(args.devices // 2).first()

@@ -2,8 +2,8 @@
 
 Each area registers what it finds, on the sheet whose rights apply: a provider runs only for a caller who may read
 its sheet, within the caller's scope (a school's people: their school), and a column the caller may not read (a
-device's holder for maintenance) is neither matched nor shown. Every lookup is an index range (`col >= q AND col <
-q + U+FFFF`) or an exact match, so it stays within milliseconds at 500,000 devices and holders; only the ~470 school
+device's holder for maintenance) is neither matched nor shown. Every lookup is an index range (`q <= col < q'`, q' the
+query with its last character + 1), so it stays within milliseconds at 500,000 devices and holders; only the ~470 school
 names are scanned.
 
     @search_provider("appareil", DEVICES, order=30)
@@ -27,7 +27,6 @@ from sheets.engine.query import scope_q
 MAX_QUERY = 100
 PER_KIND = 8
 MAX_HITS = 20
-_TOP = "\uffff"
 
 
 @dataclass(frozen=True)
@@ -104,8 +103,12 @@ async def search(raw: str, caller: Caller, limit: int = MAX_HITS) -> list[Hit]:
 
 
 def starting(field: str, value: str) -> Q:
-    """`field` starts with `value`, as an index range (both databases use the index; LIKE would not everywhere)."""
-    return Q(**{f"{field}__gte": value, f"{field}__lt": value + _TOP})
+    """`field` starts with `value`, as an index range `value <= field < value with its last character + 1` (both
+    databases use the index, whatever their collation; LIKE would not everywhere)."""
+    last = value[-1]
+    if ord(last) >= 0x10FFFF:
+        return Q(**{f"{field}__gte": value})
+    return Q(**{f"{field}__gte": value, f"{field}__lt": value[:-1] + chr(ord(last) + 1)})
 
 
 async def rows_starting(sheet: Sheet, caller: Caller, field: str, values: list[str], fields: list[str],
@@ -116,8 +119,7 @@ async def rows_starting(sheet: Sheet, caller: Caller, field: str, values: list[s
     for value in values:
         if not value or len(value) > longest:  # longer than the column: nothing can match
             continue
-        match = starting(field, value) if len(value) < longest else Q(**{field: value})
-        rows = await (sheet.model.filter(scope_q(sheet, caller)).filter(match)
+        rows = await (sheet.model.filter(scope_q(sheet, caller)).filter(starting(field, value))
                       .order_by(order).limit(PER_KIND).values("id", *fields))
         for row in rows:
             seen.setdefault(row["id"], row)

@@ -85,7 +85,8 @@ async def test_charts_of_each_area_and_their_bars_lead_to_the_counted_rows(user:
         await user.should_see(marker=f"chart-{key}")
     fleet = next(iter(user.find(marker="echart-fleet.status_grade").elements))
     series = {s["name"]: s["data"] for s in fleet.options["series"]}
-    statuses = fleet.options["xAxis"]["data"]
+    axis = next(a for a in (fleet.options["xAxis"], fleet.options["yAxis"]) if a["type"] == "category")
+    statuses = axis["data"]
     assert series["Comme neuf"][statuses.index("Remis")] == 5
     assert series["Sans état"][statuses.index("Remis")] == 3
     assert fleet.options["aria"]["decal"]["show"] is True  # patterns: readable without colour alone

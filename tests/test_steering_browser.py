@@ -4,6 +4,7 @@ are photographed (home, /parc, the audit trail) for a person to look at (kept un
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,29 @@ def test_history_of_a_focused_cell_and_the_steering_pages(tmp_path: Path) -> Non
                 _wait_text(driver, "Établissements")  # the sheet's label, not its code
                 _wait_text(driver, "Lycée renommé pour l'historique")
             driver.save_screenshot(str(shots / f"{name_}.png"))
+        # Each chart of /pilotage drawn (its canvas), one screenshot per chart.
+        driver.get(url + "/pilotage")
+        _wait_text(driver, "Appareils par statut et état")
+        _wait_text(driver, "Tickets par catégorie et délai")
+        cards = driver.find_elements(By.CSS_SELECTOR, "[data-chart]")
+        assert len(cards) == 3
+        for card in cards:
+            assert card.find_elements(By.TAG_NAME, "canvas"), card.get_attribute("data-chart")
+            driver.execute_script("arguments[0].scrollIntoView()", card)
+            card.screenshot(str(shots / f"graphique-{card.get_attribute('data-chart')}.png"))
+        # The header's search: a UAI typed, its school listed, Enter opens it.
+        box = driver.find_element(By.CSS_SELECTOR, "input[aria-label='Rechercher']")
+        box.send_keys(uai.lower())
+        _wait_text(driver, f"{uai} · ")
+        box.send_keys(Keys.ENTER)
+        for _ in range(100):
+            if driver.current_url.endswith(f"/ecoles/{uai}"):
+                break
+            time.sleep(0.1)
+        assert driver.current_url.endswith(f"/ecoles/{uai}")
     with sqlite3.connect(data / "app.sqlite3") as con:
         query = "SELECT COUNT(*) FROM audit_entry WHERE sheet = 'schools' AND \"column\" = 'name'"
         assert con.execute(query).fetchone()[0] == 1
-    assert {p.name for p in shots.iterdir()} == {"historique-ligne.png", "accueil.png", "parc.png", "journal.png"}
+    assert {p.name for p in shots.iterdir()} == {
+        "historique-ligne.png", "accueil.png", "parc.png", "journal.png", "graphique-fleet.status_grade.png",
+        "graphique-tickets.category_sla.png", "graphique-outbox.per_day.png"}

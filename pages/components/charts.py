@@ -76,8 +76,21 @@ def charts_for(caller: Caller) -> list[SteeringChart]:
     return sorted((c for c in _CHARTS.values() if caller.allowed(c.roles)), key=lambda c: (c.order, c.key))
 
 
-_NUMBER = "v => new Intl.NumberFormat('fr-FR', {maximumFractionDigits: 2}).format(v)"
-_EURO = "v => new Intl.NumberFormat('fr-FR', {style: 'currency', currency: 'EUR', maximumFractionDigits: 0}).format(v)"
+# French figures (3 500, 12,5 €); the canvas font lacks the narrow no-break space Intl puts between thousands.
+_NUMBER = ("v => new Intl.NumberFormat('fr-FR', {maximumFractionDigits: 2}).format(v)"
+           ".replace(/[\\u202f\\u00a0]/g, ' ')")
+_EURO = ("v => new Intl.NumberFormat('fr-FR', {style: 'currency', currency: 'EUR', maximumFractionDigits: 0})"
+         ".format(v).replace(/[\\u202f\\u00a0]/g, ' ')")
+
+
+def horizontal(data: ChartData) -> bool:
+    """Bars lying down when the categories are many or long (their names stay readable, never cut)."""
+    return data.kind == "bar" and (len(data.categories) > 8 or any(len(c) > 16 for c in data.categories))
+
+
+def height(data: ChartData) -> int:
+    """The chart's height in pixels: lying bars take a line each."""
+    return max(340, 90 + 30 * len(data.categories)) if horizontal(data) else 340
 
 
 def options(chart: SteeringChart, data: ChartData) -> dict[str, Any]:
@@ -91,23 +104,31 @@ def options(chart: SteeringChart, data: ChartData) -> dict[str, Any]:
         if data.kind == "line":
             item["symbolSize"] = 7
         series.append(item)
+    category_axis = {"type": "category", "data": data.categories, "axisLabel": {"interval": 0}}
+    value_axis: dict[str, Any] = {"type": "value", "axisLabel": {":formatter": formatter}}
+    if data.unit != "€":
+        value_axis["minInterval"] = 1  # counts: no 0,5 on the axis
+    lying = horizontal(data)
+    if lying:
+        category_axis["inverse"] = True  # the first category on top, as in a table
+    elif data.kind == "line" and len(data.categories) > 12:
+        category_axis["axisLabel"] = {"interval": "auto"}
     return {
         "aria": {"enabled": True, "decal": {"show": True}},  # patterns: readable without colour alone
         "tooltip": {"trigger": "axis", ":valueFormatter": formatter},
         "legend": {"top": 0, "type": "scroll"},
-        "grid": {"left": 60, "right": 24, "top": 40, "bottom": 70, "containLabel": True},
+        "grid": {"left": 16, "right": 32, "top": 40, "bottom": 16, "containLabel": True},
         "toolbox": {"feature": {"saveAsImage": {"title": "Image (PNG)", "name": chart.key.replace(".", "-"),
                                                 "pixelRatio": 2}}},
-        "xAxis": {"type": "category", "data": data.categories, "axisLabel": {"rotate": 30 if len(data.categories) > 8
-                                                                                 else 0, "interval": 0}},
-        "yAxis": {"type": "value", "axisLabel": {":formatter": formatter}},
+        "xAxis": value_axis if lying else category_axis,
+        "yAxis": category_axis if lying else value_axis,
         "series": series,
     }
 
 
 def render(chart: SteeringChart, data: ChartData) -> ui.echart:
     """One chart in a card: the chart, a click to its grid, the data as .xlsx."""
-    with ui.card().classes("w-full gap-1").mark(f"chart-{chart.key}"):
+    with ui.card().classes("w-full gap-1").mark(f"chart-{chart.key}").props(f'data-chart="{chart.key}"'):
         with ui.row().classes("w-full items-center"):
             ui.label(chart.title).classes("text-lg font-semibold")
             ui.space()
@@ -115,12 +136,14 @@ def render(chart: SteeringChart, data: ChartData) -> ui.echart:
                 "flat dense no-caps").mark(f"download-{chart.key}")
         if chart.description:
             ui.label(chart.description).classes("text-sm text-grey-8")
-        element = ui.echart(options(chart, data)).classes("w-full").style("height: 340px").mark(
+        element = ui.echart(options(chart, data)).classes("w-full").style(f"height: {height(data)}px").mark(
             f"echart-{chart.key}")
         if data.links or data.link:
             element.on_point_click(lambda e: _open(data, e.data_index, e.series_index))
             ui.label("Cliquez sur une barre ou un point pour ouvrir les lignes concernées.").classes(
                 "text-xs text-grey-7")
+        if not any(v for _name, values in data.series for v in values):
+            ui.label("Rien à compter pour l'instant.").classes("text-sm text-grey-8")
         if data.note:
             ui.label(data.note).classes("text-xs text-grey-7")
     return element

@@ -82,7 +82,10 @@ async def _drain(queue: asyncio.Queue[OutboxMail], cfg: SmtpConfig, workers: int
                     except TemporaryFailure as exc:
                         errors.append(str(exc))
                         return
-                mail = queue.get_nowait()
+                try:  # another worker may have taken the last mail while this one connected
+                    mail = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
                 try:
                     note = await send(smtp, mail, cfg.mail_from)
                 except PermanentFailure as exc:

@@ -130,7 +130,7 @@ def build_router() -> APIRouter:
                 for d in await support_desks()]
 
     @router.get("/search", response_model=list[SearchHitOut], summary="Recherche (UAI, nom, n° de série, porteur, "
-                "ticket)")
+                "ticket)", dependencies=staff)
     async def search_everything(q: Annotated[str, Query(max_length=200)] = "",
                                 limit: Annotated[int, Query(ge=1, le=MAX_HITS)] = MAX_HITS,
                                 caller: Caller = Depends(api_caller)) -> list[dict]:

@@ -1,13 +1,11 @@
-"""Real browser: on the demo, an agent records a mail report for a school, a contractor's step follows on the ticket
-page, and a real SMTP server receives the mail of each step (ce.UAI and the reporter); screenshots of the pages.
-
-The school's side (a head opening a ticket through the e-mail link of school access, issue 11) is tested through its
-section of the school page in tests/test_tickets_pages.py; its browser flow comes once school access is merged.
-"""
+"""Real browser (issue 14's « done when »): on the demo, a head asks for the school's e-mail link (/acces), opens it,
+reports an incident from the tickets section of « Mon établissement »; the contractor's team takes it from the ticket
+page; a real SMTP server receives the mail of each step (ce.UAI and the head); screenshots of the pages."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -57,19 +55,29 @@ def test_an_agent_records_a_report_and_the_school_receives_each_step(tmp_path: P
         with running_app(data, env=env, timeout=180) as url, chromium(1440, 900) as driver:
             with sqlite3.connect(data / "app.sqlite3") as con:
                 # A school without any open ticket in the demo, and its head.
-                uai, head_name, head_email = con.execute(
-                    "SELECT s.uai, c.full_name, c.email FROM school s JOIN contact c ON c.school_id = s.id "
+                # A school with a CSN and no open ticket in the demo, and its head (an address of one school only).
+                uai, head_email = con.execute(
+                    "SELECT s.uai, c.email FROM school s JOIN contact c ON c.school_id = s.id "
                     "JOIN contact_role r ON r.contact_id = c.id AND r.role = 'chef_etablissement' "
                     "WHERE NOT EXISTS (SELECT 1 FROM ticket t WHERE t.school_id = s.id AND t.open_key IS NOT NULL) "
+                    "AND (SELECT COUNT(*) FROM contact c2 WHERE c2.email = c.email) = 1 AND s.csn_deployed = 1 "
                     "ORDER BY s.uai LIMIT 1").fetchone()
             wait = WebDriverWait(driver, 40)
-            browser_login(driver, url, demo_credentials(data)["agent"])
-            driver.get(f"{url}/maintenance/ecoles/{uai}")
-            wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Accès des coordonnateurs"))
-            driver.find_element(By.XPATH, "//button[contains(., 'Enregistrer un appel')]").click()
+            # The head: the access form, the link received by mail, the school's page.
+            driver.get(url + "/acces")
+            wait.until(lambda d: d.execute_script(
+                "return !!(window.socket && window.socket.connected && window.did_handshake)"))
+            driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Adresse e-mail"]').send_keys(head_email)
+            driver.find_element(By.XPATH, "//button[contains(., \"Recevoir mon lien d'accès\")]").click()
+            smtp.handler.wait_for(1, timeout=60)
+            link = re.search(r"https?://[^\s\"'<>]+/acces/[A-Za-z0-9_\-]+",
+                             smtp.handler.messages[0].message.get_body(("plain",)).get_content()).group(0)
+            driver.get(link)
+            wait.until(lambda d: d.current_url.endswith(f"/etablissement/{uai}"))
+            wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Maintenance : tickets"))
+            button = wait.until(lambda d: d.find_element(By.XPATH, "//button[contains(., 'Signaler un incident')]"))
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", button)
             wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Décrivez l'incident"))
-            _choose(driver, "Déclarant", head_name)
-            _choose(driver, "Canal", "Courriel à l'adresse Césame")
             _choose(driver, "Catégorie", "PC individuel")  # R-TICKET-2: another desk, no ticket
             wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Assistance Unowhy (direction)"))
             _shot(driver, tmp_path, "tickets-redirect.png")
@@ -78,6 +86,15 @@ def test_an_agent_records_a_report_and_the_school_receives_each_step(tmp_path: P
             summary.send_keys("Plus de Wi-Fi au CDI depuis ce matin.")
             driver.find_element(By.XPATH, "//div[contains(@class,'q-dialog')]//button[contains(., 'Envoyer')]").click()
             wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Plus de Wi-Fi au CDI"))
+            _shot(driver, tmp_path, "tickets-etablissement.png")
+            with sqlite3.connect(data / "app.sqlite3") as con:
+                channel, reporter = con.execute(
+                    "SELECT t.channel, c.email FROM ticket t JOIN contact c ON c.id = t.reported_by_id "
+                    "WHERE t.summary LIKE 'Plus de Wi-Fi au CDI%'").fetchone()
+            assert (channel, reporter) == ("acces_ecole", head_email)
+            # The contractor's team, from its own session.
+            driver.get(url + "/logout")
+            browser_login(driver, url, demo_credentials(data)["agent"])
             with sqlite3.connect(data / "app.sqlite3") as con:
                 number = con.execute("SELECT number FROM ticket WHERE summary LIKE 'Plus de Wi-Fi au CDI%'"
                                      ).fetchone()[0]
@@ -92,7 +109,7 @@ def test_an_agent_records_a_report_and_the_school_receives_each_step(tmp_path: P
             wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "Nouveau → Pris en charge"))
             time.sleep(1)
             _shot(driver, tmp_path, "tickets-ticket.png")
-            smtp.handler.wait_for(2, timeout=60)  # the app's outbox worker sends them (job lock held)
+            smtp.handler.wait_for(3, timeout=60)  # the link, then the steps: the app's outbox worker sends them
             time.sleep(2)
             mails = [m for m in smtp.handler.messages if number in str(m.message["Subject"])]
             assert len(mails) == 2, [m.message["Subject"] for m in smtp.handler.messages]

@@ -8,11 +8,9 @@ Run: python bench/bench_fleet.py [--devices 500000] [--database-url sqlite:///tm
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,12 +18,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.fleet_db import fleet_arguments, open_fleet  # noqa: E402
 from models import db  # noqa: E402
 from models.audit import AuditEntry  # noqa: E402
 from models.fleet import Device, Status, regional_counts, regional_holder_flags  # noqa: E402
 from models.schools import School  # noqa: E402
-from seed.demo import seed_demo  # noqa: E402
-from seed.fleet import seed_fleet  # noqa: E402
 from sheets.engine.caller import Caller  # noqa: E402
 from sheets.engine.dataversion import bump_versions, forget_local  # noqa: E402
 from sheets.engine.declaration import get_sheet  # noqa: E402
@@ -66,23 +63,9 @@ async def blocks(label: str, filter_model: dict[str, Any], runs: int) -> None:
 
 async def main() -> None:
     """Seed when needed, then measure."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--devices", type=int, default=500_000)
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--database-url", default="")
-    args = parser.parse_args()
-    url = args.database_url or f"sqlite://{tempfile.mkdtemp(prefix='rentree-fleet-')}/bench.sqlite3"
-    await db.init(url)
+    args = fleet_arguments(__doc__, runs=15)
+    await open_fleet(args, "rentree-fleet-")
     try:
-        await seed_demo()
-        t0 = time.perf_counter()
-        created = await seed_fleet(args.devices)
-        if created["devices"]:
-            print(f"seed: {created['devices']:,} devices + {created['holders']:,} holders in "
-                  f"{time.perf_counter() - t0:.1f} s")
-            t0 = time.perf_counter()
-            await db.analyze()
-            print(f"ANALYZE: {time.perf_counter() - t0:.1f} s")
         uai = (await School.all().order_by("id").first()).uai  # type: ignore[union-attr]
         await blocks("no filter, sort serial", {}, args.runs)
         await blocks("status = remis, sort serial", {"status": {"filterType": "set", "values": ["remis"]}}, args.runs)

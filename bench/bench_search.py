@@ -8,22 +8,19 @@ Run: python bench/bench_search.py [--devices 500000] [--database-url sqlite:///t
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.fleet_db import fleet_arguments, open_fleet  # noqa: E402
 from models import db  # noqa: E402
 from models.fleet import Device, Holder  # noqa: E402
 from models.schools import School  # noqa: E402
-from seed.demo import seed_demo  # noqa: E402
-from seed.fleet import seed_fleet  # noqa: E402
 from sheets.engine.caller import Caller  # noqa: E402
 
 
@@ -43,21 +40,9 @@ async def measure(label: str, q: str, caller: Caller, runs: int) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--devices", type=int, default=500_000)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--database-url", default="")
-    args = parser.parse_args()
-    url = args.database_url or f"sqlite://{tempfile.mkdtemp(prefix='rentree-search-')}/bench.sqlite3"
-    await db.init(url)
+    args = fleet_arguments(__doc__, runs=30)
+    await open_fleet(args, "rentree-search-")
     try:
-        await seed_demo()
-        t0 = time.perf_counter()
-        created = await seed_fleet(args.devices)
-        if created["devices"]:
-            print(f"seed: {created['devices']:,} devices + {created['holders']:,} holders in "
-                  f"{time.perf_counter() - t0:.1f} s")
-            await db.analyze()
         import importlib
         import pkgutil
 

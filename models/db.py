@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -83,6 +83,7 @@ async def migrate(db_url: str) -> None:
 
 
 ON_OPEN: list[Callable[[], None]] = []  # called when a database opens (the engine forgets its caches)
+AFTER_OPEN: list[Callable[[], Awaitable[None]]] = []  # then awaited (the engine builds what it keeps in the database)
 
 
 async def init(db_url: str, *, apply_migrations: bool = True) -> None:
@@ -92,6 +93,8 @@ async def init(db_url: str, *, apply_migrations: bool = True) -> None:
     await Tortoise.init(config=build_config(db_url), _enable_global_fallback=True)
     for hook in ON_OPEN:
         hook()
+    for after in AFTER_OPEN:
+        await after()
 
 
 async def close() -> None:

@@ -132,6 +132,7 @@ HOLDER_READERS = frozenset({"admin", "agent", "lecteur", "laposte", "unowhy"}) |
 
 DEVICES = register(Sheet(
     name="devices",
+    text_index=True,  # « Recherche rapide » over 500,000 rows: the database's text index
     read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy", "maintenance"}) | SCHOOL_FLEET,
     edit_roles=frozenset({"admin", "agent", "laposte", "unowhy"}),
     create_roles=frozenset({"admin", "unowhy", "laposte"}),
@@ -257,6 +258,7 @@ async def holder_effects(ctx: WriteContext) -> None:
 
 HOLDERS = register(Sheet(
     name="holders",
+    text_index=True,  # « Recherche rapide » over 500,000 rows: the database's text index
     personal_data=True,
     read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy"}) | SCHOOL_FLEET,
     edit_roles=frozenset({"admin", "agent", "laposte", "unowhy"}) | SCHOOL_FLEET,

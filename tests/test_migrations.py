@@ -52,8 +52,10 @@ async def _schema(url: str) -> dict[str, Any]:
 
 async def test_migrations_give_the_schema_of_the_models(db_url: str) -> None:
     """Migrate an empty database, then compare with the schema Tortoise generates from the models."""
+    from sheets.engine.textindex import engine_owned
+
     await database.init(db_url)
-    migrated = await _schema(db_url)
+    migrated = {t: v for t, v in (await _schema(db_url)).items() if not engine_owned(t)}  # built at open, not models
     await database.close()
 
     # Same database emptied, schema generated straight from the models.

@@ -196,7 +196,7 @@ class SheetGrid:
         self.state_key = f"grid:{sheet.name}"
         with ui.row().classes("w-full items-center gap-2 flex-wrap"):
             self.search = ui.input(placeholder="Recherche rapide…").props(
-                "outlined dense clearable debounce=400").classes("w-72")
+                "outlined dense clearable debounce=150").classes("w-72")
             self.search.on_value_change(self._on_quick)
             self.count_label = ui.label("…").classes("text-grey-8")
             self.filter_label = ui.label("").classes("text-sm text-primary")
@@ -339,6 +339,7 @@ class SheetGrid:
         self.quick = e.value or ""
         ui.run_javascript(f"(window.rentreeQuick = window.rentreeQuick || {{}})['{self.grid_id}'] = "
                           f"{json.dumps(self.quick)};")
+        self.grid.run_grid_method("ensureIndexVisible", 0, "top")  # ask block 0 only, not the old position's
         self.grid.run_grid_method("purgeInfiniteCache")
 
     def _on_count(self, e: Any) -> None:

@@ -146,6 +146,7 @@ class Sheet:
     delete_hook: DeleteHook | None = None
     versioned: bool = True
     personal_data: bool = False  # exports of personal data ask a fresh TOTP code (R-SEC-4)
+    text_index: bool = False  # quick search through the database's text index (sheets/engine/textindex.py)
     description: str = ""
     page_path: str = ""
     nav: Nav | None = None  # an entry of the navigation (roles: the read roles)

@@ -19,6 +19,7 @@ from settings import tz
 from sheets.engine.caller import Caller
 from sheets.engine.dataversion import data_version
 from sheets.engine.declaration import Column, Sheet, model_field, number_bounds
+from sheets.engine.textindex import quick_condition
 from sheets.engine.values import MAX_DATE, MIN_DATE, CellError, fold, parse_value, to_json
 
 log = logging.getLogger("rentree.query")
@@ -260,8 +261,9 @@ def filter_q(sheet: Sheet, filter_model: dict[str, Any], quick: str = "", caller
             q &= _condition(sheet, column, model)
     text = quick.strip()
     if text:
-        search = Q()
-        for column in sheet.columns:
+        indexed, scanned = quick_condition(sheet, text)  # the text index where the sheet has one
+        search = indexed if indexed is not None else Q()
+        for column in scanned:
             if column.is_searchable:
                 if column.kind == "choice":
                     codes = [c for c, label in column.choices if fold(text) in fold(label)]

@@ -123,6 +123,19 @@ def _datasource_js(sheet: Sheet, grid_id: str) -> str:
     }}"""
 
 
+def _quick_js(grid_id: str, element_id: int) -> str:
+    """A JS function of the quick-search text: when it changed, keep it for the datasource, go back to the top (only
+    block 0 is asked, not the block of the old scroll position) and ask the rows again."""
+    return f"""(v) => {{
+      const all = (window.rentreeQuick = window.rentreeQuick || {{}});
+      const text = v || '';
+      if (all['{grid_id}'] === text) return;
+      all['{grid_id}'] = text;
+      const grid = getElement({element_id});
+      if (grid && grid.api) {{ grid.api.ensureIndexVisible(0, 'top'); grid.api.purgeInfiniteCache(); }}
+    }}"""
+
+
 def _paste_js(sheet: Sheet, grid_id: str, element_id: int) -> str:
     """Listen to paste on the grid: send the block, the focused cell's row ids and columns to the server."""
     return f"""
@@ -196,7 +209,7 @@ class SheetGrid:
         self.state_key = f"grid:{sheet.name}"
         with ui.row().classes("w-full items-center gap-2 flex-wrap"):
             self.search = ui.input(placeholder="Recherche rapide…").props(
-                "outlined dense clearable debounce=150").classes("w-72")
+                "outlined dense clearable debounce=60").classes("w-72")
             self.search.on_value_change(self._on_quick)
             self.count_label = ui.label("…").classes("text-grey-8")
             self.filter_label = ui.label("").classes("text-sm text-primary")
@@ -258,6 +271,9 @@ class SheetGrid:
         self.grid = ui.aggrid(options, auto_size_columns=False).classes("w-full").style(
             f"height: {height}; min-height: 260px" if height else "flex: 1 1 0; min-height: 200px")
         self.grid.on("cellValueChanged", self._on_cell_changed)
+        # The quick search goes from the box to the grid in the browser (no round trip before the rows are asked);
+        # the server learns the text too (counts, exports, saved views) through the box's value.
+        self.search.on("update:model-value", js_handler=_quick_js(self.grid_id, self.grid.id))
         for event in ("sortChanged", "columnResized", "columnMoved", "filterChanged"):
             self.grid.on(event, self._save_state, throttle=1.0)
         if initial_filter:  # a page opened on a subset (e.g. one school's devices) wins over the saved filters
@@ -337,10 +353,7 @@ class SheetGrid:
 
     async def _on_quick(self, e: Any) -> None:
         self.quick = e.value or ""
-        ui.run_javascript(f"(window.rentreeQuick = window.rentreeQuick || {{}})['{self.grid_id}'] = "
-                          f"{json.dumps(self.quick)};")
-        self.grid.run_grid_method("ensureIndexVisible", 0, "top")  # ask block 0 only, not the old position's
-        self.grid.run_grid_method("purgeInfiniteCache")
+        ui.run_javascript(f"({_quick_js(self.grid_id, self.grid.id)})({json.dumps(self.quick)})")  # a view, a reset
 
     def _on_count(self, e: Any) -> None:
         self.count = int(e.args.get("count") or 0)

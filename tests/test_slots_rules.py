@@ -1,0 +1,335 @@
+"""Delivery and distribution slots (R-SLOT-1 … 9) through the engine as callers make them: a school's « La Poste »
+member signed in by school access (the engine's `Caller.school`), the Région's agents, La Poste, the reminder rules.
+Pages and the API are in test_slots_pages.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import settings as settings_module
+from models.fleet import Holder, HolderKind
+from models.outbox import OutboxMail
+from models.schools import Contact, ContactRole, School
+from models.slots import (
+    DeliveryDay,
+    Session,
+    Slot,
+    SlotStatus,
+    booking_pending,
+    boxes_overdue,
+    class_order_pending,
+    ordered_classes,
+    plan_distribution,
+    plan_problems,
+)
+from seed.calendar import seed_calendar
+from sheets.engine.actions import run_action
+from sheets.engine.caller import Caller
+from sheets.engine.writes import WriteRefused, create_rows, set_values
+from sheets.slots import SLOTS
+from tests.factories import make_contact, make_school
+
+PARIS = ZoneInfo("Europe/Paris")
+AGENT = Caller("agent.region@iledefrance.fr", "agent")
+LAPOSTE = Caller("plateforme@laposte.example.fr", "laposte")
+JOB = Caller.job("test")
+
+
+class FakeClock:
+    """The app's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2024, 6, 10, 10, tzinfo=PARIS)
+
+    def set(self, day: dt.date) -> None:
+        self.now = dt.datetime.combine(day, dt.time(10), tzinfo=PARIS)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(settings_module, "now", lambda: fake.now)
+    return fake
+
+
+@dataclass
+class World:
+    school: School
+    poste: Contact  # member of the « La Poste » group
+    head: Contact  # head of school, not in the group
+    slot: Slot
+
+    def member(self, contact: Contact) -> Caller:
+        """The contact signed in by school access."""
+        roles = {"groupe_la_poste"} if contact.id == self.poste.id else {"chef_etablissement"}
+        return Caller.school(contact.email, frozenset({self.school.uai}),
+                             frozenset((self.school.uai, r) for r in roles))
+
+
+async def make_world(laptops: int = 120, classes: int = 4, capacity: int = 2) -> World:
+    await seed_calendar()
+    school = await make_school(name="Lycée des Créneaux")
+    poste = await make_contact(school, [ContactRole.LA_POSTE], full_name="Paul Poste", email="paul.poste@ac-paris.fr")
+    head = await make_contact(school, [ContactRole.CHEF], full_name="Claire Chef", email="claire.chef@ac-paris.fr")
+    holders = [Holder(ident=f"H{school.id}-{c}-{n}", kind=HolderKind.STUDENT, last_name=f"Élève {n}",
+                      school=school, class_name=f"2NDE{c}") for c in range(1, classes + 1) for n in range(3)]
+    await Holder.bulk_create(holders)
+    for offset in range(0, 18):
+        day = dt.date(2024, 9, 9) + dt.timedelta(days=offset)
+        if day.weekday() < 5:
+            await DeliveryDay.get_or_create(day=day, defaults={"capacity": capacity})
+    await create_rows(SLOTS, [{"school": school.uai, "year": 2024, "laptops": laptops}], AGENT, parsed=True)
+    slot = await Slot.get(school_id=school.id, year=2024)
+    return World(school, poste, head, slot)
+
+
+async def book(world: World, day: dt.date, caller: Caller | None = None, **values: object) -> None:
+    await run_action(SLOTS, "book", [world.slot.id], {"delivery_on": day.isoformat(), **values},
+                     caller or world.member(world.poste))
+
+
+# --- R-SLOT-1 ---------------------------------------------------------------------------------------------
+
+async def test_r_slot_1_la_poste_member_books_through_school_access(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-1: a member of the school's « La Poste » group books its day; the day counts it, the plan follows."""
+    world = await make_world()
+    await book(world, dt.date(2024, 9, 12))
+    slot = await Slot.get(id=world.slot.id)
+    assert slot.status == SlotStatus.BOOKED and slot.booked_by_id == world.poste.id and slot.booked_at is not None
+    assert slot.distribution_on == dt.date(2024, 9, 16)  # 2 working days after Thursday 12
+    assert (await DeliveryDay.get(day=dt.date(2024, 9, 12))).booked == 1
+    assert await Session.filter(slot_id=slot.id).count() == 4
+
+
+async def test_r_slot_1_only_la_poste_group_or_agent_naming_them(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-1: the head (not in the group) and La Poste's staff are refused; an agent must name a member."""
+    world = await make_world()
+    with pytest.raises(WriteRefused, match="n'est pas permis"):
+        await book(world, dt.date(2024, 9, 12), world.member(world.head))
+    with pytest.raises(WriteRefused, match="n'est pas permis"):
+        await book(world, dt.date(2024, 9, 12), LAPOSTE)
+    with pytest.raises(WriteRefused, match="nommez le membre"):
+        await book(world, dt.date(2024, 9, 12), AGENT)
+    with pytest.raises(WriteRefused, match="pas membre du groupe « La Poste »"):
+        await book(world, dt.date(2024, 9, 12), AGENT, booked_by=str(world.head.id))
+    await book(world, dt.date(2024, 9, 12), AGENT, booked_by=str(world.poste.id))
+    assert (await Slot.get(id=world.slot.id)).booked_by_id == world.poste.id
+
+
+async def test_r_slot_1_full_day_refused_with_next_free_days(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-1: a day at capacity cannot be booked: the refusal names the next free days."""
+    world = await make_world(capacity=1)
+    other = await make_school(name="Lycée Voisin")
+    member = await make_contact(other, [ContactRole.LA_POSTE])
+    await create_rows(SLOTS, [{"school": other.uai, "year": 2024, "laptops": 10}], AGENT, parsed=True)
+    other_slot = await Slot.get(school_id=other.id)
+    await run_action(SLOTS, "book", [other_slot.id], {"delivery_on": "2024-09-12", "booked_by": str(member.id)},
+                     AGENT)
+    with pytest.raises(WriteRefused) as refused:
+        await book(world, dt.date(2024, 9, 12))
+    message = str(refused.value.issues[0].message)
+    assert "Le 12/09/2024 est complet (1 livraison(s) sur 1)" in message and "09/09/2024" in message
+    with pytest.raises(WriteRefused, match="hors de cette fenêtre"):
+        await book(world, dt.date(2024, 10, 15))
+    with pytest.raises(WriteRefused, match="ne livre pas le 14/09/2024"):
+        await book(world, dt.date(2024, 9, 14))
+
+
+async def test_r_slot_1_booking_window_is_calendar_data(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-1: booking closes at the calendar's date (data: moving the event moves the window)."""
+    from models.campaign import CampaignEvent
+
+    world = await make_world()
+    clock.set(dt.date(2024, 7, 1))
+    with pytest.raises(WriteRefused, match="ouverte du 27/05/2024 au 28/06/2024"):
+        await book(world, dt.date(2024, 9, 12))
+    await CampaignEvent.filter(slug="slot-booking-close", year=2024).update(due_on=dt.date(2024, 7, 5))
+    await book(world, dt.date(2024, 9, 12))
+    assert (await Slot.get(id=world.slot.id)).status == SlotStatus.BOOKED
+
+
+async def test_r_slot_1_booked_school_gets_no_more_booking_reminders(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-1: the booking reminder (which replaces the calendar's) lists a school until it has booked."""
+    from models.reminders import due_items, superseded_event_codes
+
+    world = await make_world()
+    assert "slot-booking-close" in superseded_event_codes()
+    due = dt.date(2024, 6, 28)
+    pending = await booking_pending(dt.date(2024, 6, 14), due)
+    assert [i.school.uai for i in pending] == [world.school.uai]
+    assert any(r.code == "slots.booking" and i.school.id == world.school.id
+               for r, i in await due_items(dt.date(2024, 6, 14)))
+    await book(world, dt.date(2024, 9, 12))
+    assert await booking_pending(dt.date(2024, 6, 14), due) == []
+    assert not any(r.code == "slots.booking" for r, _ in await due_items(dt.date(2024, 6, 21)))
+
+
+# --- R-SLOT-2 ---------------------------------------------------------------------------------------------
+
+async def test_r_slot_2_lists_due_7_working_days_before_the_booked_delivery(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-2: once booked, the lists' reminder counts from the school's own delivery date (holidays excluded)."""
+    from models.school_lists import lists_pending, lists_state
+
+    world = await make_world()
+    await book(world, dt.date(2024, 9, 20))
+    state = await lists_state(world.school, dt.date(2024, 6, 10))
+    assert state["delivery"] == dt.date(2024, 9, 20) and state["due"] == dt.date(2024, 9, 11)
+    items = await lists_pending(dt.date(2024, 9, 1), dt.date(2024, 9, 30))
+    assert {i.due for i in items if i.school.id == world.school.id} == {dt.date(2024, 9, 11)}
+
+
+# --- R-SLOT-3 / R-SLOT-5 ------------------------------------------------------------------------------------
+
+async def test_r_slot_5_checklist_required_before_delivered(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-5: « Livré » is refused until the checklist is complete (accounts, rooms, people at start and end);
+    R-SLOT-3: the delivery note is signed by a named agent of the school."""
+    world = await make_world()
+    await book(world, dt.date(2024, 9, 12))
+    clock.set(dt.date(2024, 9, 12))
+    with pytest.raises(WriteRefused, match="nommez l'agent de l'établissement"):
+        await run_action(SLOTS, "deliver", [world.slot.id], {}, LAPOSTE)
+    with pytest.raises(WriteRefused, match="liste de préparation n'est pas complète"):
+        await run_action(SLOTS, "deliver", [world.slot.id], {"delivery_note_signed_by": str(world.head.id)}, LAPOSTE)
+    school_side = world.member(world.head)
+    await set_values(SLOTS, [world.slot.id], {"accounts_ready": True, "rooms_ready": True,
+                                             "start_person": "M. Début", "end_person": "Mme Fin"}, school_side)
+    outsider = await make_contact(await make_school(), [ContactRole.CHEF])
+    with pytest.raises(WriteRefused, match="n'est pas une personne du lycée"):
+        await run_action(SLOTS, "deliver", [world.slot.id], {"delivery_note_signed_by": str(outsider.id)}, LAPOSTE)
+    with pytest.raises(WriteRefused, match="n'est pas permis"):
+        await run_action(SLOTS, "deliver", [world.slot.id], {"delivery_note_signed_by": str(world.head.id)},
+                         school_side)
+    await run_action(SLOTS, "deliver", [world.slot.id], {"delivery_note_signed_by": str(world.head.id)}, LAPOSTE)
+    slot = await Slot.get(id=world.slot.id)
+    assert slot.status == SlotStatus.DELIVERED and slot.delivery_note_signed_by_id == world.head.id
+
+
+async def test_r_slot_5_two_rooms_over_250_laptops(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-5: above 250 laptops two rooms in parallel, and the plan uses both."""
+    world = await make_world(laptops=251, classes=6)
+    assert world.slot.rooms == 2
+    await book(world, dt.date(2024, 9, 12))
+    sessions = await Session.filter(slot_id=world.slot.id).order_by("position")
+    assert {s.room for s in sessions} == {1, 2}
+    assert [(s.starts_at, s.room) for s in sessions[:2]] == [("09:00", 1), ("09:00", 2)]
+    small = await make_world(laptops=250)
+    assert small.slot.rooms == 1
+
+
+# --- R-SLOT-6 ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("classes", "rooms"), [(1, 1), (6, 1), (7, 1), (13, 1), (30, 1), (12, 2), (25, 2), (60, 2)])
+def test_r_slot_6_planner_invariants(classes: int, rooms: int) -> None:
+    """R-SLOT-6: 9:00 or 14:00, 30 minutes per class, one after the other, never across half-days, rooms in
+    parallel, working days only (a Friday plan continues on Monday)."""
+    named = {f"C{n:02d}": 30 for n in range(classes)}
+    plan = plan_distribution(ordered_classes(named), dt.date(2024, 9, 13), rooms)
+    assert plan_problems(plan, rooms) == []
+    assert len(plan) == classes and plan[0].starts_at == "09:00"
+    assert all(s.day.weekday() < 5 for s in plan)
+    if classes * 1.0 / rooms > 6:
+        assert any(s.starts_at == "14:00" for s in plan)
+
+
+def test_r_slot_6_order_and_distribution_gap() -> None:
+    """R-SLOT-6 / R-SLOT-4: the school's order comes first; the distribution is 2 or 3 working days after."""
+    from models.slots import default_distribution, distribution_refusal
+
+    assert [c for c, _ in ordered_classes({"A": 1, "B": 1, "C": 1}, ["C", "A"])] == ["C", "A", "B"]
+    assert default_distribution(dt.date(2024, 10, 31)) == dt.date(2024, 11, 5)  # 1 November is a holiday
+    assert distribution_refusal(dt.date(2024, 9, 12), dt.date(2024, 9, 17)) == ""
+    assert "2 ou 3 jours ouvrés" in distribution_refusal(dt.date(2024, 9, 12), dt.date(2024, 9, 13))
+
+
+async def test_r_slot_6_distribution_day_checked_and_plan_recomputed(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-6: La Poste moves the distribution within 2–3 working days; the plan follows; a fourth day is
+    refused."""
+    world = await make_world()
+    await book(world, dt.date(2024, 9, 12))
+    with pytest.raises(WriteRefused, match="2 ou 3 jours ouvrés"):
+        await set_values(SLOTS, [world.slot.id], {"distribution_on": "2024-09-18"}, LAPOSTE)
+    await set_values(SLOTS, [world.slot.id], {"distribution_on": "2024-09-17"}, LAPOSTE)
+    assert {s.day for s in await Session.filter(slot_id=world.slot.id)} == {dt.date(2024, 9, 17)}
+
+
+# --- R-SLOT-4 ---------------------------------------------------------------------------------------------
+
+async def test_r_slot_4_class_order_until_3_days_before(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-4: the school gives its class order (the plan follows it) until 3 days before the distribution;
+    the reminder counts from its own date and stops once given."""
+    world = await make_world()
+    await book(world, dt.date(2024, 9, 12))
+    pending = await class_order_pending(dt.date(2024, 9, 1), dt.date(2024, 9, 30))
+    assert [i.due for i in pending] == [dt.date(2024, 9, 13)]
+    head = world.member(world.head)
+    with pytest.raises(WriteRefused, match="Classe\\(s\\) inconnue\\(s\\)"):
+        await set_values(SLOTS, [world.slot.id], {"class_order": "2NDE9"}, head)
+    await set_values(SLOTS, [world.slot.id], {"class_order": "2NDE3, 2NDE1"}, head)
+    sessions = await Session.filter(slot_id=world.slot.id).order_by("position")
+    assert [s.class_name for s in sessions] == ["2NDE3", "2NDE1", "2NDE2", "2NDE4"]
+    assert await class_order_pending(dt.date(2024, 9, 1), dt.date(2024, 9, 30)) == []
+    clock.set(dt.date(2024, 9, 14))
+    with pytest.raises(WriteRefused, match="au plus tard le 13/09/2024"):
+        await set_values(SLOTS, [world.slot.id], {"class_order": "2NDE1"}, head)
+
+
+# --- R-SLOT-8 / R-SLOT-9 ------------------------------------------------------------------------------------
+
+async def distributed(world: World, clock: FakeClock) -> None:
+    await book(world, dt.date(2024, 9, 12))
+    await set_values(SLOTS, [world.slot.id], {"accounts_ready": True, "rooms_ready": True, "start_person": "A",
+                                             "end_person": "B"}, AGENT)
+    await run_action(SLOTS, "deliver", [world.slot.id], {"delivery_note_signed_by": str(world.head.id)}, LAPOSTE)
+    clock.set(dt.date(2024, 9, 16))
+    await run_action(SLOTS, "distribute", [world.slot.id], {}, LAPOSTE)
+
+
+async def test_r_slot_8_boxes_overdue_after_5_days(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-8: boxes due 5 days after distribution; overdue once past, unless the school asked a later date."""
+    world = await make_world()
+    await distributed(world, clock)
+    slot = await Slot.get(id=world.slot.id)
+    assert slot.boxes_collect_by == dt.date(2024, 9, 21)
+    assert [s.id for s in await boxes_overdue(dt.date(2024, 9, 22))] == [slot.id]
+    await set_values(SLOTS, [slot.id], {"boxes_collect_by": "2024-09-30"}, world.member(world.head))
+    assert await boxes_overdue(dt.date(2024, 9, 22)) == []
+    await set_values(SLOTS, [slot.id], {"boxes_collected_on": "2024-09-20"}, LAPOSTE)
+    assert await boxes_overdue(dt.date(2024, 10, 5)) == []
+
+
+async def test_r_slot_9_certificate_signed_by_la_poste_member(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-9: the certificate is signed by a « La Poste » member (the head may not); then the slot closes."""
+    world = await make_world()
+    await distributed(world, clock)
+    with pytest.raises(WriteRefused, match="Clore » impossible"):
+        await run_action(SLOTS, "close", [world.slot.id], {}, LAPOSTE)
+    with pytest.raises(WriteRefused, match="n'est pas permis"):
+        await run_action(SLOTS, "sign_certificate", [world.slot.id], {}, world.member(world.head))
+    with pytest.raises(WriteRefused, match="pas membre du groupe"):
+        await run_action(SLOTS, "sign_certificate", [world.slot.id], {"signer": world.head.id}, LAPOSTE)
+    await run_action(SLOTS, "sign_certificate", [world.slot.id], {}, world.member(world.poste))
+    slot = await Slot.get(id=world.slot.id)
+    assert slot.certificate_signed_by_id == world.poste.id and slot.certificate_signed_at is not None
+    await run_action(SLOTS, "close", [world.slot.id], {}, LAPOSTE)
+    assert (await Slot.get(id=world.slot.id)).status == SlotStatus.CLOSED
+
+
+async def test_r_slot_9_intervention_note_mails_the_authorised_persons(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-9: no member there: a school agent signs an intervention note, the members get their access link and
+    ce.UAI is told; the slot may then close."""
+    world = await make_world()
+    await distributed(world, clock)
+    await run_action(SLOTS, "intervention", [world.slot.id], {"agent": world.head.id, "note": "Remis à 4 classes."},
+                     LAPOSTE)
+    slot = await Slot.get(id=world.slot.id)
+    assert "Claire Chef" in slot.intervention_note
+    mails = await OutboxMail.all()
+    recipients = {r for m in mails for r in m.recipients.split(",")}
+    assert world.poste.email in recipients and world.school.generic_email in recipients
+    assert world.head.email not in recipients
+    await run_action(SLOTS, "close", [world.slot.id], {}, LAPOSTE)
+    assert (await Slot.get(id=world.slot.id)).status == SlotStatus.CLOSED

@@ -110,10 +110,17 @@ class PlannedSession:
         return moment.time()
 
 
+def natural_key(name: str) -> tuple[Any, ...]:
+    """Sort key reading the numbers in a class name as numbers (2GT2 before 2GT10)."""
+    import re
+
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
 def ordered_classes(classes: dict[str, int], order: Sequence[str] = ()) -> list[tuple[str, int]]:
     """The classes in the school's order (R-SLOT-4): the named ones first, in that order, then the others by name."""
     named = [c for c in dict.fromkeys(o.strip() for o in order) if c in classes]
-    rest = sorted(c for c in classes if c not in named)
+    rest = sorted((c for c in classes if c not in named), key=natural_key)
     return [(c, classes[c]) for c in (*named, *rest)]
 
 
@@ -272,20 +279,82 @@ async def window(rule_id: str, year: int) -> tuple[dt.date, dt.date] | None:
     return (min(days), max(days)) if days else None
 
 
+ENTRY_LEVELS = {"2de": "2", "CAP1": "1CAP", "3PM": "3PM"}  # the levels whose students receive a laptop
+TRACK_PREFIX = {"generale": "GT", "technologique": "T", "professionnelle": "PRO"}
+CLASS_SIZE = 35
+
+
+def estimated_classes(enrolments: Iterable[tuple[str, str, int]]) -> dict[str, int]:
+    """Before the lists are uploaded, the entering classes estimated from the enrolments (track, level, students):
+    classes of at most 35, students spread evenly (e.g. 2GT1 … 2GT9)."""
+    out: dict[str, int] = {}
+    for track, level, students in enrolments:
+        prefix = ENTRY_LEVELS.get(code_of(level))
+        if prefix is None or students <= 0:
+            continue
+        name = prefix + TRACK_PREFIX.get(code_of(track), "") if prefix == "2" else prefix
+        count = -(-students // CLASS_SIZE)
+        for n in range(count):
+            out[f"{name}{n + 1}"] = students // count + (1 if n < students % count else 0)
+    return out
+
+
+def estimated_laptops(enrolments: Iterable[tuple[str, str, int]]) -> int:
+    """The laptops of a delivery estimated from the entering students (before devices are assigned)."""
+    return sum(estimated_classes(enrolments).values())
+
+
 async def school_classes(school_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-    """The classes of each school with their number of students (holders in school with a class)."""
+    """The classes of each school with their number of students: its students in school with a class once its student
+    list (SIECLE) is uploaded, else the entering classes estimated from its enrolments (its holders when it has
+    none)."""
     from models.fleet import Holder, HolderKind, Situation
+    from models.school_lists import ListUpload
+    from models.schools import Enrolment
 
     out: dict[int, dict[str, int]] = {}
     ids = list(school_ids)
+    estimated: set[int] = set()
     for start in range(0, len(ids), 500):
-        rows = await Holder.filter(school_id__in=ids[start:start + 500], kind=HolderKind.STUDENT,
+        part = ids[start:start + 500]
+        listed = set(await ListUpload.filter(school_id__in=part, kind=HolderKind.STUDENT).values_list(
+            "school_id", flat=True))
+        counted = set(await Enrolment.filter(school_id__in=part).values_list("school_id", flat=True))
+        estimated |= {i for i in part if i in counted and i not in listed}
+    from_lists = [i for i in ids if i not in estimated]
+    for start in range(0, len(from_lists), 500):
+        rows = await Holder.filter(school_id__in=from_lists[start:start + 500], kind=HolderKind.STUDENT,
                                    situation=Situation.IN_SCHOOL).exclude(class_name="").values_list(
             "school_id", "class_name")
         for school_id, name in rows:
             classes = out.setdefault(school_id, {})
             classes[name] = classes.get(name, 0) + 1
+    missing = [i for i in ids if i in estimated]
+    by_school: dict[int, list[tuple[str, str, int]]] = {}
+    for start in range(0, len(missing), 500):
+        for school_id, track, level, students in await Enrolment.filter(
+                school_id__in=missing[start:start + 500]).values_list("school_id", "track", "level", "students"):
+            by_school.setdefault(school_id, []).append((track, level, students))
+    for school_id, enrolments in by_school.items():
+        out[school_id] = estimated_classes(enrolments)
     return out
+
+
+def plan_lines(plan: Sequence[PlannedSession], rooms: int) -> list[str]:
+    """A plan as text, half-day by half-day, room by room (the CLI's `plan <UAI>`)."""
+    lines: list[str] = []
+    current: tuple[dt.date, int] | None = None
+    for s in sorted(plan, key=lambda s: (s.day, s.start, s.room)):
+        half = 0 if s.start < HALF_DAYS[1][0] else 1
+        if (s.day, half) != current:
+            current = (s.day, half)
+            begin = HALF_DAYS[half][0]
+            arrive = (dt.datetime.combine(s.day, begin) - dt.timedelta(minutes=AGENTS_BEFORE)).time()
+            lines.append(f"{s.day:%d/%m/%Y} {'matin' if half == 0 else 'après-midi'} — agents sur place à "
+                         f"{arrive:%H:%M}")
+        lines.append(f"  {s.starts_at}–{s.end:%H:%M}  salle {s.room}/{rooms}  n° {s.position:>2}  {s.class_name:<10} "
+                     f"{s.students} élève(s)")
+    return lines
 
 
 async def laptops_of(school_ids: Iterable[int]) -> dict[int, int]:
@@ -385,3 +454,35 @@ def slot_due_dates(slot: Slot) -> dict[str, dt.date | None]:
     return {"lists": lists_due(slot.delivery_on) if slot.delivery_on else None,
             "class_order": class_order_due(slot.distribution_on) if slot.distribution_on else None,
             "boxes": slot.boxes_collect_by or (boxes_due(slot.distribution_on) if slot.distribution_on else None)}
+
+
+def class_names(order: str) -> list[str]:
+    """The class names of a class order as typed (commas, semicolons or lines)."""
+    return [c.strip() for c in str(order or "").replace(";", ",").replace("\n", ",").split(",") if c.strip()]
+
+
+async def proposed_plan(slot: Slot) -> list[PlannedSession]:
+    """R-SLOT-6: what the planner proposes for a slot now (its school's classes, its order, date and rooms)."""
+    if slot.distribution_on is None:
+        return []
+    classes = (await school_classes([slot.school_id])).get(slot.school_id, {})
+    return plan_distribution(ordered_classes(classes, class_names(slot.class_order)), slot.distribution_on,
+                             slot.rooms)
+
+
+async def slot_plan(slot: Slot) -> list[PlannedSession]:
+    """A slot's plan: its stored sessions, else the planner's proposal."""
+    rows = await Session.filter(slot_id=slot.id).order_by("position")
+    if rows:
+        return [PlannedSession(r.day, r.starts_at, r.room, r.class_name, r.students, r.position) for r in rows]
+    return await proposed_plan(slot)
+
+
+async def plan_all(year: int) -> dict[int, list[PlannedSession]]:
+    """R-SLOT-6: the plan of every slot of a campaign with a distribution day, from the classes as they are now
+    (one query for the classes of all schools): {slot id: plan}."""
+    slots = await Slot.filter(year=year, distribution_on__not_isnull=True).exclude(
+        status=SlotStatus.CANCELLED).values("id", "school_id", "distribution_on", "rooms", "class_order")
+    classes = await school_classes([s["school_id"] for s in slots])
+    return {s["id"]: plan_distribution(ordered_classes(classes.get(s["school_id"], {}), class_names(s["class_order"])),
+                                       s["distribution_on"], s["rooms"]) for s in slots}

@@ -23,8 +23,7 @@ from models.slots import (
     default_distribution,
     distribution_refusal,
     laptops_of,
-    ordered_classes,
-    plan_distribution,
+    proposed_plan,
     rooms_for,
     school_classes,
     window,
@@ -193,9 +192,7 @@ async def replan(slot: Slot, caller: Caller) -> int:
         await delete_rows(SESSIONS, list(old), caller.elevated())
     if slot.distribution_on is None or code_of(slot.status) in (SlotStatus.TO_BOOK.value, SlotStatus.CANCELLED.value):
         return 0
-    classes = (await school_classes([slot.school_id])).get(slot.school_id, {})
-    order = [c for c in slot.class_order.replace(";", ",").replace("\n", ",").split(",") if c.strip()]
-    plan = plan_distribution(ordered_classes(classes, order), slot.distribution_on, slot.rooms)
+    plan = await proposed_plan(slot)
     if not plan:
         return 0
     uai = (await School.filter(id=slot.school_id).values_list("uai", flat=True))[0]

@@ -486,3 +486,87 @@ async def plan_all(year: int) -> dict[int, list[PlannedSession]]:
     classes = await school_classes([s["school_id"] for s in slots])
     return {s["id"]: plan_distribution(ordered_classes(classes.get(s["school_id"], {}), class_names(s["class_order"])),
                                        s["distribution_on"], s["rooms"]) for s in slots}
+
+
+# --- Views' queries (calendar, progress, a school's slot) -------------------------------------------------------
+
+async def month_calendar(year: int, month: int) -> dict[dt.date, dict[str, Any]]:
+    """Each day of a month with La Poste's capacity, the deliveries and the distributions booked that day."""
+    first = dt.date(year, month, 1)
+    last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    out: dict[dt.date, dict[str, Any]] = {}
+    for d in range(last.day):
+        out[first + dt.timedelta(days=d)] = {"capacity": None, "deliveries": [], "distributions": []}
+    for row in await DeliveryDay.filter(day__gte=first, day__lte=last).values("day", "capacity"):
+        out[row["day"]]["capacity"] = row["capacity"]
+    slots = await Slot.exclude(status=SlotStatus.CANCELLED).filter(
+        delivery_on__gte=first - dt.timedelta(days=7), delivery_on__lte=last).values(
+        "id", "delivery_on", "distribution_on", "status", "school__uai", "school__name")
+    for s in slots:
+        entry = {"id": s["id"], "uai": s["school__uai"], "name": s["school__name"], "status": code_of(s["status"])}
+        if s["delivery_on"] in out:
+            out[s["delivery_on"]]["deliveries"].append(entry)
+        if s["distribution_on"] in out:
+            out[s["distribution_on"]]["distributions"].append(entry)
+    return out
+
+
+async def campaign_progress(year: int) -> list[dict[str, Any]]:
+    """Per académie: slots, booked, delivered, distributed (closed ones count as distributed), to book."""
+    from tortoise.functions import Count
+
+    rows = await Slot.filter(year=year).annotate(n=Count("id")).group_by("school__academie", "status").values_list(
+        "school__academie", "status", "n")
+    table: dict[str, dict[str, Any]] = {}
+    reached = {SlotStatus.BOOKED.value: 1, SlotStatus.DELIVERED.value: 2, SlotStatus.DISTRIBUTED.value: 3,
+               SlotStatus.CLOSED.value: 3}
+    for academie, status, n in rows:
+        line = table.setdefault(code_of(academie), {"academie": code_of(academie), "slots": 0, "to_book": 0,
+                                                     "booked": 0, "delivered": 0, "distributed": 0, "cancelled": 0})
+        status = code_of(status)
+        line["slots"] += n
+        if status == SlotStatus.TO_BOOK.value:
+            line["to_book"] += n
+        elif status == SlotStatus.CANCELLED.value:
+            line["cancelled"] += n
+        level = reached.get(status, 0)
+        line["booked"] += n if level >= 1 else 0
+        line["delivered"] += n if level >= 2 else 0
+        line["distributed"] += n if level >= 3 else 0
+    return [table[k] for k in sorted(table)]
+
+
+async def school_slot(school_id: int, year: int | None = None) -> Slot | None:
+    """A school's slot of a campaign (default: its latest)."""
+    query = Slot.filter(school_id=school_id)
+    if year is not None:
+        query = query.filter(year=year)
+    return await query.order_by("-year").prefetch_related("school", "booked_by", "delivery_note_signed_by",
+                                                           "certificate_signed_by").first()
+
+
+async def campaign_years() -> list[int]:
+    """The campaign years that have slots, latest first."""
+    return sorted(set(await Slot.all().values_list("year", flat=True)), reverse=True)
+
+
+async def la_poste_members(school_id: int) -> list[Any]:
+    """The school's « La Poste » group (the persons an agent may name when booking on their behalf)."""
+    from models.schools import Contact
+
+    return await Contact.filter(school_id=school_id, roles__role=ContactRole.LA_POSTE).distinct().order_by(
+        "full_name")
+
+
+async def open_delivery_days(year: int) -> list[DeliveryDay]:
+    """The delivery days of a campaign's window that still have room (what a booking form offers)."""
+    span = await window(DELIVERY_RULE, year)
+    query = DeliveryDay.all()
+    if span is not None:
+        query = query.filter(day__gte=span[0], day__lte=span[1])
+    return [d for d in await query.order_by("day") if d.booked < d.capacity]
+
+
+async def unbooked_count(year: int) -> int:
+    """Slots of a campaign still to book (home alert)."""
+    return await Slot.filter(year=year, status=SlotStatus.TO_BOOK).count()

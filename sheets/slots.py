@@ -32,7 +32,7 @@ from sheets.engine.actions import ActionContext, RowAction
 from sheets.engine.caller import ECOLE, Caller
 from sheets.engine.declaration import Column, Nav, Sheet, register
 from sheets.engine.lifecycle import LifeCycle, Need, Transition
-from sheets.engine.writes import Forbidden, WriteContext, create_rows, delete_rows
+from sheets.engine.writes import Forbidden, WriteContext, create_rows, delete_rows, set_values
 
 log = logging.getLogger("rentree.slots")
 
@@ -554,6 +554,64 @@ async def session_create_hook(ctx: WriteContext) -> None:
                          "(R-SLOT-4) ou recalculez le plan.")
 
 
+async def roll_call(ctx: ActionContext) -> str:
+    """R-SLOT-7: the class called by name: each present student with a laptop gets it (handed over), an absent one's
+    stays with the school to hand over later, a present one without a laptop gets one from the agents' extra stock
+    (assigned to them), and a laptop held by someone no longer in the base is taken back. Every case is a move of
+    the device's life cycle made by the caller through the engine (the fleet's own rights apply)."""
+    from models.fleet import Device, DeviceKind, Holder, HolderKind, Situation, SlotCase, Status, slot_case
+    from sheets.fleet import DEVICES
+
+    session = await Session.get(id=ctx.row_ids[0]).prefetch_related("school", "slot")
+    if code_of(session.slot.status) != SlotStatus.DELIVERED.value:
+        raise ValueError(f"L'appel se fait le jour de la distribution, une fois les PC livrés (créneau « "
+                         f"{SlotStatus.label_of(code_of(session.slot.status))} »).")
+    if session.roll_call_done:
+        raise ValueError(f"L'appel de la classe {session.class_name} est déjà fait.")
+    uai = session.school.uai
+    students = await Holder.filter(school_id=session.school_id, class_name=session.class_name,
+                                   kind=HolderKind.STUDENT, situation=Situation.IN_SCHOOL).order_by("last_name")
+    by_ident = {h.ident: h for h in students}
+    absent = {a.strip().upper() for a in str(ctx.values.get("absent") or "").replace(";", ",").split(",") if a.strip()}
+    unknown = sorted(a for a in absent if a not in {i.upper() for i in by_ident})
+    if unknown:
+        raise ValueError(f"{', '.join(unknown[:10])} : pas élève(s) de la classe {session.class_name} dans la base.")
+    held = {d.holder_id: d for d in await Device.filter(holder_id__in=[h.id for h in students],
+                                                         kind=DeviceKind.STUDENT_LAPTOP, status=Status.DELIVERED)}
+    counts = {case: 0 for case in SlotCase}
+    for student in students:
+        case = slot_case(listed=True, present=student.ident.upper() not in absent, has_device=student.id in held)
+        counts[case] += 1
+        if case == SlotCase.HAND_OVER:
+            await set_values(DEVICES, [held[student.id].id], {"status": Status.DISTRIBUTED.value}, ctx.caller)
+        elif case == SlotCase.FROM_EXTRA_STOCK:
+            spare = await Device.filter(status=Status.STOCK, kind=DeviceKind.STUDENT_LAPTOP).order_by("id").first()
+            if spare is None:
+                raise ValueError(f"Plus de PC dans le stock des agents pour {student.first_name} "
+                                 f"{student.last_name} ({student.ident}) : notez-le et prévenez la Région.")
+            await set_values(DEVICES, [spare.id], {"status": Status.DISTRIBUTED.value, "holder": student.ident,
+                                                   "school": uai}, ctx.caller)
+    serials = [x.strip().upper() for x in str(ctx.values.get("taken_back") or "").replace(";", ",").split(",")
+               if x.strip()]
+    for serial in serials:
+        device = await Device.get_or_none(serial=serial).prefetch_related("holder")
+        if device is None or device.holder is None:
+            raise ValueError(f"PC « {serial[:40]} » introuvable ou sans porteur.")
+        listed = device.holder.school_id == session.school_id and code_of(device.holder.situation) == \
+            Situation.IN_SCHOOL.value
+        case = slot_case(listed=listed, present=True, has_device=True)
+        if case != SlotCase.TAKE_BACK:
+            raise ValueError(f"Le porteur du PC {serial} est dans la base du lycée : il ne se reprend pas.")
+        counts[case] += 1
+        await set_values(DEVICES, [device.id], {"status": Status.RETURNED.value}, ctx.caller)
+    from sheets.engine.writes import RowChange, apply_changes
+
+    await apply_changes(SESSIONS, [RowChange(session.id, {"roll_call_done": True})], ctx.caller.elevated())
+    return (f"Appel de la classe {session.class_name} : {counts[SlotCase.HAND_OVER]} PC remis, "
+            f"{counts[SlotCase.KEEP_AT_SCHOOL]} absent(s) (le lycée remettra le PC), "
+            f"{counts[SlotCase.FROM_EXTRA_STOCK]} PC du stock des agents, {counts[SlotCase.TAKE_BACK]} PC repris.")
+
+
 SESSIONS = register(Sheet(
     name="sessions",
     label="Créneaux : plan de distribution",
@@ -567,6 +625,13 @@ SESSIONS = register(Sheet(
     default_sort=("day", "starts_at", "room"),
     school_path="school__uai",
     create_hook=session_create_hook,
+    actions=(RowAction("roll_call", "Appel de la classe", LAPOSTE, roll_call, rows="one",
+                       fields=(Column("absent", "Absents (identifiants, séparés par des virgules)", max_length=2000),
+                               Column("taken_back", "PC repris (n° de série, porteurs sortis de la base)",
+                                      max_length=2000)),
+                       icon="how_to_reg", rule="R-SLOT-7",
+                       help="Présents : PC remis ; absents : le lycée remettra le PC ; présents sans PC : un PC du "
+                            "stock des agents ; porteurs sortis de la base : PC repris."),),
     nav=Nav("Créneaux", "view_timeline", 30, "Plan de distribution"),
     description="Le passage de chaque classe : jour, heure (9 h ou 14 h, 30 minutes par classe), salle (R-SLOT-6).",
     columns=(

@@ -31,7 +31,7 @@ from sheets.engine.actions import run_action
 from sheets.engine.caller import Caller
 from sheets.engine.writes import WriteRefused, create_rows, set_values
 from sheets.slots import SLOTS
-from tests.factories import make_contact, make_school
+from tests.factories import make_contact, make_school, written_around_the_engine
 
 PARIS = ZoneInfo("Europe/Paris")
 AGENT = Caller("agent.region@iledefrance.fr", "agent")
@@ -78,6 +78,7 @@ async def make_world(laptops: int = 120, classes: int = 4, capacity: int = 2) ->
     holders = [Holder(ident=f"H{school.id}-{c}-{n}", kind=HolderKind.STUDENT, last_name=f"Élève {n}",
                       school=school, class_name=f"2NDE{c}") for c in range(1, classes + 1) for n in range(3)]
     await Holder.bulk_create(holders)
+    await written_around_the_engine("holders")
     for offset in range(0, 18):
         day = dt.date(2024, 9, 9) + dt.timedelta(days=offset)
         if day.weekday() < 5:
@@ -333,3 +334,43 @@ async def test_r_slot_9_intervention_note_mails_the_authorised_persons(sqlite_db
     assert world.head.email not in recipients
     await run_action(SLOTS, "close", [world.slot.id], {}, LAPOSTE)
     assert (await Slot.get(id=world.slot.id)).status == SlotStatus.CLOSED
+
+
+# --- R-SLOT-7 ---------------------------------------------------------------------------------------------
+
+async def test_r_slot_7_roll_call_moves_each_device_through_the_fleet_life_cycle(sqlite_db: str,
+                                                                               clock: FakeClock) -> None:
+    """R-SLOT-7: present → handed over; absent → stays with the school; present without a laptop → one from the
+    agents' extra stock, assigned; no longer in the base → taken back; each a device move by La Poste, audited."""
+    from models.audit import AuditEntry
+    from models.fleet import Device, DeviceKind, Situation, Status
+    from sheets.slots import SESSIONS
+
+    world = await make_world(classes=1)
+    await book(world, dt.date(2024, 9, 12))
+    await set_values(SLOTS, [world.slot.id], {"accounts_ready": True, "rooms_ready": True, "start_person": "A",
+                                             "end_person": "B"}, AGENT)
+    await run_action(SLOTS, "deliver", [world.slot.id], {"delivery_note_signed_by": str(world.head.id)}, LAPOSTE)
+    present, away, without = await Holder.filter(school_id=world.school.id).order_by("ident")
+    gone = await Holder.create(ident="GONE1", kind=HolderKind.STUDENT, last_name="Parti", school=world.school,
+                               class_name="2NDE1", situation=Situation.LEFT_IDF)
+    laptop = {"kind": DeviceKind.STUDENT_LAPTOP, "status": Status.DELIVERED, "school": world.school}
+    d_present = await Device.create(serial="P1", holder=present, **laptop)
+    d_away = await Device.create(serial="A1", holder=away, **laptop)
+    d_gone = await Device.create(serial="G1", holder=gone, **laptop)
+    spare = await Device.create(serial="S1", kind=DeviceKind.STUDENT_LAPTOP, status=Status.STOCK)
+    session = await Session.get(slot_id=world.slot.id, class_name="2NDE1")
+    with pytest.raises(WriteRefused, match="n'est pas permis"):
+        await run_action(SESSIONS, "roll_call", [session.id], {}, AGENT)
+    with pytest.raises(WriteRefused, match="pas élève"):
+        await run_action(SESSIONS, "roll_call", [session.id], {"absent": "INCONNU"}, LAPOSTE)
+    result = await run_action(SESSIONS, "roll_call", [session.id], {"absent": away.ident, "taken_back": "G1"},
+                              LAPOSTE)
+    assert "1 PC remis, 1 absent(s)" in result.message and "1 PC du stock des agents, 1 PC repris" in result.message
+    assert (await Device.get(id=d_present.id)).status == Status.DISTRIBUTED
+    assert (await Device.get(id=d_away.id)).status == Status.DELIVERED
+    assert (await Device.get(id=d_gone.id)).status == Status.RETURNED
+    given = await Device.get(id=spare.id)
+    assert given.status == Status.DISTRIBUTED and given.holder_id == without.id and given.school_id == world.school.id
+    assert await AuditEntry.filter(sheet="devices", actor=LAPOSTE.actor).count() >= 4
+    assert (await Session.get(id=session.id)).roll_call_done

@@ -341,11 +341,11 @@ def day_cell(day: dt.date, info: dict[str, Any] | None) -> None:
             full = delivered >= info["capacity"]
             ui.label(f"Livraisons {delivered}/{info['capacity']}").classes(
                 "text-xs " + ("text-negative" if full else "text-primary")).mark(f"capacity-{day.isoformat()}")
-        for s in info["deliveries"][:4]:
-            ui.link(f"{s['name']}", f"/creneaux/creneau?id={s['id']}").classes("text-xs ellipsis").mark(
-                f"delivery-{s['uai']}")
-        if delivered > 4:
-            ui.label(f"+ {delivered - 4} autre(s)").classes("text-xs text-grey-7")
+        if info["deliveries"]:
+            with ui.column().classes("gap-0 max-h-32 overflow-auto w-full no-wrap"):
+                for s in sorted(info["deliveries"], key=lambda s: s["name"]):
+                    ui.link(f"{s['name']}", f"/creneaux/creneau?id={s['id']}").classes(
+                        "text-xs ellipsis").mark(f"delivery-{s['uai']}")
         if info["distributions"]:
             ui.label(f"Distributions : {len(info['distributions'])}").classes("text-xs text-teal-8")
 

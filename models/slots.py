@@ -391,8 +391,8 @@ async def booking_pending(today: dt.date, horizon: dt.date) -> list[PendingItem]
     """R-SLOT-1: numérique schools without a booked slot while the booking window closes within [today, horizon]."""
     from models.campaign import CampaignEvent
 
-    closes = await CampaignEvent.filter(rule_id=BOOKING_RULE, due_on__gte=today, due_on__lte=horizon).values(
-        "year", "due_on")
+    closes = await CampaignEvent.filter(rule_id=BOOKING_RULE, due_on__gte=today, due_on__lte=horizon,
+                                        slug="slot-booking-close").values("year", "due_on", "title", "action", "where")
     items: list[PendingItem] = []
     for row in closes:
         year, due = row["year"], row["due_on"]
@@ -405,10 +405,10 @@ async def booking_pending(today: dt.date, horizon: dt.date) -> list[PendingItem]
             if school.id in booked:
                 continue
             items.append(PendingItem(
-                school=school, due=due, rule_id=BOOKING_RULE, title="Réserver le créneau de livraison des PC",
-                action=f"Un membre du groupe « La Poste » de l'établissement réserve le jour de livraison avant le "
-                       f"{due:%d/%m/%Y}.",
-                where="Rentrée › Mon établissement › Livraison et distribution (lien « Accéder à votre espace »)",
+                school=school, due=due, rule_id=BOOKING_RULE, title=row["title"] or "Réserver le créneau de livraison",
+                action=row["action"] or "Un membre du groupe « La Poste » de l'établissement réserve le jour de "
+                                        "livraison.",
+                where=row["where"] or "Rentrée › Mon établissement › Livraison et distribution des PC",
                 cc_roles=(ContactRole.LA_POSTE,), key=f"slots:booking:{year}:{due.isoformat()}"))
     return items
 

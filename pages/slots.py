@@ -274,6 +274,11 @@ async def slots_section(school: School, caller: Caller) -> None:
 async def slot_page(id: str = "") -> None:
     """One slot's page (the grid's N° links here)."""
     caller = await caller_for_page(Source.PAGE)
+    if not id:
+        with frame("Créneau", active="/creneaux"):
+            ui.label("Choisissez un créneau dans la liste ou dans le calendrier.").classes("text-grey-8")
+            ui.link("Tous les créneaux", "/feuilles/slots")
+        return
     slot = await Slot.get_or_none(id=int(id)).prefetch_related(
         "school", "booked_by", "delivery_note_signed_by", "certificate_signed_by") if id.isdigit() else None
     if slot is None or not caller.in_scope(slot.school.uai):

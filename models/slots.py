@@ -61,8 +61,15 @@ def default_distribution(delivery: dt.date) -> dt.date:
 
 def distribution_refusal(delivery: dt.date | None, distribution: dt.date | None) -> str:
     """R-SLOT-6: French refusal when the distribution is not 2 or 3 working days after the delivery ('' if fine)."""
-    if delivery is None or distribution is None:
+    if distribution is None:
         return ""
+    if delivery is None:
+        return "Réservez d'abord le jour de livraison : la distribution a lieu 2 ou 3 jours ouvrés après (R-SLOT-6)."
+    if not 0 < (distribution - delivery).days <= 10:
+        first = working_days_after(delivery, DISTRIBUTION_MIN)
+        last = working_days_after(delivery, DISTRIBUTION_MAX)
+        return (f"La distribution a lieu 2 ou 3 jours ouvrés après la livraison du {delivery:%d/%m/%Y} : le "
+                f"{first:%d/%m/%Y} ou le {last:%d/%m/%Y} (R-SLOT-6).")
     if not is_working_day(distribution):
         return f"Le {distribution:%d/%m/%Y} n'est pas un jour ouvré : choisissez un autre jour de distribution."
     gap = working_days_between(delivery, distribution)

@@ -241,6 +241,8 @@ async def slot_hook(ctx: WriteContext) -> None:
             raise ValueError(f"La livraison est « {SlotStatus.label_of(code_of(slot.status))} » : son jour ne change "
                              "plus.")
         day = v["delivery_on"]
+        if day is not None and status == SlotStatus.TO_BOOK.value and not caller.is_system:
+            raise ValueError("Pour choisir le jour de livraison, utilisez « Réserver » (R-SLOT-1).")
         if day is not None:
             refusal = "" if caller.is_system else await capacity_refusal(day, slot.year, slot.id)
             if refusal:
@@ -521,7 +523,8 @@ SLOTS = register(Sheet(
         Column("distribution_on", "Distribution le", kind="date", editable=True, edit_roles=OPS, width=120,
                help="2 ou 3 jours ouvrés après la livraison (R-SLOT-6)."),
         Column("class_order", "Ordre de passage des classes", editable=True, edit_roles=REGION | SCHOOL_STAFF,
-               width=240, help="Classes séparées par des virgules, au plus tard 3 jours avant (R-SLOT-4)."),
+               width=240, max_length=4000,
+               help="Classes séparées par des virgules, au plus tard 3 jours avant (R-SLOT-4)."),
         Column("class_order_at", "Ordre donné le", kind="datetime", width=140),
         Column("accounts_ready", "Comptes Monlycee.net activés", kind="boolean", editable=True,
                edit_roles=REGION | SCHOOL_STAFF, width=110),
@@ -539,7 +542,8 @@ SLOTS = register(Sheet(
                reference=("contacts", "id"), editable=True, edit_roles=frozenset(), width=130),
         Column("certificate_signed_at", "Attestation signée le", kind="datetime", editable=True,
                edit_roles=frozenset(), width=140),
-        Column("intervention_note", "Note d'intervention", editable=True, edit_roles=frozenset(), width=240),
+        Column("intervention_note", "Note d'intervention", editable=True, edit_roles=frozenset(), width=240,
+               max_length=2000),
         Column("updated_at", "Modifié le", kind="datetime", width=140),
     ),
 ))

@@ -122,10 +122,13 @@ async def test_r_slot_1_la_poste_member_books_on_the_school_page(user: User, clo
     assert slot.status == SlotStatus.BOOKED and slot.booked_by_id == member.id
 
 
-async def test_r_slot_1_team_calendar_progress_and_plan_view(user: User, clock: FakeClock) -> None:
+async def test_r_slot_1_r_slot_8_team_calendar_plan_progress_and_overdue_boxes(user: User, clock: FakeClock) -> None:
     """R-SLOT-1 / R-SLOT-6: the team's calendar shows the day's capacity used and the school; the slot page shows
-    the plan with rooms as columns; the progress counts it by académie."""
+    the plan with rooms as columns; the progress counts it by académie. R-SLOT-8: the boxes not collected 5 days
+    after distribution are listed and counted on the home page."""
+    import pages.home
     import pages.slots  # noqa: F401
+    from tests.test_slots_rules import distributed
 
     world: World = await make_world(laptops=300, classes=3)
     from sheets.engine.actions import run_action
@@ -146,23 +149,15 @@ async def test_r_slot_1_team_calendar_progress_and_plan_view(user: User, clock: 
     assert isinstance(progress, ui.table) and progress.rows[0]["booked"] == 1
     await user.open("/creneaux?mois=n'importe")  # a bad month: a French notice, never a 500
     await user.should_see("Calendrier")
-
-
-async def test_r_slot_8_overdue_boxes_list_and_home_alert(user: User, clock: FakeClock) -> None:
-    """R-SLOT-8: the boxes not collected 5 days after distribution are listed and counted on the home page."""
-    import pages.home
-    import pages.slots  # noqa: F401
-    from tests.test_slots_rules import distributed
-
-    world = await make_world()
-    await distributed(world, clock)
+    # R-SLOT-8: another school distributed on the 16th, its boxes still there on the 25th.
+    boxes = await make_world()
+    await distributed(boxes, clock)
     clock.set(dt.date(2024, 9, 25))
-    await login(user, "agent")
     await user.open("/")
     await user.should_see("Cartons non collectés (R-SLOT-8)")
     await user.open("/creneaux/cartons")
     table = user.find(marker="boxes-overdue").elements.pop()
-    assert isinstance(table, ui.table) and [r["uai"] for r in table.rows] == [world.school.uai]
-    await set_values(SLOTS, [world.slot.id], {"boxes_collected_on": "2024-09-24"}, AGENT)
+    assert isinstance(table, ui.table) and [r["uai"] for r in table.rows] == [boxes.school.uai]
+    await set_values(SLOTS, [boxes.slot.id], {"boxes_collected_on": "2024-09-24"}, AGENT)
     await user.open("/creneaux/cartons")
     assert user.find(marker="boxes-overdue").elements.pop().rows == []

@@ -88,6 +88,25 @@ async def make_world(laptops: int = 120, classes: int = 4, capacity: int = 2) ->
     return World(school, poste, head, slot)
 
 
+async def fresh(clock: FakeClock) -> None:
+    """The next case of a test starts from an empty campaign (the migrated database is shared: it is the slow part)."""
+    from models.audit import AuditEntry
+    from models.campaign import CampaignEvent
+    from models.fleet import Device
+
+    await Device.all().delete()
+    await Session.all().delete()
+    await Slot.all().delete()
+    await DeliveryDay.all().delete()
+    await Holder.all().delete()
+    await School.all().delete()
+    await OutboxMail.all().delete()
+    await AuditEntry.all().delete()
+    await CampaignEvent.all().delete()
+    await written_around_the_engine("schools", "slots", "delivery_days", "sessions", "holders", "devices")
+    clock.set(dt.date(2024, 6, 10))
+
+
 async def book(world: World, day: dt.date, caller: Caller | None = None, **values: object) -> None:
     await run_action(SLOTS, "book", [world.slot.id], {"delivery_on": day.isoformat(), **values},
                      caller or world.member(world.poste))
@@ -95,7 +114,7 @@ async def book(world: World, day: dt.date, caller: Caller | None = None, **value
 
 # --- R-SLOT-1 ---------------------------------------------------------------------------------------------
 
-async def test_r_slot_1_la_poste_member_books_through_school_access(sqlite_db: str, clock: FakeClock) -> None:
+async def _books_through_school_access(clock: FakeClock) -> None:
     """R-SLOT-1: a member of the school's « La Poste » group books its day; the day counts it, the plan follows."""
     world = await make_world()
     await book(world, dt.date(2024, 9, 12))
@@ -106,7 +125,7 @@ async def test_r_slot_1_la_poste_member_books_through_school_access(sqlite_db: s
     assert await Session.filter(slot_id=slot.id).count() == 4
 
 
-async def test_r_slot_1_only_la_poste_group_or_agent_naming_them(sqlite_db: str, clock: FakeClock) -> None:
+async def _only_la_poste_group_or_agent_naming_them(clock: FakeClock) -> None:
     """R-SLOT-1: the head (not in the group) and La Poste's staff are refused; an agent must name a member."""
     world = await make_world()
     with pytest.raises(WriteRefused, match="n'est pas permis"):
@@ -121,7 +140,7 @@ async def test_r_slot_1_only_la_poste_group_or_agent_naming_them(sqlite_db: str,
     assert (await Slot.get(id=world.slot.id)).booked_by_id == world.poste.id
 
 
-async def test_r_slot_1_full_day_refused_with_next_free_days(sqlite_db: str, clock: FakeClock) -> None:
+async def _full_day_refused_with_next_free_days(clock: FakeClock) -> None:
     """R-SLOT-1: a day at capacity cannot be booked: the refusal names the next free days."""
     world = await make_world(capacity=1)
     other = await make_school(name="Lycée Voisin")
@@ -140,7 +159,7 @@ async def test_r_slot_1_full_day_refused_with_next_free_days(sqlite_db: str, clo
         await book(world, dt.date(2024, 9, 14))
 
 
-async def test_r_slot_1_booking_window_is_calendar_data(sqlite_db: str, clock: FakeClock) -> None:
+async def _booking_window_is_calendar_data(clock: FakeClock) -> None:
     """R-SLOT-1: booking closes at the calendar's date (data: moving the event moves the window)."""
     from models.campaign import CampaignEvent
 
@@ -153,7 +172,7 @@ async def test_r_slot_1_booking_window_is_calendar_data(sqlite_db: str, clock: F
     assert (await Slot.get(id=world.slot.id)).status == SlotStatus.BOOKED
 
 
-async def test_r_slot_1_booked_school_gets_no_more_booking_reminders(sqlite_db: str, clock: FakeClock) -> None:
+async def _booked_school_gets_no_more_booking_reminders(clock: FakeClock) -> None:
     """R-SLOT-1: the booking reminder (which replaces the calendar's) lists a school until it has booked."""
     from models.reminders import due_items, superseded_event_codes
 
@@ -171,7 +190,7 @@ async def test_r_slot_1_booked_school_gets_no_more_booking_reminders(sqlite_db: 
 
 # --- R-SLOT-2 ---------------------------------------------------------------------------------------------
 
-async def test_r_slot_2_lists_due_7_working_days_before_the_booked_delivery(sqlite_db: str, clock: FakeClock) -> None:
+async def _lists_due_7_working_days_before_the_booked_delivery(clock: FakeClock) -> None:
     """R-SLOT-2: once booked, the lists' reminder counts from the school's own delivery date (holidays excluded)."""
     from models.school_lists import lists_pending, lists_state
 
@@ -185,7 +204,7 @@ async def test_r_slot_2_lists_due_7_working_days_before_the_booked_delivery(sqli
 
 # --- R-SLOT-3 / R-SLOT-5 ------------------------------------------------------------------------------------
 
-async def test_r_slot_5_checklist_required_before_delivered(sqlite_db: str, clock: FakeClock) -> None:
+async def _checklist_required_before_delivered(clock: FakeClock) -> None:
     """R-SLOT-5: « Livré » is refused until the checklist is complete (accounts, rooms, people at start and end);
     R-SLOT-3: the delivery note is signed by a named agent of the school."""
     world = await make_world()
@@ -209,7 +228,7 @@ async def test_r_slot_5_checklist_required_before_delivered(sqlite_db: str, cloc
     assert slot.status == SlotStatus.DELIVERED and slot.delivery_note_signed_by_id == world.head.id
 
 
-async def test_r_slot_5_two_rooms_over_250_laptops(sqlite_db: str, clock: FakeClock) -> None:
+async def _two_rooms_over_250_laptops(clock: FakeClock) -> None:
     """R-SLOT-5: above 250 laptops two rooms in parallel, and the plan uses both."""
     world = await make_world(laptops=251, classes=6)
     assert world.slot.rooms == 2
@@ -246,7 +265,7 @@ def test_r_slot_6_order_and_distribution_gap() -> None:
     assert "2 ou 3 jours ouvrés" in distribution_refusal(dt.date(2024, 9, 12), dt.date(2024, 9, 13))
 
 
-async def test_r_slot_6_distribution_day_checked_and_plan_recomputed(sqlite_db: str, clock: FakeClock) -> None:
+async def _distribution_day_checked_and_plan_recomputed(clock: FakeClock) -> None:
     """R-SLOT-6: La Poste moves the distribution within 2–3 working days; the plan follows; a fourth day is
     refused."""
     world = await make_world()
@@ -259,7 +278,7 @@ async def test_r_slot_6_distribution_day_checked_and_plan_recomputed(sqlite_db: 
 
 # --- R-SLOT-4 ---------------------------------------------------------------------------------------------
 
-async def test_r_slot_4_class_order_until_3_days_before(sqlite_db: str, clock: FakeClock) -> None:
+async def _class_order_until_3_days_before(clock: FakeClock) -> None:
     """R-SLOT-4: the school gives its class order (the plan follows it) until 3 days before the distribution;
     the reminder counts from its own date and stops once given."""
     world = await make_world()
@@ -289,7 +308,7 @@ async def distributed(world: World, clock: FakeClock) -> None:
     await run_action(SLOTS, "distribute", [world.slot.id], {}, LAPOSTE)
 
 
-async def test_r_slot_8_boxes_overdue_after_5_days(sqlite_db: str, clock: FakeClock) -> None:
+async def _boxes_overdue_after_5_days(clock: FakeClock) -> None:
     """R-SLOT-8: boxes due 5 days after distribution; overdue once past, unless the school asked a later date."""
     world = await make_world()
     await distributed(world, clock)
@@ -302,7 +321,7 @@ async def test_r_slot_8_boxes_overdue_after_5_days(sqlite_db: str, clock: FakeCl
     assert await boxes_overdue(dt.date(2024, 10, 5)) == []
 
 
-async def test_r_slot_9_certificate_signed_by_la_poste_member(sqlite_db: str, clock: FakeClock) -> None:
+async def _certificate_signed_by_la_poste_member(clock: FakeClock) -> None:
     """R-SLOT-9: the certificate is signed by a « La Poste » member (the head may not); then the slot closes."""
     world = await make_world()
     await distributed(world, clock)
@@ -319,7 +338,7 @@ async def test_r_slot_9_certificate_signed_by_la_poste_member(sqlite_db: str, cl
     assert (await Slot.get(id=world.slot.id)).status == SlotStatus.CLOSED
 
 
-async def test_r_slot_9_intervention_note_mails_the_authorised_persons(sqlite_db: str, clock: FakeClock) -> None:
+async def _intervention_note_mails_the_authorised_persons(clock: FakeClock) -> None:
     """R-SLOT-9: no member there: a school agent signs an intervention note, the members get their access link and
     ce.UAI is told; the slot may then close."""
     world = await make_world()
@@ -374,3 +393,53 @@ async def test_r_slot_7_roll_call_moves_each_device_through_the_fleet_life_cycle
     assert given.status == Status.DISTRIBUTED and given.holder_id == without.id and given.school_id == world.school.id
     assert await AuditEntry.filter(sheet="devices", actor=LAPOSTE.actor).count() >= 4
     assert (await Session.get(id=session.id)).roll_call_done
+
+
+# --- The rules' tests (one database each; the cases above share it, as a campaign does) ----------------------
+
+async def test_r_slot_1_la_poste_group_books_within_capacity_and_the_calendar_window(sqlite_db: str,
+                                                                                    clock: FakeClock) -> None:
+    """R-SLOT-1 (and R-SLOT-3's delivery window): the « La Poste » member books through school access; the head and
+    La Poste's staff are refused; an agent books naming a member; a full day is refused with the next free days;
+    the booking window is the calendar's data."""
+    await _books_through_school_access(clock)
+    await fresh(clock)
+    await _only_la_poste_group_or_agent_naming_them(clock)
+    await fresh(clock)
+    await _full_day_refused_with_next_free_days(clock)
+    await fresh(clock)
+    await _booking_window_is_calendar_data(clock)
+
+
+async def test_r_slot_1_r_slot_2_reminders_follow_each_schools_booking(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-1: a booked school gets no more booking reminders; R-SLOT-2: the lists' reminder counts 7 working days
+    before the school's own delivery date."""
+    await _booked_school_gets_no_more_booking_reminders(clock)
+    await fresh(clock)
+    await _lists_due_7_working_days_before_the_booked_delivery(clock)
+
+
+async def test_r_slot_3_r_slot_5_signed_delivery_note_checklist_and_rooms(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-3: the delivery note signed by a named school agent; R-SLOT-5: the checklist before « Livré », two
+    rooms above 250 laptops."""
+    await _checklist_required_before_delivered(clock)
+    await fresh(clock)
+    await _two_rooms_over_250_laptops(clock)
+
+
+async def test_r_slot_4_r_slot_6_class_order_and_distribution_day_replan(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-6: the distribution 2–3 working days after delivery, the plan recomputed; R-SLOT-4: the class order
+    until 3 days before, the plan follows it."""
+    await _distribution_day_checked_and_plan_recomputed(clock)
+    await fresh(clock)
+    await _class_order_until_3_days_before(clock)
+
+
+async def test_r_slot_8_r_slot_9_boxes_certificate_and_intervention_note(sqlite_db: str, clock: FakeClock) -> None:
+    """R-SLOT-8: boxes overdue after 5 days; R-SLOT-9: the certificate signed by a « La Poste » member, or an
+    intervention note and the authorised persons' links."""
+    await _boxes_overdue_after_5_days(clock)
+    await fresh(clock)
+    await _certificate_signed_by_la_poste_member(clock)
+    await fresh(clock)
+    await _intervention_note_mails_the_authorised_persons(clock)

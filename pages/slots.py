@@ -50,6 +50,8 @@ STAFF = frozenset({"admin", "agent", "lecteur", "laposte"})
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
           "novembre", "décembre")
 WEEKDAYS = ("Lun", "Mar", "Mer", "Jeu", "Ven")
+EXPORT_DELIVERIES = "/api/sheets/slots/export.xlsx?sort=delivery_on,school&filter=status=reserve"
+EXPORT_SESSIONS = "/api/sheets/sessions/export.xlsx?sort=day,starts_at,room"
 STATUS_COLOR = {"a_reserver": "orange-8", "reserve": "blue-8", "livre": "indigo-7", "distribue": "teal-7",
                 "clos": "grey-7", "annule": "brown-6"}
 
@@ -324,6 +326,10 @@ async def calendar_page(mois: str = "") -> None:
                                                                           "delivery_days"),
                                ("Progression", "/creneaux/progression")):
                 ui.button(label, on_click=lambda u=url: ui.navigate.to(u)).props("outline no-caps dense")
+            # Exports for La Poste (the engine's exporter, the caller's rows and columns): deliveries by day, the
+            # distribution plan by class. The holders' names by class: the fleet's distribution list (R-SEC-4).
+            ui.link("Plan de livraison (Excel)", EXPORT_DELIVERIES).classes("text-sm").mark("export-deliveries")
+            ui.link("Passages des classes (Excel)", EXPORT_SESSIONS).classes("text-sm").mark("export-sessions")
         with ui.grid(columns=5).classes("w-full gap-1"):
             for name in WEEKDAYS:
                 ui.label(name).classes("text-center text-sm font-semibold text-grey-8")

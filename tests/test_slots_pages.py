@@ -88,6 +88,19 @@ async def test_r_slot_1_api_fields_booking_and_refusals(user: User, http: httpx.
                            json={"row_ids": [other_slot.id], "values": {"delivery_on": "2024-09-12",
                                                                          "booked_by": member.id}})
     assert full.status_code == 422 and "complet" in full.text and "Jours encore libres : 09/09/2024" in full.text
+    # Exports for La Poste: the delivery plan by day and the classes' passages (the engine's exporter).
+    import io
+
+    import openpyxl
+
+    from pages.slots import EXPORT_DELIVERIES, EXPORT_SESSIONS
+
+    laposte = await bearer("laposte")
+    for url, header in ((EXPORT_DELIVERIES, "Livraison le"), (EXPORT_SESSIONS, "Classe")):
+        answer = await http.get(url, headers=laposte)
+        assert answer.status_code == 200, answer.text
+        sheet = openpyxl.load_workbook(io.BytesIO(answer.content)).worksheets[0]
+        assert header in [c.value for c in sheet[1]] and sheet.max_row >= 2
     bad = await http.post("/api/sheets/slots/actions/book", headers=agent,
                           json={"row_ids": [other_slot.id], "values": {"delivery_on": "le 12", "booked_by": member.id}})
     assert bad.status_code == 422

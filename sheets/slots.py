@@ -202,6 +202,14 @@ async def replan(slot: Slot, caller: Caller) -> int:
     return len(plan)
 
 
+async def replan_open_slots(school_id: int, caller: Caller) -> int:
+    """R-SLOT-6: the plans of a school's booked or delivered slots recomputed (its classes changed: a list applied)."""
+    total = 0
+    for slot in await Slot.filter(school_id=school_id, status__in=(SlotStatus.BOOKED, SlotStatus.DELIVERED)):
+        total += await replan(slot, caller)
+    return total
+
+
 # --- Slots: hooks ------------------------------------------------------------------------------------------
 
 _DAYS_BEFORE = "_slot_days_before"

@@ -274,6 +274,13 @@ async def _distribution_day_checked_and_plan_recomputed(clock: FakeClock) -> Non
         await set_values(SLOTS, [world.slot.id], {"distribution_on": "2024-09-18"}, LAPOSTE)
     await set_values(SLOTS, [world.slot.id], {"distribution_on": "2024-09-17"}, LAPOSTE)
     assert {s.day for s in await Session.filter(slot_id=world.slot.id)} == {dt.date(2024, 9, 17)}
+    # A student list applied with a new class: the plan follows (the list import records its upload).
+    from sheets.access import LIST_UPLOADS
+
+    await Holder.create(ident="NEW1", kind=HolderKind.STUDENT, last_name="Nouveau", school=world.school,
+                        class_name="2NDE9")
+    await create_rows(LIST_UPLOADS, [{"school": world.school.uai, "kind": "eleve", "uploaded_by": "x"}], JOB)
+    assert "2NDE9" in {s.class_name for s in await Session.filter(slot_id=world.slot.id)}
 
 
 # --- R-SLOT-4 ---------------------------------------------------------------------------------------------

@@ -520,7 +520,7 @@ SLOTS = register(Sheet(
         Column("year", "Année", kind="integer", required=True, on_create=True, width=80),
         Column("laptops", "PC", kind="integer", on_create=True, width=80,
                help="PC affectés aux élèves du lycée pour cette livraison."),
-        Column("status", "État", kind="choice", choices=SlotStatus, width=120,
+        Column("status", "État", kind="choice", choices=SlotStatus, editable=True, width=120,
                help="Cycle de vie : seuls les passages permis à votre rôle sont proposés."),
         Column("delivery_on", "Livraison le", kind="date", editable=True, edit_roles=REGION | SCHOOL_LP, width=120),
         Column("booked_by", "Réservé par (n° de contact)", kind="reference", reference=("contacts", "id"),

@@ -159,6 +159,33 @@ async def _full_day_refused_with_next_free_days(clock: FakeClock) -> None:
         await book(world, dt.date(2024, 9, 14))
 
 
+async def _la_postes_booking_export_imported(clock: FakeClock) -> None:
+    """R-SLOT-1: La Poste keeps its own tool: its booking export, imported by an agent through the engine's importer,
+    books each slot (same checks: the named member, the day's capacity); a refused line says why in French."""
+    import tempfile
+    from pathlib import Path
+
+    from sheets.engine.importer import import_xlsx
+    from sheets.engine.xlsx import XlsxColumn, write_xlsx
+
+    world = await make_world(capacity=1)
+    other = await make_school(name="Lycée Importé")
+    member = await make_contact(other, [ContactRole.LA_POSTE])
+    await create_rows(SLOTS, [{"school": other.uai, "year": 2024, "laptops": 10}], AGENT, parsed=True)
+    other_slot = await Slot.get(school_id=other.id)
+    path = Path(tempfile.mkdtemp()) / "reservations-la-poste.xlsx"
+    write_xlsx(path, [XlsxColumn("N°", "number"), XlsxColumn("État"), XlsxColumn("Livraison le", "date"),
+                      XlsxColumn("Réservé par (n° de contact)", "number")],
+               [[world.slot.id, "Réservé", dt.date(2024, 9, 12), world.poste.id],
+                [other_slot.id, "Réservé", dt.date(2024, 9, 12), member.id]])
+    report = await import_xlsx(SLOTS, path, caller=AGENT, dry_run=False)
+    assert report.applied and report.written_rows == 1 and report.refused == 1, report.errors_by_line
+    assert any("complet" in message for messages in report.errors_by_line.values() for message in messages)
+    slot = await Slot.get(id=world.slot.id)
+    assert slot.status == SlotStatus.BOOKED and slot.booked_by_id == world.poste.id
+    assert (await Slot.get(id=other_slot.id)).status == SlotStatus.TO_BOOK
+
+
 async def _booking_window_is_calendar_data(clock: FakeClock) -> None:
     """R-SLOT-1: booking closes at the calendar's date (data: moving the event moves the window)."""
     from models.campaign import CampaignEvent
@@ -408,12 +435,14 @@ async def test_r_slot_1_la_poste_group_books_within_capacity_and_the_calendar_wi
                                                                                     clock: FakeClock) -> None:
     """R-SLOT-1 (and R-SLOT-3's delivery window): the « La Poste » member books through school access; the head and
     La Poste's staff are refused; an agent books naming a member; a full day is refused with the next free days;
-    the booking window is the calendar's data."""
+    La Poste's booking export imported; the booking window is the calendar's data."""
     await _books_through_school_access(clock)
     await fresh(clock)
     await _only_la_poste_group_or_agent_naming_them(clock)
     await fresh(clock)
     await _full_day_refused_with_next_free_days(clock)
+    await fresh(clock)
+    await _la_postes_booking_export_imported(clock)
     await fresh(clock)
     await _booking_window_is_calendar_data(clock)
 

@@ -42,3 +42,13 @@ async def test_r_slot_6_planner_invariants_on_every_demo_school(sqlite_db: str) 
         assert [p.class_name for p in plan][:len(order)] == order, slot.id
         assert planned[slot.id] == plan, slot.id
     assert await seed_slots() == {"delivery_days": 0, "slots": 0, "sessions": 0}  # idempotent
+    # `python app.py plan <UAI>` prints a school's plan, half-day by half-day, with the agents' arrival (R-SLOT-6).
+    from models.schools import School
+    from tests.cli import run_cli
+
+    big = next(s for s in slots if s.rooms == 2)
+    uai = (await School.get(id=big.school_id)).uai
+    done = run_cli("plan", uai.lower(), env={"DATABASE_URL": sqlite_db})
+    assert done.returncode == 0, done.stderr
+    assert f"({uai}) — campagne 2024" in done.stdout and "agents sur place à 08:30" in done.stdout
+    assert "09:00–09:30  salle 2/2" in done.stdout

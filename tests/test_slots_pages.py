@@ -114,8 +114,9 @@ def _marked(user: User, marker: str) -> list[Any]:
 
 
 async def test_r_slot_1_la_poste_member_books_on_the_school_page(user: User, clock: FakeClock) -> None:
-    """R-SLOT-1 / R-SLOT-5: the school's « La Poste » member signs in by the link, sees the section with the
-    checklist, picks a free day and books; the head sees the slot but is not offered the booking."""
+    """R-SLOT-1 / R-SLOT-5 / R-SLOT-2: the school's « La Poste » member signs in by the link, sees the section with
+    the checklist, picks a free day and books; the head sees the slot but is not offered the booking; the slot then
+    shows the lists' state."""
     import pages.school
     import pages.slots  # noqa: F401
 
@@ -133,6 +134,9 @@ async def test_r_slot_1_la_poste_member_books_on_the_school_page(user: User, clo
     await user.should_see("Créneau réservé.")
     slot = await Slot.get(id=world.slot.id)
     assert slot.status == SlotStatus.BOOKED and slot.booked_by_id == member.id
+    # R-SLOT-2: the slot shows the lists' state, due 7 working days before its own delivery date.
+    await user.open(f"/etablissement/{world.school.uai}")
+    await user.should_see("à importer au plus tard le 03/09/2024 (7 jours ouvrés avant la livraison, R-SLOT-2)")
 
 
 async def test_r_slot_1_r_slot_8_team_calendar_plan_progress_and_overdue_boxes(user: User, clock: FakeClock) -> None:

@@ -205,6 +205,9 @@ async def _booked_school_gets_no_more_booking_reminders(clock: FakeClock) -> Non
 
     world = await make_world()
     assert "slot-booking-close" in superseded_event_codes()
+    opening = [i for _, i in await due_items(dt.date(2024, 5, 27)) if i.school.id == world.school.id]
+    assert [i.title for i in opening if i.rule_id == "R-SLOT-1"] == [
+        "Ouverture de la réservation des créneaux de livraison des PC"]  # the window opens with a mail to ce.UAI
     due = dt.date(2024, 6, 28)
     pending = await booking_pending(dt.date(2024, 6, 14), due)
     assert [i.school.uai for i in pending] == [world.school.uai]

@@ -44,13 +44,14 @@ BOOKED_SHARE = 0.9
 
 async def seed_slots(year: int = YEAR, seed: int = 2024, progress: Progress | None = None) -> dict[str, int]:
     """The campaign `year`'s delivery days, slots and plans (nothing when the year has slots already)."""
+    import settings as settings_module
     from models.schools import Enrolment
-    from seed.calendar import seed_calendar
+    from seed.calendar import ensure_calendar
 
     say = progress or (lambda _m: None)
     if await Slot.filter(year=year).exists():
         return {"delivery_days": 0, "slots": 0, "sessions": 0}
-    await seed_calendar()
+    await ensure_calendar(settings_module.today())  # the livret's calendar, copied forward as the app's start does
     delivery = await window(DELIVERY_RULE, year)
     booking = await window(BOOKING_RULE, year)
     if delivery is None or booking is None:

@@ -79,6 +79,17 @@ async def day_hook(ctx: WriteContext) -> None:
                              "peut pas descendre en dessous.")
 
 
+async def day_delete_hook(row_ids: list[int], caller: Caller) -> None:
+    """A delivery day with bookings stays (its schools would lose their day): cancel or move them first."""
+    days = await DeliveryDay.filter(id__in=row_ids).values_list("day", flat=True)
+    taken = await Slot.filter(delivery_on__in=list(days)).exclude(status=SlotStatus.CANCELLED).values_list(
+        "delivery_on", flat=True)
+    if taken:
+        listed = ", ".join(fr(d) for d in sorted(set(taken))[:5])
+        raise ValueError(f"Des établissements sont livrés ces jours-là ({listed}) : déplacez ou annulez d'abord "
+                         "leurs créneaux.")
+
+
 DELIVERY_DAYS = register(Sheet(
     name="delivery_days",
     label="Créneaux : jours de livraison",
@@ -91,6 +102,7 @@ DELIVERY_DAYS = register(Sheet(
     default_sort=("day",),
     create_hook=day_hook,
     change_hook=day_hook,
+    delete_hook=day_delete_hook,
     hook_fields=frozenset({"day", "capacity"}),
     nav=Nav("Créneaux", "local_shipping", 20, "Jours de livraison"),
     description="Les jours où La Poste livre et combien d'établissements elle livre ce jour-là (R-SLOT-3) ; "

@@ -157,6 +157,12 @@ async def _full_day_refused_with_next_free_days(clock: FakeClock) -> None:
         await book(world, dt.date(2024, 10, 15))
     with pytest.raises(WriteRefused, match="ne livre pas le 14/09/2024"):
         await book(world, dt.date(2024, 9, 14))
+    from sheets.engine.writes import delete_rows
+    from sheets.slots import DELIVERY_DAYS
+
+    full = await DeliveryDay.get(day=dt.date(2024, 9, 12))
+    with pytest.raises(WriteRefused, match="déplacez ou annulez d'abord"):  # a booked day is not removed
+        await delete_rows(DELIVERY_DAYS, [full.id], AGENT)
 
 
 async def _la_postes_booking_export_imported(clock: FakeClock) -> None:

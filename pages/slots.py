@@ -44,6 +44,7 @@ from sheets.engine.actions import RowAction, run_action
 from sheets.engine.caller import Caller, SessionEnded
 from sheets.engine.declaration import Nav
 from sheets.engine.writes import WriteRefused, set_values
+from sheets.fleet import HOLDERS
 from sheets.slots import CHECKLIST, SLOTS
 
 STAFF = frozenset({"admin", "agent", "lecteur", "laposte"})
@@ -152,6 +153,9 @@ async def slot_panel(slot: Slot, caller: Caller) -> None:
     await step_buttons(slot, caller, errors)
     ui.label("Plan de distribution (R-SLOT-6)").classes("font-semibold mt-2")
     plan_view(await slot_plan(slot), slot.rooms)
+    if not caller.is_school and HOLDERS.may_read(caller):  # the names by class: only who reads holders (R-SEC-4)
+        ui.link("Liste de distribution par classe (noms, numéros de série) : fiche parc du lycée",
+                f"/parc/ecoles/{uai}").classes("text-sm").mark("distribution-list")
 
 
 async def booking_form(slot: Slot, caller: Caller, errors: ui.column) -> None:
@@ -223,6 +227,8 @@ def offered(slot: Slot, caller: Caller) -> list[RowAction]:
     if status == SlotStatus.DISTRIBUTED.value:
         out += [a for a in SLOTS.actions if a.name in ("sign_certificate", "intervention")
                 and caller.allowed(a.roles, slot.school.uai)]
+    if status in (SlotStatus.BOOKED.value, SlotStatus.DELIVERED.value):
+        out += [a for a in SLOTS.actions if a.name == "replan" and caller.allowed(a.roles, slot.school.uai)]
     return out
 
 

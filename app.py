@@ -358,6 +358,42 @@ def cmd_tickets(settings: Settings, args: argparse.Namespace) -> int:
     return _run_db(settings, work)
 
 
+def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a school's distribution plan (R-SLOT-6): its booked slot's sessions, or the planner's proposal."""
+
+    async def work() -> int:
+        from models.schools import InvalidUAI, School, normalize_uai
+        from models.slots import Session, Slot, SlotStatus, plan_lines, slot_plan
+
+        try:
+            uai = normalize_uai(args.uai)
+        except InvalidUAI as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        school = await School.get_or_none(uai=uai)
+        if school is None:
+            print(f"Aucun lycée n'a l'UAI {uai}.", file=sys.stderr)
+            return 2
+        query = Slot.filter(school_id=school.id).exclude(status=SlotStatus.CANCELLED)
+        if args.year:
+            query = query.filter(year=args.year)
+        slot = await query.order_by("-year").first()
+        if slot is None or slot.distribution_on is None:
+            print(f"{school.name} ({uai}) n'a pas de créneau réservé" + (f" en {args.year}" if args.year else "")
+                  + " : pas de plan de distribution.", file=sys.stderr)
+            return 1
+        plan = await slot_plan(slot)
+        stored = await Session.filter(slot_id=slot.id).count()
+        say(f"{school.name} ({uai}) — campagne {slot.year} : livraison le {slot.delivery_on:%d/%m/%Y}, distribution "
+            f"le {slot.distribution_on:%d/%m/%Y}, {slot.laptops} PC, {slot.rooms} salle(s), {len(plan)} classe(s)"
+            + ("" if stored else " (plan proposé, pas encore enregistré)"))
+        for line in plan_lines(plan, slot.rooms):
+            say(line)
+        return 0
+
+    return _run_db(settings, work)
+
+
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Import an .xlsx or .csv file into a sheet (exit 1 when the file or rows are refused)."""
     from sheets.engine.declaration import get_sheet
@@ -625,6 +661,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_statement.add_argument("month", help="mois, AAAA-MM (ex. 2025-03)")
     p_statement.add_argument("out", help="fichier .xlsx à écrire")
     p_tickets.set_defaults(func=cmd_tickets)
+    p_plan = sub.add_parser("plan", help="plan de distribution d'un lycée (R-SLOT-6)")
+    p_plan.add_argument("uai", help="UAI du lycée (ex. 0750001A)")
+    p_plan.add_argument("--year", type=int, help="campagne (défaut : la dernière)")
+    p_plan.set_defaults(func=cmd_plan)
     _add_users_parser(sub)
     p_keys = sub.add_parser("keys", help="clés de chiffrement des secrets des comptes (SECRET_KEY)")
     keys_actions = p_keys.add_subparsers(dest="action", metavar="ACTION", required=True)

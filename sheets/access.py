@@ -8,6 +8,7 @@ from models.fleet import HolderKind
 from models.school_lists import ListUpload
 from sheets.engine.caller import SYSTEM
 from sheets.engine.declaration import Column, Nav, Sheet, register
+from sheets.engine.writes import WriteContext
 from sheets.fleet import SCHOOL_FLEET
 
 TEAM = frozenset({"admin", "agent"})
@@ -39,6 +40,14 @@ ACCESS_EVENTS = register(Sheet(
     ),
 ))
 
+async def _lists_applied(ctx: WriteContext) -> None:
+    """R-SLOT-6: a student list applied changes the school's classes: the plan of its open slot is recomputed."""
+    if getattr(ctx.instance, "kind", None) == HolderKind.STUDENT:
+        from sheets.slots import replan_open_slots
+
+        await replan_open_slots(ctx.instance.school_id, ctx.caller)  # type: ignore[union-attr]
+
+
 LIST_UPLOADS = register(Sheet(
     name="list_uploads",
     label="Listes élèves et enseignants importées",
@@ -49,6 +58,7 @@ LIST_UPLOADS = register(Sheet(
     key="id",
     default_sort=("-id",),
     school_path="school__uai",
+    after_create=_lists_applied,
     nav=Nav("Parc", "fact_check", 50, "Listes importées"),
     description="Chaque base élèves (SIECLE) ou enseignants (STS) appliquée : quand, par qui, ce qu'elle a changé. "
                 "À faire 7 jours ouvrés avant la livraison des PC (R-SLOT-2).",

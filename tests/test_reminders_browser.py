@@ -46,7 +46,16 @@ def test_demo_reminders_arrive_in_the_demo_box_and_render(tmp_path: Path) -> Non
         import re
 
         queued = int(re.search(r"(\d+) établissement\(s\) à relancer", result.stdout).group(1))
-        assert queued > 400  # the numérique lycées of the demo, one digest each
+        # R-SLOT-1 (issue 12): the numérique lycées of the demo that have not booked their 2024 slot, one digest each
+        # (a booked school gets no more booking reminders).
+        import sqlite3
+
+        with sqlite3.connect(data / "app.sqlite3") as con:
+            unbooked = con.execute(
+                "SELECT COUNT(*) FROM school s WHERE s.mode = 'numerique' AND NOT EXISTS (SELECT 1 FROM slot sl "
+                "WHERE sl.school_id = s.id AND sl.year = 2024 AND sl.status NOT IN ('a_reserver', 'annule'))"
+            ).fetchone()[0]
+        assert queued == unbooked and 0 < queued < 100
         deadline = time.monotonic() + 90
         while count_messages(box_folder(data)) < queued and time.monotonic() < deadline:
             time.sleep(0.5)

@@ -35,6 +35,7 @@ from models.slots import (
     unbooked_count,
 )
 from pages.auth import caller_for_page, leave_ended_session, page
+from pages.components.charts import ChartData, steering_chart
 from pages.components.frame import frame
 from pages.components.home_board import Alert, home_alert
 from pages.components.school_space import school_section
@@ -425,3 +426,55 @@ async def boxes_page() -> None:
                  "due": fr_date(s.boxes_collect_by)} for s in overdue]
         ui.table(columns=columns, rows=rows, row_key="id").props("flat dense bordered").classes("w-full").mark(
             "boxes-overdue")
+
+
+# --- Steering chart -------------------------------------------------------------------------------------------
+
+
+async def _distribution_progress(year: int) -> dict[str, Any]:
+    from models.slots import Slot, SlotStatus
+
+    rows = await Slot.filter(year=year).exclude(status=SlotStatus.CANCELLED).values_list(
+        "school__academie", "status", "distribution_on")
+    done = (SlotStatus.DISTRIBUTED.value, SlotStatus.CLOSED.value)
+    totals: dict[str, int] = {}
+    days: dict[str, dict[dt.date, int]] = {}
+    for academie, status, day in rows:
+        code = str(getattr(academie, "value", academie))
+        totals[code] = totals.get(code, 0) + 1
+        if str(getattr(status, "value", status)) in done and day is not None:
+            per_day = days.setdefault(code, {})
+            per_day[day] = per_day.get(day, 0) + 1
+    return {"totals": totals, "days": days}
+
+
+@steering_chart("slots.progress", "Distribution des PC par académie, jour après jour", roles=SLOTS.read_roles,
+                order=30, description="Part des lycées de chaque académie dont la distribution est faite, à la fin "
+                                      "de chaque jour de la campagne (R-SLOT-6 à 9).")
+async def distribution_chart() -> ChartData:
+    """Cumulated share of each académie's schools distributed, per campaign day (the latest campaign)."""
+    from sheets.engine.dataversion import STEERING
+
+    years = await campaign_years()
+    year = years[0] if years else settings_module.today().year
+    data = await STEERING.get(("chart.slots.progress", year), ("slots",), lambda: _distribution_progress(year))
+    all_days = sorted({d for per_day in data["days"].values() for d in per_day})
+    campaign = ([all_days[0] + dt.timedelta(days=i) for i in range((all_days[-1] - all_days[0]).days + 1)]
+                if all_days else [])
+    academies = [code for code, _label in Academie.choices() if code in data["totals"]]
+    series = []
+    for code in academies:
+        reached, values = 0, []
+        for day in campaign:
+            reached += data["days"].get(code, {}).get(day, 0)
+            values.append(round(100 * reached / data["totals"][code], 1))
+        series.append((Academie.label_of(code), values))
+
+    def link(category: int, serie: int) -> str | None:
+        if not 0 <= serie < len(academies):
+            return None
+        return f"{SLOTS.path}?academie={academies[serie]}&distribution_on={campaign[category].isoformat()}"
+
+    return ChartData(categories=[d.strftime("%d/%m") for d in campaign], series=series, category_label="Jour",
+                     kind="line", unit="%", link=link,
+                     note=f"Campagne {year} : un point ouvre les distributions de ce jour dans l'académie.")

@@ -55,7 +55,8 @@ def rows_behind(url: str) -> tuple[Any, dict[str, Any] | None]:
     from pages.sheet_pages import filter_from_query  # pages import inside tests: the user fixture registers them
 
     parts = urlsplit(url)
-    sheet = next(s for s in (get_sheet("devices"), get_sheet("tickets"), get_sheet("outbox")) if s.path == parts.path)
+    sheet = next(s for s in (get_sheet("devices"), get_sheet("tickets"), get_sheet("outbox"), get_sheet("slots"))
+                 if s.path == parts.path)
     return sheet, filter_from_query(sheet, dict(parse_qsl(parts.query)))
 
 
@@ -137,3 +138,32 @@ async def test_home_alert_leads_to_the_rows_it_counts(user: User) -> None:
     assert await base_query(sheet, model).count() == 2
     await user.open(link.props["href"])
     await see(user, "Appareils")
+
+
+async def test_distribution_progress_by_academie_day_by_day(user: User) -> None:
+    """Issue 15 × R-SLOT: the cumulated share of each académie's schools distributed, and each point's rows."""
+    from models.slots import Slot, SlotStatus
+
+    day = dt.date(2024, 9, 16)
+    paris = [await make_school(name=f"Lycée P{i}", departement="75") for i in range(4)]
+    versailles = [await make_school(name=f"Lycée V{i}", departement="78") for i in range(2)]
+    plan = [(paris[0], SlotStatus.DISTRIBUTED, day), (paris[1], SlotStatus.CLOSED, day + dt.timedelta(days=2)),
+            (paris[2], SlotStatus.BOOKED, None), (paris[3], SlotStatus.CANCELLED, None),
+            (versailles[0], SlotStatus.DISTRIBUTED, day + dt.timedelta(days=1)),
+            (versailles[1], SlotStatus.DELIVERED, None)]
+    for school, status, on in plan:
+        await Slot.create(school=school, year=2024, status=status, distribution_on=on, laptops=100)
+    await login(user, "agent")
+    await user.open("/pilotage")
+    await user.should_see(marker="chart-slots.progress")
+    chart = next(iter(user.find(marker="echart-slots.progress").elements))
+    assert chart.options["xAxis"]["data"] == ["16/09", "17/09", "18/09"]
+    series = {s["name"]: s["data"] for s in chart.options["series"]}
+    assert series["Paris"] == [33.3, 33.3, 66.7]  # 3 slots (the cancelled one left out)
+    assert series["Versailles"] == [0.0, 50.0, 50.0]
+    from pages.components.charts import charts_for, target_of
+
+    spec = next(c for c in charts_for(Caller(actor="test", role="agent")) if c.key == "slots.progress")
+    data = await spec.build()
+    sheet, model = rows_behind(target_of(data, 2, data.series.index(("Paris", series["Paris"]))))
+    assert await base_query(sheet, model).count() == 1  # Paris's distribution of 18/09

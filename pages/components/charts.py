@@ -82,6 +82,9 @@ _NUMBER = ("v => new Intl.NumberFormat('fr-FR', {maximumFractionDigits: 2}).form
 _EURO = ("v => new Intl.NumberFormat('fr-FR', {style: 'currency', currency: 'EUR', maximumFractionDigits: 0})"
          ".format(v).replace(/[\\u202f\\u00a0]/g, ' ')")
 
+_PERCENT = ("v => new Intl.NumberFormat('fr-FR', {maximumFractionDigits: 1}).format(v)"
+            ".replace(/[\\u202f\\u00a0]/g, ' ') + ' %'")
+
 
 def horizontal(data: ChartData) -> bool:
     """Bars lying down when the categories are many or long (their names stay readable, never cut)."""
@@ -95,7 +98,7 @@ def height(data: ChartData) -> int:
 
 def options(chart: SteeringChart, data: ChartData) -> dict[str, Any]:
     """The ECharts options of a chart: accessible patterns, French numbers, a PNG export in the toolbox."""
-    formatter = _EURO if data.unit == "€" else _NUMBER
+    formatter = _EURO if data.unit == "€" else _PERCENT if data.unit == "%" else _NUMBER
     series = []
     for name, values in data.series:
         item: dict[str, Any] = {"name": name, "type": data.kind, "data": values, "emphasis": {"focus": "series"}}
@@ -106,7 +109,9 @@ def options(chart: SteeringChart, data: ChartData) -> dict[str, Any]:
         series.append(item)
     category_axis = {"type": "category", "data": data.categories, "axisLabel": {"interval": 0}}
     value_axis: dict[str, Any] = {"type": "value", "axisLabel": {":formatter": formatter}}
-    if data.unit != "€":
+    if data.unit == "%":
+        value_axis["max"] = 100
+    elif data.unit != "€":
         value_axis["minInterval"] = 1  # counts: no 0,5 on the axis
     lying = horizontal(data)
     if lying:
@@ -179,7 +184,7 @@ def chart_filename(chart: SteeringChart) -> str:
 
 def download(chart: SteeringChart, data: ChartData) -> None:
     """The chart's data as an .xlsx file (one row per category)."""
-    kind = "euro" if data.unit == "€" else "integer"
+    kind = {"€": "euro", "%": "decimal"}.get(data.unit, "integer")
     columns = [XlsxColumn(data.category_label, "text", 28), *[XlsxColumn(name, kind, 16) for name, _ in data.series]]
     target = Path(tempfile.mkdtemp(prefix="rentree-chart-")) / chart_filename(chart)
     title = " ".join("".join(" " if ch in "[]:*?/\\'" else ch for ch in chart.title).split())[:31] or "Données"

@@ -85,6 +85,9 @@ _EURO = ("v => new Intl.NumberFormat('fr-FR', {style: 'currency', currency: 'EUR
 _PERCENT = ("v => new Intl.NumberFormat('fr-FR', {maximumFractionDigits: 1}).format(v)"
             ".replace(/[\\u202f\\u00a0]/g, ' ') + ' %'")
 
+_SYMBOLS = ("circle", "rect", "triangle", "diamond", "pin", "arrow")
+_DASHES = ("solid", "dashed", "dotted")
+
 
 def horizontal(data: ChartData) -> bool:
     """Bars lying down when the categories are many or long (their names stay readable, never cut)."""
@@ -104,8 +107,10 @@ def options(chart: SteeringChart, data: ChartData) -> dict[str, Any]:
         item: dict[str, Any] = {"name": name, "type": data.kind, "data": values, "emphasis": {"focus": "series"}}
         if data.stacked:
             item["stack"] = "total"
-        if data.kind == "line":
+        if data.kind == "line":  # lines told apart by their marks and dashes, not by colour alone
             item["symbolSize"] = 7
+            item["symbol"] = _SYMBOLS[len(series) % len(_SYMBOLS)]
+            item["lineStyle"] = {"type": _DASHES[len(series) % len(_DASHES)]}
         series.append(item)
     category_axis = {"type": "category", "data": data.categories, "axisLabel": {"interval": 0}}
     value_axis: dict[str, Any] = {"type": "value", "axisLabel": {":formatter": formatter}}

@@ -360,10 +360,11 @@ def day_cell(day: dt.date, info: dict[str, Any] | None) -> None:
             ui.label(f"Livraisons {delivered}/{info['capacity']}").classes(
                 "text-xs " + ("text-negative" if full else "text-primary")).mark(f"capacity-{day.isoformat()}")
         if info["deliveries"]:
-            with ui.column().classes("gap-0 max-h-32 overflow-auto w-full no-wrap"):
-                for s in sorted(info["deliveries"], key=lambda s: s["name"]):
+            with ui.column().classes("gap-0 max-h-32 overflow-y-auto overflow-x-hidden w-full no-wrap"):
+                for s in sorted(info["deliveries"], key=lambda s: s["name"]):  # one line each, never squeezed
                     ui.link(f"{s['name']}", f"/creneaux/creneau?id={s['id']}").classes(
-                        "text-xs ellipsis").mark(f"delivery-{s['uai']}")
+                        "text-xs leading-5 flex-none block w-full truncate").props(f'title="{s["name"]}"').mark(
+                        f"delivery-{s['uai']}")
         if info["distributions"]:
             ui.label(f"Distributions : {len(info['distributions'])}").classes("text-xs text-teal-8")
 

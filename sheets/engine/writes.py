@@ -197,6 +197,14 @@ async def unit_of_work(batch: str | None = None) -> AsyncIterator[UnitOfWork]:
     forget_local(uow.touched)
 
 
+def touch(*sheet_names: str) -> None:
+    """Mark sheets changed in the current unit of work (a derived table an effect recomputed, such as the
+    allocations of baskets): their data version is bumped at commit, so every cache reloads them."""
+    uow = _UOW.get()
+    if uow is not None:
+        uow.touched.update(sheet_names)
+
+
 async def _finish(uow: UnitOfWork, sheet: Sheet, issues: list[Issue], audit: list[AuditEntry]) -> None:
     """End a write: refused whole on any issue, else its audit written and the sheet marked changed."""
     if issues:

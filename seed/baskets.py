@@ -81,7 +81,8 @@ def catalogue_rows(rng: random.Random, count: int = 300) -> list[dict[str, Any]]
                      "tracks": "generale,technologique" if n % 5 else "professionnelle", "price": price,
                      "licence": licence, "approved_on": dt.date(2024, 3, 15) if kind == ItemKind.RESOURCE else None,
                      "region_funded": False})
-    rows.append({"reference": "QIOZ-REGION", "title": "QIOZ — ressource de langues", "publisher": "Région Île-de-France",
+    rows.append({"reference": "QIOZ-REGION", "title": "QIOZ — ressource de langues",
+                 "publisher": "Région Île-de-France",
                  "kind": ItemKind.RESOURCE.value, "levels": "2de,1re,Tle", "tracks": "toutes", "price": Decimal(0),
                  "licence": "1 an", "approved_on": dt.date(2023, 6, 1), "region_funded": True})
     return rows
@@ -186,4 +187,4 @@ async def seed_area(progress: Progress | None = None) -> dict[str, int]:
     return {"basket_rates": rates, "catalogue_items": items, "basket_enrolments": counts, "baskets": baskets}
 
 
-__all__ = ["seed_area", "seed_rates", "BasketLine", "BasketStatus"]
+__all__ = ["BasketLine", "BasketStatus", "seed_area", "seed_rates"]

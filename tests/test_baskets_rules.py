@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import io
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -114,8 +115,8 @@ async def test_r_basket_1_2_real_file_allocation_matches_hand_computation(sqlite
     """R-BASKET-1/2: the national enrolment file imported through the importer (wide columns → rows); the allocation
     of a few real lycées recomputed by hand from the file's lines; a granted extra allocation adds up."""
     path = shared_file("data/idf_lycees_publics_effectifs_gt_2019-2021.csv")
-    with open(path, encoding="utf-8-sig") as handle:
-        lines = {r["numero_lycee"]: r for r in csv.DictReader(handle) if r["rentree_scolaire"] == "2021"}
+    text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+    lines = {r["numero_lycee"]: r for r in csv.DictReader(io.StringIO(text)) if r["rentree_scolaire"] == "2021"}
     picked = ["0750647W", "0750651A", "0750652B"]  # Turgot (LGT), Simone Weil (LPO), Charlemagne (LG)
     for uai in picked:
         await School(uai=uai, name=lines[uai]["patronyme"], type=SchoolType.LPO, track_generale=True,

@@ -497,3 +497,80 @@ async def order_calendar(year: int) -> OrderCalendar:
 def campaign_year(day: dt.date) -> int:
     """The campaign a day belongs to: from June of a year to May of the next."""
     return day.year if day.month >= 6 else day.year - 1
+
+
+# --- Views (what the pages show, queried here) ---------------------------------------------------------------
+
+NEARLY_SPENT = Decimal("0.10")  # an envelope is « presque consommée » once less than a tenth of it is left
+
+
+async def school_budgets(school_id: int, year: int) -> dict[str, Budget]:
+    """The envelopes of a school for a year (computed, extra, committed)."""
+    rows = await Allocation.filter(school_id=school_id, year=year).values_list("envelope", "computed", "extra",
+                                                                              "committed")
+    return {code_of(e): Budget(money(c), money(x), money(m)) for e, c, x, m in rows}
+
+
+async def school_baskets(school_id: int, year: int) -> list[dict[str, Any]]:
+    """A school's baskets of a year, newest first."""
+    return await Basket.filter(school_id=school_id, year=year).order_by("-id").values(
+        "id", "number", "envelope", "status", "total", "prescriber", "validator", "ordered_on", "version")
+
+
+async def basket_lines(basket_id: int) -> list[dict[str, Any]]:
+    """The lines of a basket with their catalogue item."""
+    return await BasketLine.filter(basket_id=basket_id).order_by("id").values(
+        "id", "quantity", "teacher_licences", "unit_price", "amount", "kept", "item__reference", "item__title",
+        "item__publisher", "item__kind")
+
+
+async def search_catalogue(text: str, envelope: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """Catalogue items matching a text (title, reference or publisher), orderable ones first (not region-funded)."""
+    from tortoise.expressions import Q
+
+    query = CatalogueItem.filter(active=True)
+    words = text.strip()[:80]
+    if words:
+        query = query.filter(Q(title__icontains=words) | Q(reference__icontains=words)
+                             | Q(publisher__icontains=words))
+    rows = await query.order_by("region_funded", "title").limit(limit * 2).values(
+        "reference", "title", "publisher", "kind", "price", "region_funded", "levels")
+    if envelope:
+        rows = [r for r in rows if envelope_of_kind(r["kind"]).value == envelope or r["region_funded"]]
+    return rows[:limit]
+
+
+async def regional_consumption(year: int) -> list[dict[str, Any]]:
+    """Σ allocations, committed and remaining by académie and envelope (the Région's view)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for academie, envelope, c, x, m in await Allocation.filter(year=year).values_list(
+            "school__academie", "envelope", "computed", "extra", "committed"):
+        key = (code_of(academie), code_of(envelope))
+        row = out.setdefault(key, {"academie": key[0], "envelope": key[1], "schools": 0, "total": ZERO,
+                                   "committed": ZERO})
+        row["schools"] += 1
+        row["total"] += money(c) + money(x)
+        row["committed"] += money(m)
+    for row in out.values():
+        row["remaining"] = row["total"] - row["committed"]
+        row["share"] = float(row["committed"] / row["total"]) if row["total"] else 0.0
+    return sorted(out.values(), key=lambda r: (r["academie"], r["envelope"]))
+
+
+async def nearly_spent(year: int) -> tuple[int, int]:
+    """How many envelopes of a year are nearly spent (less than a tenth left) and entirely spent."""
+    nearly = spent = 0
+    for c, x, r in await Allocation.filter(year=year).values_list("computed", "extra", "remaining"):
+        total = money(c) + money(x)
+        if total <= 0:
+            continue
+        if money(r) <= 0:
+            spent += 1
+        elif money(r) < total * NEARLY_SPENT:
+            nearly += 1
+    return nearly, spent
+
+
+async def publishers() -> list[str]:
+    """The publishers of the catalogue."""
+    return sorted(set(await CatalogueItem.all().values_list("publisher", flat=True)))

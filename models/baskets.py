@@ -574,3 +574,12 @@ async def nearly_spent(year: int) -> tuple[int, int]:
 async def publishers() -> list[str]:
     """The publishers of the catalogue."""
     return sorted(set(await CatalogueItem.all().values_list("publisher", flat=True)))
+
+
+async def shown_year(day: dt.date) -> int:
+    """The campaign the pages show: that of the day, else the latest one with allocations (a demo of 2024)."""
+    year = campaign_year(day)
+    if await Allocation.filter(year=year).exists():
+        return year
+    latest = await Allocation.all().order_by("-year").first()
+    return latest.year if latest is not None and latest.year < year else year

@@ -23,7 +23,6 @@ from models.baskets import (
     Envelope,
     ItemKind,
     basket_lines,
-    campaign_year,
     code_of,
     fr_euros,
     nearly_spent,
@@ -32,6 +31,7 @@ from models.baskets import (
     school_baskets,
     school_budgets,
     search_catalogue,
+    shown_year,
 )
 from models.schools import Academie, InvalidUAI, School, get_school, normalize_uai
 from pages.auth import caller_for_page, page
@@ -52,15 +52,15 @@ STATUS_COLOR = {"brouillon": "grey-7", "soumis": "blue-8", "valide": "positive",
                 "retour": "brown-6"}
 
 
-def year_now() -> int:
-    """The campaign year of the app's today."""
-    return campaign_year(settings_module.today())
+async def year_now() -> int:
+    """The campaign shown: that of the app's today, else the latest with allocations."""
+    return await shown_year(settings_module.today())
 
 
 @home_alert("baskets.spent", roles=STAFF_READ, order=60)
 async def spent_alerts() -> list[Alert]:
     """Envelopes nearly or entirely spent (the Région may follow up or grant an extra allocation)."""
-    nearly, spent = await nearly_spent(year_now())
+    nearly, spent = await nearly_spent(await year_now())
     return [Alert("Enveloppes de manuels presque consommées (moins de 10 % restants)", nearly,
                   "/feuilles/allocations", "warning"),
             Alert("Enveloppes de manuels entièrement consommées", spent, "/feuilles/allocations", "danger")]
@@ -195,7 +195,7 @@ async def baskets_panel(school: School, caller: Caller) -> None:
 
 
 async def _panel_body(school: School, caller: Caller, state: dict[str, Any], refresh: Refresh) -> None:
-    year = year_now()
+    year = await year_now()
     budgets = await budget_bars(school, year)
     errors = ui.column().classes("w-full gap-0").mark("basket-errors")
     if BASKETS.may_create(caller, school.uai):
@@ -268,7 +268,7 @@ async def school_baskets_page(uai: str) -> None:
 async def baskets_dashboard() -> None:
     """Regional consumption by académie and envelope; exports per publisher and per school."""
     caller = await caller_for_page(Source.PAGE)
-    year = year_now()
+    year = await year_now()
     rows = await regional_consumption(year)
     names = await publishers()
     with frame("Manuels et ressources", active="/manuels"):

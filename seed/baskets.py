@@ -54,7 +54,7 @@ async def seed_rates(year: int = YEAR) -> int:
 
 
 def _ean(n: int) -> str:
-    base = f"978{2000000000 + n:09d}"[:12]
+    base = f"9782{n:08d}"
     digits = [int(c) for c in base]
     check = (10 - sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10) % 10
     return base + str(check)
@@ -151,6 +151,15 @@ async def seed_demo_baskets(rng: random.Random, year: int = YEAR) -> int:
                 "dans_le_gar": ["valide", "transmis", "devis_valide", "dans_le_gar"],
                 "livre": ["valide", "transmis", "devis_valide", "dans_le_gar", "livre"]}[target]
         for status in path:
+            await set_values(BASKETS, [basket.id], {"status": status}, SEED)
+        created += 1
+    paper = [i for i in items if code_of(i["kind"]) == ItemKind.PAPER.value][:2]
+    if len(schools) > 64 and paper:  # a paper order returned within the dates (R-BASKET-6)
+        result = await create_rows(BASKETS, [{"school": schools[64]["uai"], "year": year, "envelope": "manuels"}], SEED)
+        number = result.created[0][1]
+        await create_rows(LINES, [{"basket": number, "item": i["reference"], "quantity": 3} for i in paper], SEED)
+        basket = await Basket.get(number=number)
+        for status in ("valide", "retour"):
             await set_values(BASKETS, [basket.id], {"status": status}, SEED)
         created += 1
     for school in schools[60:64]:

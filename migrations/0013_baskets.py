@@ -97,6 +97,19 @@ Migration = migration('0012_tickets', [
         bases=['Model'],
     ),
     ops.CreateModel(
+        name='GarReassignment',
+        fields=[
+            ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+            ('school', fields.ForeignKeyField('models.School', source_field='school_id', db_constraint=True, to_field='id', related_name='gar_reassignments', on_delete=OnDelete.CASCADE)),
+            ('year', fields.IntField(db_index=True)),
+            ('done_on', fields.DateField()),
+            ('by', fields.CharField(default='', max_length=254)),
+            ('version', fields.IntField(default=1)),
+        ],
+        options={'table': 'gar_reassignment', 'app': 'models', 'pk_attr': 'id', 'table_description': "A school's RESP-AFFECT-GAR saying its textbooks and resources are (re)assigned in the GAR (R-BASKET-9)."},
+        bases=['Model'],
+    ),
+    ops.CreateModel(
         name='Headcount',
         fields=[
             ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -131,6 +144,7 @@ Migration = migration('0012_tickets', [
         name='UsageStat',
         fields=[
             ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+            ('code', fields.CharField(unique=True, max_length=80)),
             ('school', fields.ForeignKeyField('models.School', source_field='school_id', db_constraint=True, to_field='id', related_name='usage_stats', on_delete=OnDelete.CASCADE)),
             ('year', fields.IntField(db_index=True)),
             ('item', fields.ForeignKeyField('models.CatalogueItem', source_field='item_id', db_constraint=True, to_field='id', related_name='usage_stats', on_delete=OnDelete.CASCADE)),

@@ -235,6 +235,7 @@ class UsageStat(Model):
     """Online consultations of a resource in a school over a period (R-BASKET-10, imported from the GAR)."""
 
     id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=80, unique=True)  # <UAI>-<year>-<reference>: the import's matching key
     school = fields.ForeignKeyField("models.School", related_name="usage_stats", on_delete=fields.CASCADE)
     year = fields.IntField(db_index=True)
     item = fields.ForeignKeyField("models.CatalogueItem", related_name="usage_stats", on_delete=fields.CASCADE)
@@ -244,6 +245,20 @@ class UsageStat(Model):
     class Meta:
         table = "basket_usage"
         unique_together = (("school", "year", "item"),)
+
+
+class GarReassignment(Model):
+    """A school's RESP-AFFECT-GAR saying its textbooks and resources are (re)assigned in the GAR (R-BASKET-9)."""
+
+    id = fields.IntField(primary_key=True)
+    school = fields.ForeignKeyField("models.School", related_name="gar_reassignments", on_delete=fields.CASCADE)
+    year = fields.IntField(db_index=True)
+    done_on = fields.DateField()
+    by = fields.CharField(max_length=254, default="")
+    version = fields.IntField(default=1)
+
+    class Meta:
+        table = "gar_reassignment"
 
 
 # --- R-BASKET-1: the livret's 2024 table ---------------------------------------------------------------------
@@ -583,3 +598,88 @@ async def shown_year(day: dt.date) -> int:
         return year
     latest = await Allocation.all().order_by("-year").first()
     return latest.year if latest is not None and latest.year < year else year
+
+
+# --- R-BASKET-9: the GAR reset of 15 August and who has reassigned since -----------------------------------------
+
+async def gar_reset_day(year: int) -> dt.date:
+    """The GAR reset of a campaign year (calendar event « gar-reset », else 15 August)."""
+    from models.campaign import CampaignEvent
+
+    event = await CampaignEvent.get_or_none(year=year, slug="gar-reset")
+    return event.due_on if event is not None else dt.date(year, 8, 15)
+
+
+async def gar_status(year: int) -> tuple[dt.date, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The reset day, the digital schools that reassigned since (with when and who), and those that have not."""
+    from models.schools import School
+
+    reset = await gar_reset_day(year)
+    done: dict[int, tuple[dt.date, str]] = {}
+    for sid, day, by in await GarReassignment.filter(done_on__gte=reset).order_by("done_on").values_list(
+            "school_id", "done_on", "by"):
+        done.setdefault(sid, (day, by))
+    reassigned, waiting = [], []
+    for sid, uai, name, academie in await School.filter(mode=Mode.NUMERIQUE).order_by("uai").values_list(
+            "id", "uai", "name", "academie"):
+        row = {"uai": uai, "name": name, "academie": code_of(academie)}
+        if sid in done:
+            reassigned.append({**row, "done_on": done[sid][0], "by": done[sid][1]})
+        else:
+            waiting.append(row)
+    return reset, reassigned, waiting
+
+
+async def gar_pending(today: dt.date, horizon: dt.date) -> list[Any]:
+    """R-BASKET-9: the GAR reset reminder, to each digital school (cc RESP-AFFECT-GAR) until it says it reassigned
+    its textbooks and resources after the reset: the schools that did are no longer reminded."""
+    from models.campaign import CampaignEvent
+    from models.reminders import PendingItem
+    from models.schools import ContactRole, School
+
+    items: list[Any] = []
+    events = await CampaignEvent.filter(slug="gar-reset", due_on__gte=today - dt.timedelta(days=60),
+                                        due_on__lte=horizon)
+    for event in events:
+        done = set(await GarReassignment.filter(done_on__gte=event.due_on).values_list("school_id", flat=True))
+        for school in await School.filter(mode=Mode.NUMERIQUE):
+            if school.id in done:
+                continue
+            items.append(PendingItem(
+                school=school, due=event.due_on, rule_id="R-BASKET-9", title=event.title,
+                action=event.action + " Une fois fait, indiquez-le dans « Manuels et ressources » (Mon établissement).",
+                where=event.where, cc_roles=(ContactRole.RESP_AFFECT_GAR,), days_before=event.days_before,
+                key=f"{event.year}:gar-reset"))
+    return items
+
+
+def _register_gar_rule() -> None:
+    from models.reminders import ReminderRule, register
+
+    register(ReminderRule(code="R-BASKET-9-gar", label="Réinitialisation du GAR : réaffectations (R-BASKET-9)",
+                          list_pending=gar_pending, days_before=(7, 0), supersedes=("gar-reset",), look_ahead=60,
+                          url="/manuels/gar"))
+
+
+_register_gar_rule()
+
+
+# --- R-BASKET-10: usage beside spending ----------------------------------------------------------------------------
+
+async def usage_beside_spending(school_id: int, year: int) -> list[dict[str, Any]]:
+    """Per resource of a school: online consultations (imported) and what its committed baskets spent on it."""
+    spent: dict[str, Decimal] = defaultdict(Decimal)
+    titles: dict[str, str] = {}
+    for reference, title, amount in await BasketLine.filter(
+            basket__school_id=school_id, basket__year=year, basket__status__in=list(COMMITTED), kept=True
+    ).values_list("item__reference", "item__title", "amount"):
+        spent[reference] += Decimal(amount)
+        titles[reference] = title
+    usage: dict[str, int] = {}
+    for reference, title, consultations in await UsageStat.filter(school_id=school_id, year=year).values_list(
+            "item__reference", "item__title", "consultations"):
+        usage[reference] = consultations
+        titles[reference] = title
+    rows = [{"reference": r, "title": titles[r], "consultations": usage.get(r), "spent": money(spent.get(r))}
+            for r in set(spent) | set(usage)]
+    return sorted(rows, key=lambda r: (-(r["consultations"] or 0), r["reference"]))

@@ -21,10 +21,13 @@ from models.baskets import (
     Basket,
     BasketStatus,
     Envelope,
+    GarReassignment,
     ItemKind,
     basket_lines,
     code_of,
     fr_euros,
+    gar_reset_day,
+    gar_status,
     nearly_spent,
     publishers,
     regional_consumption,
@@ -32,6 +35,7 @@ from models.baskets import (
     school_budgets,
     search_catalogue,
     shown_year,
+    usage_beside_spending,
 )
 from models.schools import Academie, InvalidUAI, School, get_school, normalize_uai
 from pages.auth import caller_for_page, page
@@ -39,7 +43,7 @@ from pages.components.frame import frame
 from pages.components.home_board import Alert, home_alert
 from pages.components.school_space import school_section
 from pages.errors import not_found
-from sheets.baskets import ALLOCATIONS, BASKET_LIFECYCLE, BASKETS, LINES, STAFF_READ
+from sheets.baskets import ALLOCATIONS, BASKET_LIFECYCLE, BASKETS, GAR, LINES, STAFF_READ
 from sheets.engine.actions import run_action
 from sheets.engine.caller import Caller, SessionEnded
 from sheets.engine.declaration import Nav
@@ -235,11 +239,71 @@ async def _panel_body(school: School, caller: Caller, state: dict[str, Any], ref
                 await basket_editor(row, school, caller, budgets, errors, refresh)
 
 
+async def gar_card(school: School, caller: Caller) -> None:
+    """R-BASKET-9: the RESP-AFFECT-GAR says the textbooks and resources are reassigned after the 15 August reset."""
+    year = await year_now()
+    reset = await gar_reset_day(year)
+    last = await GarReassignment.filter(school_id=school.id, done_on__gte=reset).order_by("-done_on").first()
+    with ui.row().classes("w-full items-center gap-2").mark("gar-card"):
+        ui.label(f"Réinitialisation du GAR le {reset:%d/%m/%Y} (R-BASKET-9) :").classes("text-sm")
+        if last is not None:
+            ui.label(f"réaffectation faite le {last.done_on:%d/%m/%Y} ({last.by}).").classes("text-sm text-positive")
+        else:
+            ui.label("réaffectation à faire.").classes("text-sm text-orange-9")
+            if GAR.may_create(caller, school.uai):
+                async def done() -> None:
+                    await create_rows(GAR, [{"school": school.uai}], caller.using(Source.PAGE))
+
+                errors = ui.column()
+                ui.button("J'ai réaffecté manuels et ressources dans le GAR", icon="task_alt",
+                          on_click=lambda: _act(done, errors, "Réaffectation enregistrée.", _reload)).props(
+                    "dense no-caps color=primary").mark("gar-done")
+
+
+async def _reload() -> None:
+    ui.navigate.reload()
+
+
+async def usage_card(school: School) -> None:
+    """R-BASKET-10: online consultations (imported) beside what was spent, per resource."""
+    rows = await usage_beside_spending(school.id, await year_now())
+    if not rows:
+        return
+    ui.label("Usages et dépenses (R-BASKET-10)").classes("font-semibold mt-2")
+    columns = [{"name": "reference", "label": "Référence", "field": "reference", "align": "left"},
+               {"name": "title", "label": "Titre", "field": "title", "align": "left"},
+               {"name": "consultations", "label": "Consultations en ligne", "field": "consultations"},
+               {"name": "spent", "label": "Dépensé", "field": "spent"}]
+    ui.table(columns=columns, rows=[{**r, "consultations": "—" if r["consultations"] is None else r["consultations"],
+                                     "spent": fr_euros(r["spent"])} for r in rows[:30]],
+             row_key="reference").props("flat dense bordered").classes("w-full").mark("usage")
+
+
 @school_section("baskets", "Manuels et ressources", order=35, roles=BASKETS.read_roles,
                 rules=("R-BASKET-6", "R-BASKET-9"))
 async def baskets_section(school: School, caller: Caller) -> None:
-    """The school's allocation and baskets (CRRE-PRESCRIPTEUR prepares, CRRE-VALIDEUR validates, R-BASKET-3)."""
+    """The school's allocation and baskets (CRRE-PRESCRIPTEUR prepares, CRRE-VALIDEUR validates, R-BASKET-3), the
+    GAR reassignment (R-BASKET-9) and usage beside spending (R-BASKET-10)."""
+    if code_of(school.mode) == "numerique":
+        await gar_card(school, caller)
     await baskets_panel(school, caller)
+    await usage_card(school)
+
+
+@page("/manuels/gar", roles=STAFF)
+async def gar_page() -> None:
+    """R-BASKET-9: the schools that reassigned since the GAR reset, and those the reminder still goes to."""
+    reset, reassigned, waiting = await gar_status(await year_now())
+    with frame("Réaffectations GAR", active="/manuels"):
+        ui.link("← Manuels et ressources", "/manuels")
+        ui.label(f"Réinitialisation du {reset:%d/%m/%Y} : {len(reassigned)} établissement(s) ont réaffecté depuis, "
+                 f"{len(waiting)} restent relancés (RESP-AFFECT-GAR en copie).").classes("text-lg").mark("gar-summary")
+        columns = [{"name": "uai", "label": "UAI", "field": "uai", "align": "left"},
+                   {"name": "name", "label": "Établissement", "field": "name", "align": "left"},
+                   {"name": "done_on", "label": "Réaffecté le", "field": "done_on"},
+                   {"name": "by", "label": "Par", "field": "by", "align": "left"}]
+        ui.table(columns=columns, rows=[{**r, "done_on": f"{r['done_on']:%d/%m/%Y}"} for r in reassigned],
+                 row_key="uai").props("flat dense bordered").classes("w-full").mark("gar-reassigned")
 
 
 @page("/manuels/ecoles/{uai}", roles=STAFF)
@@ -304,7 +368,8 @@ async def baskets_dashboard() -> None:
                 ui.button("Demandes de licences enseignant (R-BASKET-4)", icon="download",
                           on_click=lambda: download(True)).props("no-caps outline").mark("export-teacher-licences")
         with ui.row().classes("gap-2"):
-            for label, path in (("Paniers", "/feuilles/baskets"), ("Dotations", "/feuilles/allocations"),
+            for label, path in (("Réaffectations GAR (R-BASKET-9)", "/manuels/gar"),
+                                ("Paniers", "/feuilles/baskets"), ("Dotations", "/feuilles/allocations"),
                                 ("Barème", "/feuilles/rates"), ("Effectifs", "/feuilles/enrolments"),
                                 ("Catalogue", "/feuilles/catalogue"),
                                 ("Statistiques d'usage", "/feuilles/resource_usage")):

@@ -26,6 +26,7 @@ from models.baskets import (
     CatalogueItem,
     Envelope,
     ExtraAllocation,
+    GarReassignment,
     Headcount,
     ItemKind,
     Rate,
@@ -647,6 +648,12 @@ LINES = register(Sheet(
 ))
 
 
+async def _usage_created(ctx: WriteContext) -> None:
+    v = ctx.values
+    school = await _school_of(ctx)
+    v["code"] = f"{school.uai}-{int(v['year'])}-{v['item']}"
+
+
 USAGE = register(Sheet(
     name="resource_usage",
     label="Manuels : statistiques d'usage",
@@ -654,14 +661,15 @@ USAGE = register(Sheet(
     read_roles=STAFF_READ | SCHOOL_READ,
     edit_roles=REGION,
     create_roles=REGION,
-    key="id",
+    key="code",
     school_path="school__uai",
     default_sort=("-consultations",),
+    create_hook=_usage_created,
     nav=Nav("Manuels et ressources", "insights", 80, "Statistiques d'usage"),
     description="Consultations en ligne par ressource et établissement (console GAR Admin), à mettre en regard "
                 "des dépenses (R-BASKET-10).",
     columns=(
-        Column("id", "N°", kind="integer", width=70),
+        Column("code", "Clé", on_create=True, width=220, help="UAI-année-référence (calculée)."),
         Column("school", "UAI", kind="reference", reference=("schools", "uai"), on_create=True, required=True,
                width=110),
         Column("year", "Année", kind="integer", on_create=True, required=True, validator=_year, width=80),
@@ -669,6 +677,78 @@ USAGE = register(Sheet(
                required=True, width=150),
         Column("title", "Titre", path="item__title", width=260),
         Column("consultations", "Consultations", kind="integer", editable=True, validator=_non_negative, width=120),
+    ),
+))
+
+
+def usage_as_rows(path: str | Path) -> str:
+    """The GAR usage statistics (CSV: UAI, année, référence, consultations) with their matching key added (a
+    temporary long CSV, its path), for the engine's importer."""
+    import csv
+    import io
+
+    text = Path(path).read_text(encoding="utf-8-sig")
+    delimiter = ";" if ";" in text.split("\n", 1)[0] else ","
+    records = list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
+    names = {k.strip().lower(): k for k in (records[0].keys() if records else [])}
+    school = names.get("uai") or names.get("school")
+    item = names.get("reference") or names.get("référence") or names.get("item")
+    year = names.get("year") or names.get("année") or names.get("annee")
+    count = names.get("consultations")
+    if not (school and item and year and count):
+        raise ValueError("Statistiques d'usage : colonnes attendues « UAI », « année », « référence », "
+                         "« consultations ».")
+    out = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8", newline="")
+    with out:
+        writer = csv.writer(out)
+        writer.writerow(["code", "school", "year", "item", "consultations"])
+        for r in records:
+            uai = str(r[school] or "").strip().upper()
+            writer.writerow([f"{uai}-{str(r[year]).strip()}-{str(r[item]).strip()}", uai, r[year], r[item],
+                             r[count]])
+    return out.name
+
+
+async def import_usage(path: str | Path, caller: Caller, *, dry_run: bool = False) -> Any:
+    """Import GAR usage statistics (online consultations per resource and school, R-BASKET-10) through the
+    engine's importer (matched on school, year and reference: a new file updates the counts)."""
+    import asyncio
+    import os
+
+    long_csv = await asyncio.to_thread(usage_as_rows, path)
+    try:
+        return await import_xlsx(USAGE, long_csv, caller=caller, dry_run=dry_run)
+    finally:
+        await asyncio.to_thread(os.unlink, long_csv)
+
+
+async def _gar_created(ctx: WriteContext) -> None:
+    ctx.values["done_on"] = ctx.today
+    ctx.values["year"] = campaign_year(ctx.today)
+    ctx.values["by"] = ctx.caller.actor[:254]
+
+
+GAR = register(Sheet(
+    name="gar_reassignments",
+    label="Manuels : réaffectations GAR",
+    model=GarReassignment,
+    read_roles=STAFF_READ | SCHOOL_READ,
+    edit_roles=frozenset(),
+    create_roles=REGION | {"ecole:resp_affect_gar"},
+    key="id",
+    school_path="school__uai",
+    default_sort=("-id",),
+    create_hook=_gar_created,
+    description="Chaque 15 août le GAR est réinitialisé : le RESP-AFFECT-GAR de l'établissement (ré)affecte "
+                "manuels et ressources puis l'indique ici (R-BASKET-9) ; la relance s'arrête pour son établissement.",
+    columns=(
+        Column("id", "N°", kind="integer", width=70),
+        Column("school", "UAI", kind="reference", reference=("schools", "uai"), on_create=True, required=True,
+               width=110),
+        Column("school_name", "Établissement", path="school__name", width=220),
+        Column("year", "Campagne", kind="integer", width=90),
+        Column("done_on", "Réaffecté le", kind="date", width=110),
+        Column("by", "Par", width=220),
     ),
 ))
 

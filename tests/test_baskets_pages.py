@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import AsyncIterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -16,7 +17,7 @@ from nicegui.testing import User
 
 import settings as settings_module
 from models.accounts import create_token
-from models.baskets import Basket
+from models.baskets import Basket, GarReassignment
 from models.schools import ContactRole
 from sheets.baskets import BASKETS
 from sheets.engine.actions import run_action
@@ -28,9 +29,11 @@ PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture(autouse=True)
-def campaign_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The 2024 campaign, orders open."""
-    monkeypatch.setattr(settings_module, "now", lambda: dt.datetime(2024, 7, 2, 10, tzinfo=PARIS))
+def campaign_clock(monkeypatch: pytest.MonkeyPatch) -> list[dt.datetime]:
+    """The 2024 campaign, orders open (clock[0] = now, a test may move it)."""
+    moment = [dt.datetime(2024, 7, 2, 10, tzinfo=PARIS)]
+    monkeypatch.setattr(settings_module, "now", lambda: moment[0])
+    return moment
 
 
 @pytest.fixture
@@ -151,3 +154,43 @@ async def _contact(school: object) -> object:
     from models.schools import Contact
 
     return await Contact.filter(school_id=school.id).first()  # type: ignore[attr-defined]
+
+
+async def test_r_basket_9_10_gar_reassignment_stops_the_reminder_and_usage_beside_spending(
+        user: User, campaign_clock: list[dt.datetime], tmp_path: Path) -> None:
+    """R-BASKET-9: the 15 August GAR reset reminder goes to every digital school (cc RESP-AFFECT-GAR) until its
+    RESP-AFFECT-GAR says, on « Mon établissement », that it reassigned; the team's page shows who did since.
+    R-BASKET-10: usage statistics imported through the engine's importer, shown beside spending."""
+    from models.baskets import gar_pending
+    from models.reminders import rules
+    from seed.calendar import seed_calendar
+    from sheets.baskets import import_usage
+
+    await seed_calendar()
+    school, prescriber, validator, _ = await world(students=10)
+    reset = dt.date(2024, 8, 15)
+    rule = next(r for r in rules() if r.code == "R-BASKET-9-gar")
+    pending = await rule.list_pending(dt.date(2024, 8, 8), dt.date(2024, 9, 30))
+    assert any(i.school.id == school.id and i.due == reset and i.cc_roles for i in pending)
+    basket = await new_basket(school, prescriber, [("RES-0001", 40)])
+    await run_action(BASKETS, "validate", [basket.id], {}, validator)
+    usage = tmp_path / "usage.csv"
+    usage.write_text(f"UAI;année;référence;consultations\n{school.uai};2024;RES-0001;1250\n", encoding="utf-8")
+    report = await import_usage(usage, AGENT)
+    assert report.created_rows == 1, report.issues
+    campaign_clock[0] = dt.datetime(2024, 8, 20, 9, tzinfo=PARIS)
+    await school_login(user, school, [ContactRole.RESP_AFFECT_GAR])
+    await user.open(f"/etablissement/{school.uai}")
+    await user.should_see("réaffectation à faire.")
+    table = next(iter(user.find(marker="usage").elements))
+    assert table.rows[0]["consultations"] == 1250 and table.rows[0]["spent"] == "120,00 €"
+    user.find(marker="gar-done").click()
+    await wait_for(lambda: GarReassignment.exists(school_id=school.id))
+    pending = await gar_pending(dt.date(2024, 8, 20), dt.date(2024, 9, 30))
+    assert not any(i.school.id == school.id for i in pending)
+    await user.http_client.get("/logout")
+    await login(user, "lecteur")
+    await user.open("/manuels/gar")
+    await user.should_see("1 établissement(s) ont réaffecté depuis")
+    rows = next(iter(user.find(marker="gar-reassigned").elements)).rows
+    assert rows[0]["uai"] == school.uai and rows[0]["done_on"] == "20/08/2024"

@@ -43,7 +43,17 @@ from pages.components.frame import frame
 from pages.components.home_board import Alert, home_alert
 from pages.components.school_space import school_section
 from pages.errors import not_found
-from sheets.baskets import ALLOCATIONS, BASKET_LIFECYCLE, BASKETS, GAR, LINES, STAFF_READ
+from sheets.baskets import (
+    ALLOCATIONS,
+    BASKET_LIFECYCLE,
+    BASKETS,
+    ENROLMENTS,
+    GAR,
+    LINES,
+    STAFF_READ,
+    import_open_data,
+    import_usage,
+)
 from sheets.engine.actions import run_action
 from sheets.engine.caller import Caller, SessionEnded
 from sheets.engine.declaration import Nav
@@ -367,6 +377,13 @@ async def baskets_dashboard() -> None:
                     "no-caps outline").mark("export-orders")
                 ui.button("Demandes de licences enseignant (R-BASKET-4)", icon="download",
                           on_click=lambda: download(True)).props("no-caps outline").mark("export-teacher-licences")
+        if ENROLMENTS.may_create(caller):
+            with ui.row().classes("gap-2"):
+                ui.button("Importer les effectifs (fichier national des lycées)", icon="upload_file",
+                          on_click=lambda: open_data_dialog(caller, year)).props("no-caps color=primary").mark(
+                    "import-enrolments")
+                ui.button("Importer les statistiques d'usage (GAR)", icon="upload_file",
+                          on_click=lambda: usage_dialog(caller)).props("no-caps outline").mark("import-usage")
         with ui.row().classes("gap-2"):
             for label, path in (("Réaffectations GAR (R-BASKET-9)", "/manuels/gar"),
                                 ("Paniers", "/feuilles/baskets"), ("Dotations", "/feuilles/allocations"),
@@ -375,6 +392,62 @@ async def baskets_dashboard() -> None:
                                 ("Statistiques d'usage", "/feuilles/resource_usage")):
                 ui.button(label, icon="table_view", on_click=lambda p=path: ui.navigate.to(p)).props(
                     "outline no-caps")
+
+
+def _preview(report: Any) -> Any:
+    """The upload dialog's view of an import report."""
+    from pages.components.upload import Preview
+
+    data = report.as_dict()
+    changes = [f"ligne {p['line']} · {p['key']} · {p['column']}"
+               + (f" « {p['old'] or '∅'} » → « {p['new'] or '∅'} »" if p["old"] or p["new"] else "")
+               for p in data["preview"][:300]]
+    return Preview(summary=data["summary"], fatal=bool(data["fatal"]), applied=bool(data["applied"]),
+                   can_apply=bool(data["dry_run"] and not data["fatal"] and (data["new"] or data["changed"])),
+                   touched=report.new + report.changed, warnings=list(data["warnings"]),
+                   sections=[("Aperçu des changements", changes)],
+                   refusals=[f"ligne {i['line']} · {i['message']}" for i in data["issues"][:300]],
+                   report=report.write_report if data["issues"] else None)
+
+
+def _refused(message: str) -> Any:
+    from pages.components.upload import Preview
+
+    return Preview(summary=message, fatal=True)
+
+
+def open_data_dialog(caller: Caller, year: int) -> None:
+    """Import the national open-data file of enrolments (wide columns → rows) for the campaign, preview first."""
+    from pages.components.upload import upload_preview_dialog
+
+    async def run(path: Path, dry_run: bool) -> Any:
+        try:
+            return _preview(await import_open_data(path, year, caller.using(Source.IMPORT), dry_run=dry_run))
+        except (ValueError, UnicodeDecodeError, KeyError) as exc:
+            return _refused(f"Fichier refusé : {str(exc)[:200]}")
+
+    upload_preview_dialog(f"Effectifs {year} depuis le fichier national des lycées",
+                          "Colonnes numero_lycee, 2ndes_gt, 1eres_g, terminales_g, 1eres_sti2d, 1eres_stmg, "
+                          "terminales_sti2d, terminales_stmg (la dernière rentrée du fichier) ; chaque colonne devient "
+                          "une ligne voie × niveau. Une voie que l'établissement n'enseigne pas est refusée (R-SCH-4).",
+                          lambda p, _w: run(p, True), lambda p, _w: run(p, False), accept=".csv",
+                          all_or_nothing=None)
+
+
+def usage_dialog(caller: Caller) -> None:
+    """Import GAR usage statistics (R-BASKET-10), preview first."""
+    from pages.components.upload import upload_preview_dialog
+
+    async def run(path: Path, dry_run: bool) -> Any:
+        try:
+            return _preview(await import_usage(path, caller.using(Source.IMPORT), dry_run=dry_run))
+        except (ValueError, UnicodeDecodeError, KeyError) as exc:
+            return _refused(f"Fichier refusé : {str(exc)[:200]}")
+
+    upload_preview_dialog("Statistiques d'usage des ressources (console GAR Admin)",
+                          "Colonnes UAI, année, référence, consultations (consultations en ligne uniquement).",
+                          lambda p, _w: run(p, True), lambda p, _w: run(p, False), accept=".csv",
+                          all_or_nothing=None)
 
 
 async def export_publisher(publisher: str | None, requests: bool, caller: Caller) -> None:

@@ -601,10 +601,18 @@ async def _line_total(ctx: WriteContext) -> None:
 
 
 async def _lines_deleted(ids: list[int], caller: Caller) -> None:
-    for number, status in await BasketLine.filter(id__in=ids).values_list("basket__number", "basket__status"):
+    """Lines leave only open baskets (R-BASKET-5); their baskets' totals are recomputed without them."""
+    baskets: set[int] = set()
+    for basket_id, number, status in await BasketLine.filter(id__in=ids).values_list("basket_id", "basket__number",
+                                                                                     "basket__status"):
         if code_of(status) not in (_B.DRAFT.value, _B.SUBMITTED.value):
-            basket = Basket(number=number, status=status)
-            raise ValueError(_locked_message(basket))
+            raise ValueError(_locked_message(Basket(number=number, status=status)))
+        baskets.add(basket_id)
+    for basket_id in baskets:
+        amounts = await BasketLine.filter(basket_id=basket_id, kept=True).exclude(id__in=ids).values_list(
+            "amount", flat=True)
+        await Basket.filter(id=basket_id).update(total=money(sum((Decimal(a) for a in amounts), Decimal(0))))
+    touch("baskets")
 
 
 LINES = register(Sheet(

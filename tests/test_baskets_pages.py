@@ -135,6 +135,8 @@ async def test_r_basket_4_exports_per_publisher_dashboard_and_home_alert(user: U
     assert row["Référence"] == "9782091000001" and row["Licences enseignant"] == 2
     assert row["Licences élèves / exemplaires"] == 7
     await login(user, "agent")
+    await user.open("/manuels")
+    await user.should_see(marker="import-enrolments")
     await user.open("/")
     await user.should_see("Enveloppes de manuels presque consommées")
     await user.open("/manuels")
@@ -194,3 +196,6 @@ async def test_r_basket_9_10_gar_reassignment_stops_the_reminder_and_usage_besid
     await user.should_see("1 établissement(s) ont réaffecté depuis")
     rows = next(iter(user.find(marker="gar-reassigned").elements)).rows
     assert rows[0]["uai"] == school.uai and rows[0]["done_on"] == "20/08/2024"
+    await user.open("/manuels")
+    await user.should_see("Consommation par académie et enveloppe")
+    await user.should_not_see(marker="import-enrolments")  # a reader imports nothing

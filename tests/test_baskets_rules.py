@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -147,9 +148,19 @@ async def test_r_basket_1_2_real_file_allocation_matches_hand_computation(sqlite
     assert allocation.remaining == allocation.computed + Decimal(12 * 82)
 
 
-async def test_r_sch_4_enrolment_of_a_track_the_school_does_not_teach_is_refused(sqlite_db: str) -> None:
-    """R-SCH-4: a professional lycée has no général students; a level outside a track is refused too."""
+async def test_r_sch_4_enrolment_of_a_track_the_school_does_not_teach_is_refused(sqlite_db: str,
+                                                                              tmp_path: Path) -> None:
+    """R-SCH-4: a professional lycée has no général students; a level outside a track is refused too; the open-data
+    import refuses such a line with its reason, and a file that is not the national one in French."""
     lp = await make_school(type=SchoolType.LP, track_generale=False, track_professionnelle=True)
+    wide = tmp_path / "effectifs.csv"
+    wide.write_text("rentree_scolaire,numero_lycee,2ndes_gt,1eres_g\n2021," + lp.uai + ",30,0\n", encoding="utf-8")
+    report = await import_open_data(wide, 2024, AGENT)
+    assert report.created_rows == 0 and any("n'enseigne pas la voie Générale" in i.message for i in report.issues)
+    other = tmp_path / "autre.csv"
+    other.write_text("uai,eleves\n" + lp.uai + ",30\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="colonne « numero_lycee » manque"):
+        await import_open_data(other, 2024, AGENT)
     with pytest.raises(WriteRefused) as refused:
         await create_rows(ENROLMENTS, [{"school": lp.uai, "year": 2024, "track": "generale", "level": "2de",
                                         "students": 30}], AGENT)

@@ -683,3 +683,8 @@ async def usage_beside_spending(school_id: int, year: int) -> list[dict[str, Any
     rows = [{"reference": r, "title": titles[r], "consultations": usage.get(r), "spent": money(spent.get(r))}
             for r in set(spent) | set(usage)]
     return sorted(rows, key=lambda r: (-(r["consultations"] or 0), r["reference"]))
+
+
+async def has_digital_lines(basket_id: int) -> bool:
+    """Whether a basket holds digital licences or resources (R-BASKET-5: never returned)."""
+    return await BasketLine.filter(basket_id=basket_id, kept=True, item__kind__in=sorted(DIGITAL_KINDS)).exists()

@@ -28,6 +28,7 @@ from models.baskets import (
     fr_euros,
     gar_reset_day,
     gar_status,
+    has_digital_lines,
     nearly_spent,
     publishers,
     regional_consumption,
@@ -240,7 +241,10 @@ async def _panel_body(school: School, caller: Caller, state: dict[str, Any], ref
                     ui.space()
                     ui.label(fr_euros(row["total"])).classes("text-sm font-semibold")
             with ui.row().classes("gap-2"):
+                digital = await has_digital_lines(row["id"])
                 for move in BASKET_LIFECYCLE.moves_from(row["status"], caller, school.uai):
+                    if move.name == "return" and digital:
+                        continue  # R-BASKET-5: a digital licence is never returned (the engine refuses it too)
                     ui.button(move.label, on_click=lambda m=move, r=row: _act(
                         lambda: run_action(BASKETS, m.name, [r["id"]], {}, caller.using(Source.PAGE)), errors,
                         f"« {m.label} » : fait.", refresh)).props("dense no-caps outline").mark(

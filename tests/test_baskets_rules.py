@@ -8,6 +8,8 @@ import asyncio
 import csv
 import datetime as dt
 import io
+import shutil
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -37,6 +39,43 @@ from tests.factories import make_contact, make_school
 PARIS = ZoneInfo("Europe/Paris")
 AGENT = Caller("agent.region@iledefrance.fr", "agent", Source.API)
 JULY = dt.datetime(2024, 7, 2, 10, tzinfo=PARIS)
+
+
+_TEMPLATE: dict[str, Path] = {}
+
+
+@pytest.fixture
+async def basket_db(isolated_settings: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A fresh migrated SQLite file, copied from one migrated once per session (the suite's time budget)."""
+    from models import db as database
+
+    if "path" not in _TEMPLATE:
+        template = tmp_path_factory.mktemp("baskets-template") / "template.sqlite3"
+        await database.migrate(f"sqlite://{template}")
+        _TEMPLATE["path"] = template
+    target = isolated_settings / "baskets.sqlite3"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(shutil.copyfile, _TEMPLATE["path"], target)
+    url = f"sqlite://{target}"
+    await database.init(url, apply_migrations=False)
+    try:
+        yield url
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+async def pg_db(pg_database: str) -> AsyncIterator[str]:
+    """Tortoise on a fresh migrated PostgreSQL database only (the race is played there)."""
+    from models import db as database
+    from tests.conftest import _reset_pg
+
+    await _reset_pg(pg_database)
+    await database.init(pg_database)
+    try:
+        yield pg_database
+    finally:
+        await database.close()
 
 
 @pytest.fixture(autouse=True)
@@ -112,7 +151,7 @@ def test_r_basket_1_livret_table_and_the_technological_reading() -> None:
     assert paper["manuels"] == Decimal(110 * 5) and paper["consommables"] == Decimal(10 * 24)
 
 
-async def test_r_basket_1_2_real_file_allocation_matches_hand_computation(sqlite_db: str) -> None:
+async def test_r_basket_1_2_real_file_allocation_matches_hand_computation(basket_db: str) -> None:
     """R-BASKET-1/2: the national enrolment file imported through the importer (wide columns → rows); the allocation
     of a few real lycées recomputed by hand from the file's lines; a granted extra allocation adds up."""
     path = shared_file("data/idf_lycees_publics_effectifs_gt_2019-2021.csv")
@@ -148,7 +187,7 @@ async def test_r_basket_1_2_real_file_allocation_matches_hand_computation(sqlite
     assert allocation.remaining == allocation.computed + Decimal(12 * 82)
 
 
-async def test_r_sch_4_enrolment_of_a_track_the_school_does_not_teach_is_refused(sqlite_db: str,
+async def test_r_sch_4_enrolment_of_a_track_the_school_does_not_teach_is_refused(basket_db: str,
                                                                               tmp_path: Path) -> None:
     """R-SCH-4: a professional lycée has no général students; a level outside a track is refused too; the open-data
     import refuses such a line with its reason, and a file that is not the national one in French."""
@@ -173,7 +212,7 @@ async def test_r_sch_4_enrolment_of_a_track_the_school_does_not_teach_is_refused
     assert await Headcount.filter(school_id=lp.id).count() == 1
 
 
-async def test_r_basket_1_allocation_follows_rates_and_enrolments_and_rates_copy_forward(sqlite_db: str) -> None:
+async def test_r_basket_1_allocation_follows_rates_and_enrolments_and_rates_copy_forward(basket_db: str) -> None:
     """R-BASKET-1: allocations are recomputed by the engine's effects (never typed); the table is copied forward."""
     school, *_ = await world(students=10)
     assert await remaining(school) == Decimal(720)
@@ -194,7 +233,7 @@ async def test_r_basket_1_allocation_follows_rates_and_enrolments_and_rates_copy
 
 # --- R-BASKET-3 -------------------------------------------------------------------------------------------------
 
-async def test_r_basket_3_prescriber_creates_validator_validates_teachers_browse(sqlite_db: str) -> None:
+async def test_r_basket_3_prescriber_creates_validator_validates_teachers_browse(basket_db: str) -> None:
     """R-BASKET-3: CRRE-PRESCRIPTEUR creates and submits, may not validate; CRRE-VALIDEUR validates; a teacher
     browses the catalogue but creates nothing; another school's validator reaches nothing."""
     school, prescriber, validator, teacher = await world(students=10)
@@ -221,7 +260,7 @@ async def test_r_basket_3_prescriber_creates_validator_validates_teachers_browse
 
 # --- Budget -------------------------------------------------------------------------------------------------------
 
-async def test_budget_never_beyond_remaining_names_lines_then_partial_validation(sqlite_db: str) -> None:
+async def test_budget_never_beyond_remaining_names_lines_then_partial_validation(basket_db: str) -> None:
     """Budget: a validation beyond the remaining amount is refused, saying how much remains and which lines exceed;
     the validator sets those lines aside and validates the rest."""
     school, prescriber, validator, _ = await world(students=10)  # 720 €
@@ -239,11 +278,9 @@ async def test_budget_never_beyond_remaining_names_lines_then_partial_validation
     assert await remaining(school) == Decimal(100)
 
 
-async def test_budget_two_validations_at_once_never_overspend(db: str) -> None:
+async def test_budget_two_validations_at_once_never_overspend(pg_db: str) -> None:
     """Budget: two baskets that fit alone but not together, validated at the same moment (concurrent transactions
-    on PostgreSQL): exactly one passes, the envelope is never overspent."""
-    if not db.startswith("postgres"):
-        pytest.skip("la course se joue sur PostgreSQL (SQLite sérialise les écritures)")
+    on PostgreSQL, where SQLite would serialise them): exactly one passes, the envelope is never overspent."""
     school, prescriber, validator, _ = await world(students=10)  # 720 €
     first = await new_basket(school, prescriber, [("9782091000001", 50)])  # 500 €
     second = await new_basket(school, prescriber, [("9782091000002", 30)])  # 360 €
@@ -264,7 +301,7 @@ async def test_budget_two_validations_at_once_never_overspend(db: str) -> None:
 
 # --- R-BASKET-4 ---------------------------------------------------------------------------------------------------
 
-async def test_r_basket_4_teacher_licences_never_bought_alone(sqlite_db: str) -> None:
+async def test_r_basket_4_teacher_licences_never_bought_alone(basket_db: str) -> None:
     """R-BASKET-4: teacher licences come with student licences; alone they are refused; only digital textbooks."""
     school, prescriber, _, _ = await world()
     basket = await new_basket(school, prescriber, [])
@@ -281,7 +318,7 @@ async def test_r_basket_4_teacher_licences_never_bought_alone(sqlite_db: str) ->
 
 # --- R-BASKET-5 / 6 / 7 / 11 / 12 -------------------------------------------------------------------------------
 
-async def test_r_basket_5_validated_digital_licence_neither_cancelled_nor_carried_over(sqlite_db: str) -> None:
+async def test_r_basket_5_validated_digital_licence_neither_cancelled_nor_carried_over(basket_db: str) -> None:
     """R-BASKET-5: once validated, a digital basket has no way back: no return, no draft, no line change."""
     school, prescriber, validator, _ = await world()
     basket = await new_basket(school, prescriber, [("9782091000001", 10)])
@@ -298,7 +335,7 @@ async def test_r_basket_5_validated_digital_licence_neither_cancelled_nor_carrie
         await set_values(BASKETS, [basket.id], {"year": 2025}, validator)
 
 
-async def test_r_basket_6_calendar_enforced_resources_all_year(sqlite_db: str, clock: list[dt.datetime]) -> None:
+async def test_r_basket_6_calendar_enforced_resources_all_year(basket_db: str, clock: list[dt.datetime]) -> None:
     """R-BASKET-6 / R-BASKET-7: textbooks ordered from 26/06 to 17/09, again from 19/09 (new students); closed on
     18/09 and before 26/06; resources all year."""
     school, prescriber, validator, _ = await world()
@@ -322,7 +359,7 @@ async def test_r_basket_6_calendar_enforced_resources_all_year(sqlite_db: str, c
     await run_action(BASKETS, "validate", [resources.id], {}, validator)
 
 
-async def test_r_basket_6_paper_returns_within_the_dates(sqlite_db: str, clock: list[dt.datetime]) -> None:
+async def test_r_basket_6_paper_returns_within_the_dates(basket_db: str, clock: list[dt.datetime]) -> None:
     """R-BASKET-6: paper ordered before 31/08 returns until 17/09; ordered in September, until 18/10."""
     school, prescriber, validator, _ = await world(students=20)
     clock[0] = dt.datetime(2024, 8, 20, 10, tzinfo=PARIS)
@@ -339,7 +376,7 @@ async def test_r_basket_6_paper_returns_within_the_dates(sqlite_db: str, clock: 
     assert await remaining(school) == before + Decimal(60)  # the envelope gets the returned paper back
 
 
-async def test_r_basket_11_12_free_textbooks_offered_region_funded_outside_baskets(sqlite_db: str) -> None:
+async def test_r_basket_11_12_free_textbooks_offered_region_funded_outside_baskets(basket_db: str) -> None:
     """R-BASKET-11: free textbooks cost nothing to the allocation; R-BASKET-12: region-funded resources are assigned
     without a basket and never consume the allocation."""
     school, prescriber, validator, _ = await world()

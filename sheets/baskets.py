@@ -556,6 +556,11 @@ async def _line_created(ctx: WriteContext) -> None:
     if envelope_of_kind(item.kind) != code_of(basket.envelope):
         raise ValueError(f"« {item.title} » relève de l'enveloppe « {Envelope.label_of(envelope_of_kind(item.kind))} »"
                          f", pas de celle du panier ({Envelope.label_of(basket.envelope)}).")
+    if code_of(item.kind) == ItemKind.FREE.value and item.approved_on is not None \
+            and campaign_year(item.approved_on) < basket.year and not ctx.caller.allowed(REGION):
+        raise Forbidden(f"« {item.title} » est un manuel libre offert à tous la première année "
+                        f"({campaign_year(item.approved_on)}) ; les années suivantes il se demande à la Région "
+                        "(manuelsscolaires@iledefrance.fr), qui l'ajoute au panier (R-BASKET-11).")
     refusal = await _calendar_refusal(basket.year, {code_of(item.kind)}, ctx.today)
     if refusal:
         raise ValueError(refusal)
@@ -621,7 +626,7 @@ LINES = register(Sheet(
     model=BasketLine,
     read_roles=STAFF_READ | SCHOOL_READ,
     edit_roles=ORDERERS,
-    create_roles=ORDERERS,
+    create_roles=ORDERERS | REGION,  # the Région adds free textbooks on request (R-BASKET-11)
     delete_roles=ORDERERS,
     key="id",
     school_path="basket__school__uai",

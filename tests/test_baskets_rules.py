@@ -212,8 +212,10 @@ async def test_r_sch_4_enrolment_of_a_track_the_school_does_not_teach_is_refused
     assert await Headcount.filter(school_id=lp.id).count() == 1
 
 
-async def test_r_basket_1_allocation_follows_rates_and_enrolments_and_rates_copy_forward(basket_db: str) -> None:
-    """R-BASKET-1: allocations are recomputed by the engine's effects (never typed); the table is copied forward."""
+async def test_r_basket_1_2_allocation_follows_rates_enrolments_extras_and_rates_copy_forward(basket_db: str) -> None:
+    """R-BASKET-1/2: allocations are recomputed by the engine's effects (never typed) when rates, enrolments or
+    granted extras change; a school asks for an extra allocation, the Région grants it; the table is copied
+    forward."""
     school, *_ = await world(students=10)
     assert await remaining(school) == Decimal(720)
     rate = await RATES.model.get(year=2024, school_mode="numerique", track="generale", level="2de")
@@ -227,6 +229,18 @@ async def test_r_basket_1_allocation_follows_rates_and_enrolments_and_rates_copy
         from sheets.baskets import ALLOCATIONS
 
         await set_values(ALLOCATIONS, [allocation.id], {"remaining": "99999"}, Caller.job("x"))
+    # R-BASKET-2: the school's validator asks for an extra allocation (a new class); only the Région grants it.
+    validator = await ecole(await make_contact(school, [ContactRole.CRRE_VALIDEUR]))
+    with pytest.raises(WriteRefused, match="Seule la Région accorde"):
+        await create_rows(EXTRAS, [{"school": school.uai, "year": 2024, "track": "generale", "level": "1re",
+                                    "students": 30, "granted": True}], validator)
+    asked = await create_rows(EXTRAS, [{"school": school.uai, "year": 2024, "track": "generale", "level": "1re",
+                                        "students": 30, "note": "Ouverture d'une 1re"}], validator)
+    assert await remaining(school) == Decimal(880)  # asked, not granted
+    with pytest.raises(WriteRefused):
+        await set_values(EXTRAS, [asked.created[0][0]], {"granted": True}, validator)
+    await set_values(EXTRAS, [asked.created[0][0]], {"granted": True}, AGENT)
+    assert await remaining(school) == Decimal(880 + 30 * 64)
     result = await run_action(RATES, "copy_year", [], {"from_year": 2024}, AGENT)
     assert "2025" in result.message and await RATES.model.filter(year=2025).count() == len(livret_2024_rates())
 
@@ -377,11 +391,19 @@ async def test_r_basket_6_paper_returns_within_the_dates(basket_db: str, clock: 
 
 
 async def test_r_basket_11_12_free_textbooks_offered_region_funded_outside_baskets(basket_db: str) -> None:
-    """R-BASKET-11: free textbooks cost nothing to the allocation; R-BASKET-12: region-funded resources are assigned
-    without a basket and never consume the allocation."""
+    """R-BASKET-11: free textbooks cost nothing to the allocation, ordered by every school the first year, then only
+    on request to the Région (which adds them); R-BASKET-12: region-funded resources are assigned without a basket
+    and never consume the allocation."""
     school, prescriber, validator, _ = await world()
+    await create_rows(CATALOGUE, [{"reference": "LIBRE-2023", "title": "Manuel libre de maths", "publisher":
+                                   "Académies", "kind": "manuel_libre", "price": "0",
+                                   "approved_on": "2023-09-01"}], AGENT)
     basket = await new_basket(school, prescriber, [("LIBRE-1", 35)])
     assert (await Basket.get(id=basket.id)).total == Decimal(0)
+    with pytest.raises(WriteRefused, match="se demande à la Région") as refused:
+        await add_line(basket.number, "LIBRE-2023", 35, prescriber)
+    assert refused.value.status == 403
+    await add_line(basket.number, "LIBRE-2023", 35, AGENT)  # the Région adds it on the school's request
     with pytest.raises(WriteRefused, match="R-BASKET-12"):
         await add_line(basket.number, "QIOZ", 35, prescriber)
     await run_action(BASKETS, "validate", [basket.id], {}, validator)

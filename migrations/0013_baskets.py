@@ -35,6 +35,7 @@ Migration = migration('0012_tickets', [
             ('validator', fields.CharField(default='', max_length=254)),
             ('total', fields.DecimalField(default=0, max_digits=12, decimal_places=2)),
             ('ordered_on', fields.DateField(null=True)),
+            ('quoted_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ('note', fields.CharField(default='', max_length=300)),
             ('version', fields.IntField(default=1)),
             ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),

@@ -206,6 +206,7 @@ class Basket(Model):
     validator = fields.CharField(max_length=254, default="")
     total = fields.DecimalField(max_digits=12, decimal_places=2, default=0)
     ordered_on = fields.DateField(null=True)
+    quoted_at = fields.DatetimeField(null=True)  # when the publisher's quote was validated (R-BASKET-8)
     note = fields.CharField(max_length=300, default="")
     version = fields.IntField(default=1)
     created_at = fields.DatetimeField(auto_now_add=True)

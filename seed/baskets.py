@@ -32,6 +32,8 @@ Progress = Callable[[str], None]
 ORDER = 35
 YEAR = 2024
 SEED = Caller.job("seed-baskets")
+_START = dt.datetime(YEAR, 7, 1, 10)
+_CLOCK = [_START]  # the seed's clock: July 2024, moved on where a step needs time (R-BASKET-8)
 
 PUBLISHERS = ("Nathan", "Hachette Éducation", "Belin", "Magnard", "Hatier", "Bordas", "Lelivrescolaire.fr",
               "Foucher", "Delagrave", "Casteilla")
@@ -151,7 +153,10 @@ async def seed_demo_baskets(rng: random.Random, year: int = YEAR) -> int:
                 "dans_le_gar": ["valide", "transmis", "devis_valide", "dans_le_gar"],
                 "livre": ["valide", "transmis", "devis_valide", "dans_le_gar", "livre"]}[target]
         for status in path:
+            if status == "dans_le_gar":  # R-BASKET-8: in the GAR 24 to 48 h after the quote
+                _CLOCK[0] += dt.timedelta(hours=30)
             await set_values(BASKETS, [basket.id], {"status": status}, SEED)
+        _CLOCK[0] = _START.replace(tzinfo=_CLOCK[0].tzinfo)
         created += 1
     paper = [i for i in items if code_of(i["kind"]) == ItemKind.PAPER.value][:2]
     if len(schools) > 64 and paper:  # a paper order returned within the dates (R-BASKET-6)
@@ -183,8 +188,8 @@ async def seed_area(progress: Progress | None = None) -> dict[str, int]:
     rng = random.Random(2024)
     say = progress or (lambda _m: None)
     real_now = settings_module.now
-    campaign_day = dt.datetime(YEAR, 7, 1, 10, tzinfo=settings_module.tz())
-    settings_module.now = lambda: campaign_day  # type: ignore[assignment]  # baskets are ordered in July 2024
+    _CLOCK[0] = _START.replace(tzinfo=settings_module.tz())
+    settings_module.now = lambda: _CLOCK[0]  # type: ignore[assignment]  # baskets are ordered in July 2024
     try:
         rates = await seed_rates(YEAR)
         items = await seed_catalogue(rng)

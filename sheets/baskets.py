@@ -458,6 +458,24 @@ async def _check_return(ctx: WriteContext) -> None:
             + " (R-BASKET-6).")
 
 
+async def _quote_validated(ctx: WriteContext) -> None:
+    import settings as settings_module
+
+    ctx.values["quoted_at"] = settings_module.now()
+
+
+async def _check_in_gar(ctx: WriteContext) -> None:
+    """R-BASKET-8: a textbook appears in the GAR 24 to 48 h after its quote is validated, not before."""
+    import settings as settings_module
+
+    quoted = getattr(ctx.instance, "quoted_at", None)
+    if quoted is not None and settings_module.now() - quoted < dt.timedelta(hours=24):
+        tz = settings_module.tz()
+        when, ready = quoted.astimezone(tz), (quoted + dt.timedelta(hours=24)).astimezone(tz)
+        raise ValueError(f"Trop tôt : le devis a été validé le {when:%d/%m/%Y à %H:%M} ; le manuel apparaît dans le "
+                         f"GAR 24 à 48 h après, pas avant le {ready:%d/%m/%Y à %H:%M} (R-BASKET-8).")
+
+
 async def _commitment_moved(ctx: WriteContext) -> None:
     basket = ctx.instance
     assert basket is not None
@@ -481,8 +499,10 @@ BASKET_LIFECYCLE = LifeCycle(
         Transition("reject", "Refuser", (_B.DRAFT.value, _B.SUBMITTED.value), _B.REJECTED.value,
                    REGION | {VALIDATOR}),
         Transition("transmit", "Transmettre à l'éditeur", (_B.VALIDATED.value,), _B.TRANSMITTED.value, REGION),
-        Transition("quote", "Devis validé", (_B.TRANSMITTED.value,), _B.QUOTED.value, REGION),
+        Transition("quote", "Devis validé", (_B.TRANSMITTED.value,), _B.QUOTED.value, REGION,
+                   check=_quote_validated),
         Transition("gar", "Dans le GAR", (_B.QUOTED.value,), _B.IN_GAR.value, REGION, rule="R-BASKET-8",
+                   check=_check_in_gar,
                    help="Le manuel apparaît dans le GAR 24 à 48 h après la validation du devis."),
         Transition("deliver", "Livré", (_B.TRANSMITTED.value, _B.QUOTED.value, _B.IN_GAR.value), _B.DELIVERED.value,
                    REGION),
@@ -520,6 +540,7 @@ BASKETS = register(Sheet(
         Column("validator", "Valideur", width=200),
         Column("total", "Total", kind="euro", width=110),
         Column("ordered_on", "Validé le", kind="date", width=100),
+        Column("quoted_at", "Devis validé le", kind="datetime", width=140),
         Column("note", "Note", editable=True, width=220),
     ),
 ))

@@ -408,3 +408,24 @@ async def test_r_basket_11_12_free_textbooks_offered_region_funded_outside_baske
         await add_line(basket.number, "QIOZ", 35, prescriber)
     await run_action(BASKETS, "validate", [basket.id], {}, validator)
     assert await remaining(school) == Decimal(720)
+
+
+async def test_r_basket_8_in_the_gar_24_hours_after_the_quote(basket_db: str, clock: list[dt.datetime]) -> None:
+    """R-BASKET-8: the Région moves a basket « dans le GAR » no earlier than 24 h after its quote was validated; the
+    school's validator cannot make the Région's moves (transmit)."""
+    school, prescriber, validator, _ = await world()
+    basket = await new_basket(school, prescriber, [("9782091000001", 5)])
+    await run_action(BASKETS, "validate", [basket.id], {}, validator)
+    with pytest.raises(WriteRefused) as refused:
+        await run_action(BASKETS, "transmit", [basket.id], {}, validator)
+    assert refused.value.status == 403
+    await run_action(BASKETS, "transmit", [basket.id], {}, AGENT)
+    await run_action(BASKETS, "quote", [basket.id], {}, AGENT)
+    clock[0] = JULY + dt.timedelta(hours=20)
+    with pytest.raises(WriteRefused, match="pas avant le 03/07/2024 à 10:00"):
+        await run_action(BASKETS, "gar", [basket.id], {}, AGENT)
+    clock[0] = JULY + dt.timedelta(hours=25)
+    await run_action(BASKETS, "gar", [basket.id], {}, AGENT)
+    await run_action(BASKETS, "deliver", [basket.id], {}, AGENT)
+    assert (await Basket.get(id=basket.id)).status == "livre"
+    assert await remaining(school) == Decimal(720 - 50)  # still committed once delivered

@@ -689,3 +689,8 @@ async def usage_beside_spending(school_id: int, year: int) -> list[dict[str, Any
 async def has_digital_lines(basket_id: int) -> bool:
     """Whether a basket holds digital licences or resources (R-BASKET-5: never returned)."""
     return await BasketLine.filter(basket_id=basket_id, kept=True, item__kind__in=sorted(DIGITAL_KINDS)).exists()
+
+
+async def last_reassignment(school_id: int, since: dt.date) -> GarReassignment | None:
+    """A school's latest GAR reassignment on or after a day (R-BASKET-9), if any."""
+    return await GarReassignment.filter(school_id=school_id, done_on__gte=since).order_by("-done_on").first()

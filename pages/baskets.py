@@ -21,7 +21,6 @@ from models.baskets import (
     Basket,
     BasketStatus,
     Envelope,
-    GarReassignment,
     ItemKind,
     basket_lines,
     code_of,
@@ -29,6 +28,7 @@ from models.baskets import (
     gar_reset_day,
     gar_status,
     has_digital_lines,
+    last_reassignment,
     nearly_spent,
     publishers,
     regional_consumption,
@@ -257,7 +257,7 @@ async def gar_card(school: School, caller: Caller) -> None:
     """R-BASKET-9: the RESP-AFFECT-GAR says the textbooks and resources are reassigned after the 15 August reset."""
     year = await year_now()
     reset = await gar_reset_day(year)
-    last = await GarReassignment.filter(school_id=school.id, done_on__gte=reset).order_by("-done_on").first()
+    last = await last_reassignment(school.id, reset)
     with ui.row().classes("w-full items-center gap-2").mark("gar-card"):
         ui.label(f"Réinitialisation du GAR le {reset:%d/%m/%Y} (R-BASKET-9) :").classes("text-sm")
         if last is not None:

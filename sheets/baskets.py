@@ -577,6 +577,9 @@ async def _line_created(ctx: WriteContext) -> None:
     if envelope_of_kind(item.kind) != code_of(basket.envelope):
         raise ValueError(f"« {item.title} » relève de l'enveloppe « {Envelope.label_of(envelope_of_kind(item.kind))} »"
                          f", pas de celle du panier ({Envelope.label_of(basket.envelope)}).")
+    if code_of(item.kind) == ItemKind.RESOURCE.value and (item.approved_on is None or item.approved_on > ctx.today):
+        raise ValueError(f"« {item.title} » n'est pas encore validée par le comité des ressources (deux fois par an, "
+                         "R-BASKET-7) : elle n'est pas commandable.")
     if code_of(item.kind) == ItemKind.FREE.value and item.approved_on is not None \
             and campaign_year(item.approved_on) < basket.year and not ctx.caller.allowed(REGION):
         raise Forbidden(f"« {item.title} » est un manuel libre offert à tous la première année "

@@ -101,7 +101,10 @@ ITEMS = [
      "price": "12"},
     {"reference": "9782091000003", "title": "Histoire 2de papier", "publisher": "Belin", "kind": "manuel_papier",
      "price": "30"},
-    {"reference": "RES-0001", "title": "Banque d'exercices", "publisher": "Lumni", "kind": "ressource", "price": "3"},
+    {"reference": "RES-0001", "title": "Banque d'exercices", "publisher": "Lumni", "kind": "ressource", "price": "3",
+     "approved_on": "2024-03-15"},
+    {"reference": "RES-NEW", "title": "Ressource en attente du comité", "publisher": "Lumni", "kind": "ressource",
+     "price": "3"},
     {"reference": "QIOZ", "title": "QIOZ", "publisher": "Région", "kind": "ressource", "price": "0",
      "region_funded": True},
     {"reference": "LIBRE-1", "title": "Manuel libre de SES", "publisher": "Académies", "kind": "manuel_libre",
@@ -351,7 +354,7 @@ async def test_r_basket_5_validated_digital_licence_neither_cancelled_nor_carrie
 
 async def test_r_basket_6_calendar_enforced_resources_all_year(basket_db: str, clock: list[dt.datetime]) -> None:
     """R-BASKET-6 / R-BASKET-7: textbooks ordered from 26/06 to 17/09, again from 19/09 (new students); closed on
-    18/09 and before 26/06; resources all year."""
+    18/09 and before 26/06; resources all year, once approved by the committee."""
     school, prescriber, validator, _ = await world()
     basket = await new_basket(school, prescriber, [])
     for day, open_ in ((dt.datetime(2024, 6, 25, 10, tzinfo=PARIS), False),
@@ -371,6 +374,9 @@ async def test_r_basket_6_calendar_enforced_resources_all_year(basket_db: str, c
         await run_action(BASKETS, "validate", [basket.id], {}, validator)
     resources = await new_basket(school, prescriber, [("RES-0001", 2)])
     await run_action(BASKETS, "validate", [resources.id], {}, validator)
+    other = await new_basket(school, prescriber, [])
+    with pytest.raises(WriteRefused, match="pas encore validée par le comité"):  # R-BASKET-7
+        await add_line(other.number, "RES-NEW", 1, prescriber)
 
 
 async def test_r_basket_6_paper_returns_within_the_dates(basket_db: str, clock: list[dt.datetime]) -> None:

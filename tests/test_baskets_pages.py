@@ -134,6 +134,11 @@ async def test_r_basket_4_exports_per_publisher_dashboard_and_home_alert(user: U
     row = dict(zip(header, values, strict=False))
     assert row["Référence"] == "9782091000001" and row["Licences enseignant"] == 2
     assert row["Licences élèves / exemplaires"] == 7
+    statement = await http.get("/api/sheets/allocations/export.xlsx", headers=await bearer("agent"),
+                               params={"filter": f"school={school.uai}"})  # the school's budget statement
+    book = openpyxl.load_workbook(io.BytesIO(statement.content))
+    lines = list(book.worksheets[0].iter_rows(min_row=2, values_only=True))
+    assert len(lines) == 1 and school.uai in lines[0] and 70 in lines[0] and 2 in lines[0]  # committed, remaining
     await login(user, "agent")
     await user.open("/manuels")
     await user.should_see(marker="import-enrolments")

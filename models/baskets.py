@@ -694,3 +694,9 @@ async def has_digital_lines(basket_id: int) -> bool:
 async def last_reassignment(school_id: int, since: dt.date) -> GarReassignment | None:
     """A school's latest GAR reassignment on or after a day (R-BASKET-9), if any."""
     return await GarReassignment.filter(school_id=school_id, done_on__gte=since).order_by("-done_on").first()
+
+
+async def region_funded_items() -> list[dict[str, Any]]:
+    """Resources the Région funds for every school (R-BASKET-12): assigned without a basket, outside allocations."""
+    return await CatalogueItem.filter(region_funded=True, active=True).order_by("title").values(
+        "reference", "title", "publisher")

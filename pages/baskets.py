@@ -31,6 +31,7 @@ from models.baskets import (
     last_reassignment,
     nearly_spent,
     publishers,
+    region_funded_items,
     regional_consumption,
     school_baskets,
     school_budgets,
@@ -300,6 +301,11 @@ async def baskets_section(school: School, caller: Caller) -> None:
     GAR reassignment (R-BASKET-9) and usage beside spending (R-BASKET-10)."""
     if code_of(school.mode) == "numerique":
         await gar_card(school, caller)
+    funded = await region_funded_items()
+    if funded:
+        ui.label("Financées par la Région pour tous les établissements, affectées sans panier et hors dotation "
+                 "(R-BASKET-12) : " + ", ".join(f"{i['title']} ({i['publisher']})" for i in funded)).classes(
+            "text-sm text-grey-8").mark("region-funded")
     await baskets_panel(school, caller)
     await usage_card(school)
 

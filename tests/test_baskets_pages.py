@@ -59,6 +59,7 @@ async def test_r_basket_3_validator_builds_and_validates_a_basket_on_the_school_
     await user.open(f"/etablissement/{school.uai}")
     await user.should_see("Manuels et ressources")
     await user.should_see("reste 720,00 €")
+    await user.should_see("affectées sans panier et hors dotation (R-BASKET-12) : QIOZ (Région)")
     user.find(marker="new-basket-manuels").click()
     await wait_for(lambda: Basket.filter(school_id=school.id).exists())
     number = (await Basket.get(school_id=school.id)).number

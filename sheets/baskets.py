@@ -207,9 +207,9 @@ ENROLMENTS = register(Sheet(
 ))
 
 
-def open_data_as_rows(path: str | Path, year: int, source_year: int | None = None) -> str:
-    """Write the wide open-data file as a long CSV of enrolment rows (a temporary file, its path): the lines of
-    `source_year` (rentree_scolaire; default: the file's latest), one row per track × level, for campaign `year`."""
+def open_data_rows(path: str | Path, year: int, source_year: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """The wide open-data file as enrolment rows for campaign `year`, each with its line in the file: the lines of
+    `source_year` (rentree_scolaire; default: the file's latest), one row per track × level."""
     import csv
     import io
 
@@ -221,14 +221,20 @@ def open_data_as_rows(path: str | Path, year: int, source_year: int | None = Non
                          "effectifs des lycées attendu).")
     years = sorted({str(r.get("rentree_scolaire") or "") for r in records} - {""})
     pick = str(source_year) if source_year is not None else (years[-1] if years else None)
+    return [(n + 2, row) for n, record in enumerate(records)
+            if pick is None or str(record.get("rentree_scolaire") or "") == pick
+            for row in wide_to_rows(record, year)]
+
+
+def _write_long_csv(rows: list[dict[str, Any]]) -> str:
+    import csv
+
     out = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8", newline="")
     with out:
         writer = csv.writer(out)
         writer.writerow(["code", "school", "year", "track", "level", "students"])
-        for record in records:
-            if pick is None or str(record.get("rentree_scolaire") or "") == pick:
-                for r in wide_to_rows(record, year):
-                    writer.writerow([r["code"], r["school"], r["year"], r["track"], r["level"], r["students"]])
+        for r in rows:
+            writer.writerow([r["code"], r["school"], r["year"], r["track"], r["level"], r["students"]])
     return out.name
 
 
@@ -236,15 +242,45 @@ async def import_open_data(path: str | Path, year: int, caller: Caller, *, sourc
                            dry_run: bool = False) -> Any:
     """Import the national open-data file of lycée enrolments (wide columns `2ndes_gt`, `1eres_g`…) as the
     enrolments of campaign `year` through the engine's importer (matched on the key, refused per line with its
-    reason: unknown school, a track the school does not teach). Returns the import report."""
+    reason: unknown school; a track the school does not teach, R-SCH-4, already in the preview). Returns the
+    import report (its lines are the file's)."""
     import asyncio
     import os
 
-    long_csv = await asyncio.to_thread(open_data_as_rows, path, year, source_year)
+    from sheets.engine.writes import Issue
+
+    rows = await asyncio.to_thread(open_data_rows, path, year, source_year)
+    schools = {s.uai: s for s in await School.filter(uai__in=sorted({r["school"] for _, r in rows}))}
+    kept: list[tuple[int, dict[str, Any]]] = []
+    refused: list[Issue] = []
+    for line, row in rows:
+        school = schools.get(row["school"])
+        if school is not None and not teaches(school, row["track"]):
+            refused.append(Issue(f"{school.uai} ({school.name}) n'enseigne pas la voie "
+                                 f"{Track.label_of(row['track'])} (R-SCH-4) : effectif refusé.", row_key=row["code"],
+                                 column="students", line=line))
+        else:
+            kept.append((line, row))
+    long_csv = await asyncio.to_thread(_write_long_csv, [r for _, r in kept])
     try:
-        return await import_xlsx(ENROLMENTS, long_csv, caller=caller, dry_run=dry_run)
+        report = await import_xlsx(ENROLMENTS, long_csv, caller=caller, dry_run=dry_run)
     finally:
         await asyncio.to_thread(os.unlink, long_csv)
+    lines = [line for line, _ in kept]
+    for issue in report.issues:  # the long file's line n is the wide file's line of its (n - 2)th row
+        if issue.line is not None and 2 <= issue.line < len(lines) + 2:
+            issue.line = lines[issue.line - 2]
+    for entry in report.preview:
+        if isinstance(entry, dict) and isinstance(entry.get("line"), int) and 2 <= entry["line"] < len(lines) + 2:
+            entry["line"] = lines[entry["line"] - 2]
+    report.errors_by_line = {lines[n - 2] if 2 <= n < len(lines) + 2 else n: messages
+                             for n, messages in report.errors_by_line.items()}
+    for issue in refused:
+        report.errors_by_line.setdefault(issue.line or 0, []).append(issue.message)
+    report.issues.extend(refused)
+    report.refused += len(refused)
+    report.path, report.file_name = Path(path), Path(path).name  # the refusals' report shows the file as given
+    return report
 
 
 # --- Extra allocations (R-BASKET-2) ---------------------------------------------------------------------------

@@ -156,6 +156,30 @@ async def test_r_basket_4_exports_per_publisher_dashboard_and_home_alert(user: U
     lines = list(book.worksheets[0].iter_rows(min_row=2, values_only=True))
     assert len(lines) == 1 and "9782091000001" in lines[0] and 2 in lines[0]  # reference, teacher licences
     assert AGENT.role == "agent" and (await ecole(await _contact(school))).role == "ecole"
+    # R-BASKET-1 / R-SCH-4: the national enrolment file through the dashboard's upload, preview, then applied.
+    from nicegui import ui
+    from nicegui.elements.upload_files import SmallFileUpload
+
+    from models.schools import SchoolType
+    from tests.factories import make_school
+
+    lgt = await make_school(type=SchoolType.LGT, track_technologique=True)
+    lp = await make_school(type=SchoolType.LP, track_generale=False, track_professionnelle=True)
+    wide = ("rentree_scolaire,numero_lycee,2ndes_gt,1eres_g,terminales_g,1eres_sti2d,1eres_stmg,terminales_sti2d,"
+            f"terminales_stmg\n2021,{lgt.uai},100,50,0,10,5,0,0\n2021,{lp.uai},30,0,0,0,0,0,0\n").encode()
+    user.find(marker="import-enrolments").click()
+    await user.should_see("depuis le fichier national des lycées")
+    upload = next(iter(user.find(ui.upload).elements))
+    await upload.handle_uploads([SmallFileUpload("effectifs.csv", "text/csv", wide)])
+    await user.should_see("Lignes refusées (1)")
+    await user.should_see(f"ligne 3 · {lp.uai}")
+    await user.should_see("n'enseigne pas la voie Générale (R-SCH-4)")
+    user.find(marker="apply").click()
+    from models.baskets import Allocation
+
+    await wait_for(lambda: Allocation.exists(school_id=lgt.id, year=2024))
+    allocation = await Allocation.get(school_id=lgt.id, year=2024, envelope="manuels")
+    assert allocation.computed == 100 * 72 + 50 * 64 + 15 * (40 + 42)
 
 
 async def _contact(school: object) -> object:

@@ -68,6 +68,18 @@ def _non_negative(value: Any) -> Any:
     return value
 
 
+def _students(value: int | None) -> int | None:
+    if value is not None and not 0 <= value <= 20_000:
+        raise ValueError("Nombre d'élèves attendu entre 0 et 20 000.")
+    return value
+
+
+def _licences(value: int | None) -> int | None:
+    if value is not None and not 0 <= value <= 100_000:
+        raise ValueError("Nombre de licences ou d'exemplaires attendu entre 0 et 100 000.")
+    return value
+
+
 def _year(value: int | None) -> int | None:
     if value is not None and not 2000 <= value <= 2100:
         raise ValueError("Année de campagne attendue entre 2000 et 2100 (ex. 2024).")
@@ -201,7 +213,7 @@ ENROLMENTS = register(Sheet(
         Column("year", "Année", kind="integer", on_create=True, required=True, validator=_year, width=80),
         Column("track", "Voie", kind="choice", choices=Track, on_create=True, required=True, width=140),
         Column("level", "Niveau", kind="choice", choices=Level, on_create=True, required=True, width=130),
-        Column("students", "Élèves", kind="integer", editable=True, required=True, validator=_non_negative,
+        Column("students", "Élèves", kind="integer", editable=True, required=True, validator=_students,
                width=90),
     ),
 ))
@@ -335,7 +347,7 @@ EXTRAS = register(Sheet(
         Column("envelope", "Enveloppe", kind="choice", choices=Envelope, on_create=True, width=170),
         Column("track", "Voie", kind="choice", choices=Track, on_create=True, required=True, width=140),
         Column("level", "Niveau", kind="choice", choices=Level, on_create=True, required=True, width=130),
-        Column("students", "Élèves", kind="integer", on_create=True, required=True, validator=_non_negative,
+        Column("students", "Élèves", kind="integer", on_create=True, required=True, validator=_students,
                width=90),
         Column("amount", "Montant", kind="euro", editable=True, validator=_non_negative, width=110),
         Column("granted", "Accordée", kind="boolean", editable=True, width=90),
@@ -710,8 +722,10 @@ LINES = register(Sheet(
         Column("title", "Titre", path="item__title", width=260),
         Column("publisher", "Éditeur", path="item__publisher", width=140),
         Column("kind", "Nature", path="item__kind", width=130),
-        Column("quantity", "Licences élèves / exemplaires", kind="integer", editable=True, required=True, width=120),
-        Column("teacher_licences", "Licences enseignant", kind="integer", editable=True, width=110,
+        Column("quantity", "Licences élèves / exemplaires", kind="integer", editable=True, required=True,
+               validator=_licences, width=120),
+        Column("teacher_licences", "Licences enseignant", kind="integer", editable=True, validator=_licences,
+               width=110,
                help="Gratuites avec les licences élèves ; les manquantes se demandent à l'éditeur (R-BASKET-4)."),
         Column("unit_price", "Prix unitaire", kind="euro", width=100),
         Column("amount", "Montant", kind="euro", width=110),

@@ -49,6 +49,7 @@ from sheets.baskets import (
     ALLOCATIONS,
     BASKET_LIFECYCLE,
     BASKETS,
+    CATALOGUE,
     ENROLMENTS,
     GAR,
     LINES,
@@ -308,6 +309,32 @@ async def baskets_section(school: School, caller: Caller) -> None:
             "text-sm text-grey-8").mark("region-funded")
     await baskets_panel(school, caller)
     await usage_card(school)
+
+
+@school_section("catalogue", "Catalogue des manuels et ressources", order=36, roles=CATALOGUE.read_roles,
+                rules=("R-BASKET-3",))
+async def catalogue_section(school: School, caller: Caller) -> None:
+    """R-BASKET-3: every teacher (any contact of the school) browses the whole catalogue."""
+    columns = [{"name": "reference", "label": "Référence", "field": "reference", "align": "left"},
+               {"name": "title", "label": "Titre", "field": "title", "align": "left"},
+               {"name": "publisher", "label": "Éditeur", "field": "publisher", "align": "left"},
+               {"name": "kind", "label": "Nature", "field": "kind", "align": "left"},
+               {"name": "levels", "label": "Niveaux", "field": "levels"},
+               {"name": "price", "label": "Prix", "field": "price"}]
+    table = ui.table(columns=columns, rows=[], row_key="reference").props("flat dense bordered").classes(
+        "w-full").mark("catalogue")
+
+    async def search(text: str) -> None:
+        found = await search_catalogue(text or "", limit=30)
+        table.rows = [{**i, "kind": ItemKind.label_of(i["kind"]) + (" · financée par la Région" if i["region_funded"]
+                                                                    else ""),
+                       "price": fr_euros(i["price"])} for i in found]
+        table.update()
+
+    ui.input("Rechercher dans le catalogue (titre, référence, éditeur)", on_change=lambda e: search(e.value)).props(
+        "dense clearable debounce=300").classes("w-full").mark("catalogue-search")
+    table.move(target_index=-1)
+    await search("")
 
 
 @page("/manuels/gar", roles=STAFF)

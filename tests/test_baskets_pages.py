@@ -90,6 +90,11 @@ async def test_r_basket_3_validator_builds_and_validates_a_basket_on_the_school_
     await user.should_see("reste 20,00 €")
 
 
+async def _rows_are(user: User, titles: list[str]) -> bool:
+    table = next(iter(user.find(marker="catalogue").elements))
+    return [r["title"] for r in table.rows] == titles
+
+
 async def _total_is(number: str, total: str) -> bool:
     basket = await Basket.get(number=number)
     return str(basket.total) == total
@@ -114,6 +119,16 @@ async def test_r_basket_3_a_prescriber_is_not_offered_validation_and_the_api_ref
     bad = await http.post("/api/sheets/baskets/actions/validate", headers=await bearer("agent"),
                           json={"row_ids": ["abc"]})
     assert bad.status_code == 422
+    # R-BASKET-3: a teacher (a contact without CRRE role) browses the whole catalogue and orders nothing.
+    await user.http_client.get("/logout")
+    await school_login(user, school, [ContactRole.RRUPN])
+    await user.open(f"/etablissement/{school.uai}")
+    await user.should_see("Catalogue des manuels et ressources")
+    user.find(marker="catalogue-search").type("Histoire")
+    await wait_for(lambda: _rows_are(user, ["Histoire 2de papier"]))
+    await user.should_not_see(marker="new-basket-manuels")
+    created = await user.http_client.post("/api/sheets/baskets/create", json={"rows": [{"school": school.uai}]})
+    assert created.status_code == 403
 
 
 async def test_r_basket_4_exports_per_publisher_dashboard_and_home_alert(user: User, http: httpx.AsyncClient) -> None:

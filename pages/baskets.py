@@ -23,6 +23,7 @@ from models.baskets import (
     Envelope,
     ItemKind,
     basket_lines,
+    campaign_year,
     code_of,
     fr_euros,
     gar_reset_day,
@@ -416,8 +417,9 @@ async def baskets_dashboard() -> None:
                           on_click=lambda: download(True)).props("no-caps outline").mark("export-teacher-licences")
         if ENROLMENTS.may_create(caller):
             with ui.row().classes("gap-2"):
-                ui.button("Importer les effectifs (fichier national des lycées)", icon="upload_file",
-                          on_click=lambda: open_data_dialog(caller, year)).props("no-caps color=primary").mark(
+                current = campaign_year(settings_module.today())  # May counts go to today's campaign
+                ui.button(f"Importer les effectifs {current} (fichier national des lycées)", icon="upload_file",
+                          on_click=lambda: open_data_dialog(caller, current)).props("no-caps color=primary").mark(
                     "import-enrolments")
                 ui.button("Importer les statistiques d'usage (GAR)", icon="upload_file",
                           on_click=lambda: usage_dialog(caller)).props("no-caps outline").mark("import-usage")

@@ -216,7 +216,11 @@ async def _panel_body(school: School, caller: Caller, state: dict[str, Any], ref
     year = await year_now()
     budgets = await budget_bars(school, year)
     errors = ui.column().classes("w-full gap-0").mark("basket-errors")
-    if BASKETS.may_create(caller, school.uai):
+    current = campaign_year(settings_module.today())
+    if year != current:  # the campaign shown is an earlier one: today's has no allocation yet
+        ui.label(f"Campagne {current} : dotations pas encore calculées (effectifs de mai et barème à venir) ; "
+                 f"ci-dessus la campagne {year}.").classes("text-sm text-orange-9")
+    elif BASKETS.may_create(caller, school.uai):
         with ui.row().classes("gap-2"):
             for envelope in Envelope:
                 async def new(envelope: Envelope = envelope) -> None:

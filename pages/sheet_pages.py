@@ -20,9 +20,9 @@ _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 def filter_from_query(sheet: Sheet, params: dict[str, str]) -> dict[str, Any] | None:
     """An initial grid filter from the page's query string: `?school=0750001A&status=livre&loan_accepted_on=vide`
-    (a text, choice or reference column equal to a value, a date column on a day `AAAA-MM-JJ`, a Oui/Non column
-    with `oui` or `non`, `vide` for an empty cell of any column); other parameters are ignored. A link of the home
-    or of a chart opens the grid on the rows it counted."""
+    (a text, choice or reference column equal to a value, a whole number, a date column on a day `AAAA-MM-JJ`, a
+    Oui/Non column with `oui` or `non`, `vide` for an empty cell of any column); other parameters are ignored. A link
+    of the home or of a chart opens the grid on the rows it counted."""
     out: dict[str, Any] = {}
     for name, value in params.items():
         if not sheet.has_column(name):
@@ -35,6 +35,8 @@ def filter_from_query(sheet: Sheet, params: dict[str, str]) -> dict[str, Any] | 
             out[name] = {"filterType": family, "type": "blank"}
         elif family == "date" and _ISO_DAY.fullmatch(value):
             out[name] = {"filterType": "date", "type": "equals", "dateFrom": value}
+        elif family == "number" and re.fullmatch(r"-?\d{1,12}", value):
+            out[name] = {"filterType": "number", "type": "equals", "filter": int(value)}
         elif column.kind == "boolean" and value.lower() in ("oui", "non"):
             out[name] = {"filterType": "text", "type": "equals", "filter": value.capitalize()}
         elif value and column.kind in ("text", "choice", "reference"):

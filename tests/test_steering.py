@@ -55,8 +55,8 @@ def rows_behind(url: str) -> tuple[Any, dict[str, Any] | None]:
     from pages.sheet_pages import filter_from_query  # pages import inside tests: the user fixture registers them
 
     parts = urlsplit(url)
-    sheet = next(s for s in (get_sheet("devices"), get_sheet("tickets"), get_sheet("outbox"), get_sheet("slots"))
-                 if s.path == parts.path)
+    sheet = next(s for s in (get_sheet("devices"), get_sheet("tickets"), get_sheet("outbox"), get_sheet("slots"),
+                             get_sheet("allocations")) if s.path == parts.path)
     return sheet, filter_from_query(sheet, dict(parse_qsl(parts.query)))
 
 
@@ -167,3 +167,29 @@ async def test_distribution_progress_by_academie_day_by_day(user: User) -> None:
     data = await spec.build()
     sheet, model = rows_behind(target_of(data, 2, data.series.index(("Paris", series["Paris"]))))
     assert await base_query(sheet, model).count() == 1  # Paris's distribution of 18/09
+
+
+async def test_budget_consumption_by_academie_and_envelope(user: User) -> None:
+    """Issue 15 × R-BASKET-1/2: committed and remaining euros per académie and envelope; each bar's schools."""
+    from decimal import Decimal
+
+    from models.baskets import Allocation, Envelope
+
+    paris = [await make_school(name=f"Lycée P{i}", departement="75") for i in range(2)]
+    creteil = await make_school(name="Lycée C", departement="93")
+    for school, envelope, total, committed in ((paris[0], Envelope.MANUELS, 1000, 250), (paris[1], Envelope.MANUELS,
+                                                                                        500, 500),
+                                               (creteil, Envelope.CONSOMMABLES, 300, 0)):
+        await Allocation.create(school=school, year=2024, envelope=envelope, computed=Decimal(total),
+                                committed=Decimal(committed), remaining=Decimal(total - committed))
+    await login(user, "agent")
+    await user.open("/pilotage")
+    await user.should_see(marker="chart-baskets.budget")
+    from pages.components.charts import charts_for, target_of
+
+    spec = next(c for c in charts_for(Caller(actor="test", role="agent")) if c.key == "baskets.budget")
+    data = await spec.build()
+    bars = dict(zip(data.categories, zip(*[values for _name, values in data.series], strict=True), strict=True))
+    assert bars == {"Paris · Manuels et ressources": (750.0, 750.0), "Créteil · Consommables": (0.0, 300.0)}
+    sheet, model = rows_behind(target_of(data, data.categories.index("Paris · Manuels et ressources"), 0))
+    assert await base_query(sheet, model).count() == 2  # the two schools of that bar

@@ -114,6 +114,20 @@ class WriteResult:
     message: str = ""
 
 
+async def rows_updated(query: Any, **values: Any) -> int:
+    """UPDATE the rows of `query`; the number of rows the statement itself changed. Tortoise's count on SQLite is
+    the connection's total changes, which include what triggers wrote (the text index's companion rows): a guarded
+    bulk update compares the statement's own count, `changes()`, with the rows it meant to change."""
+    from tortoise import connections
+
+    n = await query.update(**values)
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "sqlite":  # inside the unit of work: the same connection, next statement
+        rows = await connection.execute_query_dict("SELECT changes() AS n")
+        return int(rows[0]["n"])
+    return n
+
+
 # --- Unit of work ----------------------------------------------------------------------------------
 
 @dataclass
@@ -195,6 +209,14 @@ async def unit_of_work(batch: str | None = None) -> AsyncIterator[UnitOfWork]:
     finally:
         _UOW.reset(token)
     forget_local(uow.touched)
+
+
+def touch(*sheet_names: str) -> None:
+    """Mark sheets changed in the current unit of work (a derived table an effect recomputed, such as the
+    allocations of baskets): their data version is bumped at commit, so every cache reloads them."""
+    uow = _UOW.get()
+    if uow is not None:
+        uow.touched.update(sheet_names)
 
 
 async def _finish(uow: UnitOfWork, sheet: Sheet, issues: list[Issue], audit: list[AuditEntry]) -> None:
@@ -768,8 +790,8 @@ async def _bulk_fast(sheet: Sheet, row_ids: list[int], values: dict[str, Any], c
                     update[name] = value
             for start in range(0, len(ids), CHUNK):
                 part = ids[start:start + CHUNK]
-                n = await sheet.model.filter(id__in=part, version=version).update(
-                    **update, **stamp, version=F("version") + 1)
+                n = await rows_updated(sheet.model.filter(id__in=part, version=version),
+                                       **update, **stamp, version=F("version") + 1)
                 if n != len(part):
                     raise refuse("Conflit : des lignes ont été modifiées par quelqu'un d'autre pendant l'opération. "
                                  "Rechargez et recommencez.", "conflict")

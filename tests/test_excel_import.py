@@ -406,6 +406,9 @@ def test_cli_export_then_import_with_dry_run_refusals_and_report(isolated_settin
     sheet["B2"] = "Lycée modifié par la CLI"
     edited = tmp_path / "edited.xlsx"
     book.save(edited)
+    with sqlite3.connect(database) as con:
+        audited = con.execute("SELECT count(*) FROM audit_entry").fetchone()[0]  # the demo seed's own writes
+        assert audited == con.execute("SELECT coalesce(max(id), 0) FROM audit_entry").fetchone()[0]
     dry = run_cli("import", "schools", str(edited), "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert f"ligne 2 {uai} · Nom" in dry.stdout and "→ « Lycée modifié par la CLI »" in dry.stdout
@@ -421,13 +424,13 @@ def test_cli_export_then_import_with_dry_run_refusals_and_report(isolated_settin
     assert "lettre de contrôle doit être « Z »" in refused.stdout
     assert report.is_file()
     with sqlite3.connect(database) as con:
-        assert con.execute("SELECT count(*) FROM audit_entry").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM audit_entry").fetchone()[0] == audited  # nothing written
 
     applied = run_cli("import", "schools", str(edited))
     assert applied.returncode == 0, applied.stdout + applied.stderr
     with sqlite3.connect(database) as con:
         assert con.execute("SELECT name FROM school WHERE uai=?", (uai,)).fetchone()[0] == "Lycée modifié par la CLI"
-        assert con.execute("SELECT actor, source, column FROM audit_entry").fetchall() == [
+        assert con.execute("SELECT actor, source, column FROM audit_entry WHERE id > ?", (audited,)).fetchall() == [
             (f"cli:{getpass.getuser()}", "import", "name")]
 
     unknown = run_cli("export", "fleet", str(out))

@@ -234,15 +234,17 @@ async def test_r_slot_2_lists_due_seven_working_days_before_the_delivery(user: U
     async def booked(ids: list[int]) -> dict[int, dt.date]:
         return {school.id: dt.date(2024, 11, 14)} if school.id in ids else {}
 
+    from models import school_lists
+
+    kept = dict(school_lists._PROVIDERS)  # the slots' own provider stays registered for the other tests
     register_delivery_dates(booked)
     try:
         due = {i.due for i in await lists_pending(dt.date(2024, 10, 20), dt.date(2024, 12, 1))
                if i.school.id == school.id}
         assert due == {dt.date(2024, 11, 4)}  # 11/11 is a holiday: 13, 12, 8, 7, 6, 5, 4 November
     finally:
-        from models import school_lists
-
         school_lists._PROVIDERS.clear()
+        school_lists._PROVIDERS.update(kept)
     # The head uploads the student list: the SIECLE item is done, the STS one stays; the page says so.
     tz = settings_module.tz()
     monkeypatch.setattr(settings_module, "now", lambda: dt.datetime(2024, 8, 20, 9, 0, tzinfo=tz))

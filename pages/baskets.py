@@ -40,13 +40,13 @@ from models.baskets import (
     shown_year,
     usage_beside_spending,
 )
-from models.schools import Academie, InvalidUAI, School, get_school, normalize_uai
+from models.schools import Academie, School
 from pages.auth import caller_for_page, page
 from pages.components.charts import ChartData, steering_chart
 from pages.components.frame import frame
 from pages.components.home_board import Alert, home_alert
 from pages.components.school_space import school_section
-from pages.errors import not_found
+from pages.errors import school_or_not_found
 from sheets.baskets import (
     ALLOCATIONS,
     BASKET_LIFECYCLE,
@@ -362,14 +362,8 @@ async def gar_page() -> None:
 @page("/manuels/ecoles/{uai}", roles=STAFF)
 async def school_baskets_page(uai: str) -> None:
     """One school's envelopes and baskets for the Région's team."""
-    try:
-        code = normalize_uai(uai)
-    except InvalidUAI as exc:
-        not_found("Établissement introuvable", str(exc))
-        return
-    school = await get_school(code)
+    school = await school_or_not_found(uai)
     if school is None:
-        not_found("Établissement introuvable", f"Aucun établissement n'a l'UAI {code}.")
         return
     caller = await caller_for_page(Source.PAGE)
     with frame(f"Manuels · {school.name}", active="/manuels"):

@@ -21,6 +21,21 @@ def not_found(title: str, message: str) -> None:
         _not_found_body(message)
 
 
+async def school_or_not_found(uai: str, unknown: str = "") -> Any:
+    """The school of a page's UAI, or None with the French 404 page shown (a malformed or an unknown UAI)."""
+    from models.schools import InvalidUAI, get_school, normalize_uai
+
+    try:
+        code = normalize_uai(uai)
+    except InvalidUAI as exc:
+        not_found("Établissement introuvable", str(exc))
+        return None
+    school = await get_school(code)
+    if school is None:
+        not_found("Établissement introuvable", (unknown or "Aucun établissement n'a l'UAI {code}.").format(code=code))
+    return school
+
+
 def _not_found_body(message: str) -> None:
     with ui.card().classes("w-full items-center py-10 gap-3"):
         ui.icon("search_off", size="4rem").classes("text-grey-6")

@@ -26,14 +26,14 @@ from models.fleet import (
     school_fleet,
     unowhy_collect_list,
 )
-from models.schools import Academie, InvalidUAI, Level, School, normalize_uai
+from models.schools import Academie, Level, School
 from pages.auth import caller_for_page, page
 from pages.components.charts import ChartData, steering_chart
 from pages.components.feedback import attempt
 from pages.components.frame import frame
 from pages.components.home_board import Alert, home_alert
 from pages.components.upload import Preview, upload_preview_dialog
-from pages.errors import not_found
+from pages.errors import school_or_not_found
 from pages.fmt import fr_number
 from pages.sheet_pages import sheet_grid_page
 from settings import tz
@@ -206,14 +206,8 @@ async def unowhy_export(school_id: int | None, caller: Caller) -> None:
 @page("/parc/ecoles/{uai}", roles=STAFF_ROLES)
 async def school_fleet_page(uai: str) -> None:
     """One school's fleet: counts, holders without a device, devices to collect, Tle decisions, Wi-Fi, files."""
-    try:
-        code = normalize_uai(uai)
-    except InvalidUAI as exc:
-        not_found("Établissement introuvable", str(exc))
-        return
-    school = await School.get_or_none(uai=code)
+    school = await school_or_not_found(uai)
     if school is None:
-        not_found("Établissement introuvable", f"Aucun établissement n'a l'UAI {code}.")
         return
     fleet = await school_fleet(school.id)
     caller = await caller_for_page(Source.PAGE)

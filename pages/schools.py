@@ -11,19 +11,16 @@ from models.schools import (
     Academie,
     ContactRole,
     Enrolment,
-    InvalidUAI,
     Level,
     Mode,
     Track,
-    get_school,
-    normalize_uai,
     school_contacts,
     school_overview,
 )
 from pages.auth import current_user, page
 from pages.components.frame import frame
 from pages.components.home_board import Alert, home_alert
-from pages.errors import not_found
+from pages.errors import school_or_not_found
 from pages.fmt import fr_number, yes_no
 from pages.sheet_pages import sheet_grid_page
 from sheets.engine.caller import Caller
@@ -50,16 +47,11 @@ async def schools_page(request: Request) -> None:
 @page("/ecoles/{uai}", roles=STAFF_ROLES)
 async def school_page(uai: str) -> None:
     """The school page: identity, generic address, flags, enrolments and contacts."""
-    try:
-        code = normalize_uai(uai)
-    except InvalidUAI as exc:
-        not_found("Établissement introuvable", str(exc))
-        return
-    school = await get_school(code)
+    school = await school_or_not_found(uai, "Aucun établissement n'a l'UAI {code}. Vérifiez le code ou cherchez-le "
+                                            "dans la liste.")
     if school is None:
-        not_found("Établissement introuvable",
-                  f"Aucun établissement n'a l'UAI {code}. Vérifiez le code ou cherchez-le dans la liste.")
         return
+    code = school.uai
     if code != uai:
         ui.navigate.to(f"/ecoles/{code}")
     viewer = await current_user()

@@ -49,7 +49,7 @@ from pages.components.charts import ChartData, steering_chart
 from pages.components.frame import frame
 from pages.components.home_board import Alert, home_alert
 from pages.components.school_space import school_section
-from pages.errors import not_found
+from pages.errors import not_found, school_or_not_found
 from pages.fmt import fr_date, fr_number
 from pages.sheet_pages import sheet_grid_page
 from sheets.contacts import CONTACT_ROLES, SUPPORT_DESKS
@@ -458,14 +458,8 @@ async def coordinators_card(school: School, caller: Caller) -> None:
 @page("/maintenance/ecoles/{uai}", roles=STAFF)
 async def school_tickets_page(uai: str) -> None:
     """One school's tickets for the Région's team and the contractors, and its coordinators' access."""
-    try:
-        code = normalize_uai(uai)
-    except InvalidUAI as exc:
-        not_found("Établissement introuvable", str(exc))
-        return
-    school = await get_school(code)
+    school = await school_or_not_found(uai)
     if school is None:
-        not_found("Établissement introuvable", f"Aucun établissement n'a l'UAI {code}.")
         return
     caller = await caller_for_page(Source.PAGE)
     with frame(f"Maintenance · {school.name}", active="/maintenance"):

@@ -209,6 +209,17 @@ def _light_password_hashing() -> None:
 
 
 @pytest.fixture
+async def http(user: object) -> AsyncIterator[object]:
+    """An HTTP client on the app the `user` fixture started, without a session (cookies kept between its
+    requests; a bearer token where a test gives one, see tests.factories.bearer)."""
+    import httpx
+    from nicegui import app
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
 async def logged_in(user: object) -> object:
     """The simulated `user`, logged in through the login page as an agent (an account of the Région team)."""
     from tests.factories import login

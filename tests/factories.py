@@ -123,3 +123,12 @@ async def written_around_the_engine(*sheets: str) -> None:
 
     await bump_versions(sheets)
     forget_local(sheets)
+
+
+async def bearer(role: str) -> dict[str, str]:
+    """Authorization headers of a fresh account of a role (an admin has TOTP, R-SEC-1)."""
+    from models.accounts import create_token
+
+    account = await make_account(role)
+    _token, secret = await create_token(account, "essai")
+    return {"Authorization": f"Bearer {secret}"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,12 +15,11 @@ import pytest
 from nicegui.testing import User
 
 import settings as settings_module
-from models.accounts import create_token
 from models.baskets import Basket, GarReassignment
 from models.schools import ContactRole
 from sheets.baskets import BASKETS
 from sheets.engine.actions import run_action
-from tests.factories import login, make_account
+from tests.factories import bearer, login
 from tests.test_baskets_rules import AGENT, ecole, new_basket, world
 from tests.test_school_page import school_login, wait_for
 
@@ -34,21 +32,6 @@ def campaign_clock(monkeypatch: pytest.MonkeyPatch) -> list[dt.datetime]:
     moment = [dt.datetime(2024, 7, 2, 10, tzinfo=PARIS)]
     monkeypatch.setattr(settings_module, "now", lambda: moment[0])
     return moment
-
-
-@pytest.fixture
-async def http(user: User) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the app the `user` fixture started."""
-    from nicegui import app
-
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
-        yield client
-
-
-async def bearer(role: str) -> dict[str, str]:
-    account = await make_account(role)
-    _token, secret = await create_token(account, "essai")
-    return {"Authorization": f"Bearer {secret}"}
 
 
 async def test_r_basket_3_validator_builds_and_validates_a_basket_on_the_school_page(user: User) -> None:

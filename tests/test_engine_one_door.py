@@ -6,13 +6,10 @@ Pages modules are imported inside the tests (the `user` fixture registers them a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from nicegui.testing import User
 
-from models.accounts import create_token
 from models.audit import AuditEntry
 from models.campaign import CampaignEvent
 from models.fleet import Device, Holder, RestockRequest, Status
@@ -22,24 +19,8 @@ from seed.calendar import seed_calendar
 from sheets.calendar import CALENDAR
 from sheets.engine.caller import Caller
 from sheets.engine.writes import RowChange, WriteRefused, apply_changes
-from tests.factories import login, make_account, make_school
+from tests.factories import bearer, login, make_school
 from tests.test_fleet_rules import make_holder
-
-
-@pytest.fixture
-async def http(user: User) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the app the `user` fixture started (no session: requests carry a bearer token)."""
-    from nicegui import app
-
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
-        yield client
-
-
-async def bearer(role: str) -> dict[str, str]:
-    """Authorization headers of a fresh account of a role."""
-    account = await make_account(role)  # an admin has TOTP (R-SEC-1)
-    _token, secret = await create_token(account, "essai")
-    return {"Authorization": f"Bearer {secret}"}
 
 
 async def audit_count() -> int:

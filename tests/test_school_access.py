@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,15 +22,6 @@ from models.schools import Contact, ContactRole, ContactRoleAssignment
 from tests.factories import make_account, make_contact, make_school
 
 LINK = re.compile(r"https?://[^\s\"'<>]+/acces/([A-Za-z0-9_\-]+)")
-
-
-@pytest.fixture
-async def http(user: User) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the app, without any session (cookies kept between its requests)."""
-    from nicegui import app
-
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
-        yield client
 
 
 async def ask(http: httpx.AsyncClient, email: str, **kw: Any) -> httpx.Response:

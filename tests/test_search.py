@@ -11,7 +11,7 @@ from nicegui.testing import User
 from models.fleet import Device, Holder, Status
 from models.tickets import Ticket
 from seed.tickets import seed_reference, seed_tickets
-from tests.factories import login, make_account, make_school, see
+from tests.factories import bearer, login, make_school, see
 
 
 async def fleet_and_tickets() -> tuple[object, object]:
@@ -30,11 +30,8 @@ async def api(role: str, q: str) -> list[dict]:
     """`GET /api/search` with a bearer token of a fresh account of `role` (the app the `user` fixture started)."""
     from nicegui import app
 
-    from models.accounts import create_token
-
-    _token, secret = await create_token(await make_account(role), "essai")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
-        response = await client.get("/api/search", params={"q": q}, headers={"Authorization": f"Bearer {secret}"})
+        response = await client.get("/api/search", params={"q": q}, headers=await bearer(role))
     if len(q) > 200:
         assert response.status_code == 422 and "trop long" in response.text, response.text  # French, no 500
         return []

@@ -7,7 +7,6 @@ Pages modules are imported inside the tests (the `user` fixture registers them a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,28 +18,9 @@ from models.schools import ContactRole
 from models.slots import Slot, SlotStatus
 from sheets.engine.writes import set_values
 from sheets.slots import SLOTS
-from tests.factories import login
+from tests.factories import bearer, login
 from tests.test_school_page import school_login
 from tests.test_slots_rules import AGENT, FakeClock, World, make_world
-
-
-@pytest.fixture
-async def http(user: User) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the app the `user` fixture started."""
-    from nicegui import app
-
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
-        yield client
-
-
-async def bearer(role: str) -> dict[str, str]:
-    """Authorization headers of a fresh account of a role."""
-    from models.accounts import create_token
-    from tests.factories import make_account
-
-    account = await make_account(role)
-    _token, secret = await create_token(account, "essai")
-    return {"Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture

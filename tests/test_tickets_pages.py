@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -22,7 +21,6 @@ from nicegui.testing import User
 
 import settings as settings_module
 from jobs.outbox import send_pending
-from models.accounts import create_token
 from models.audit import AuditEntry, Source
 from models.outbox import OutboxMail
 from models.schools import ContactRole, ContactRoleAssignment, School
@@ -32,27 +30,11 @@ from sheets.engine.actions import run_action
 from sheets.engine.caller import Caller
 from sheets.engine.writes import create_rows
 from sheets.tickets import TICKETS
-from tests.factories import login, make_account, make_contact, make_school
+from tests.factories import bearer, login, make_contact, make_school
 from tests.test_tickets_rules import ecole
 
 AGENT = Caller("agent.region@iledefrance.fr", "agent", Source.API)
 SPIE = Caller("plateau@spie.example.fr", "maintenance", Source.API)
-
-
-@pytest.fixture
-async def http(user: User) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the app the `user` fixture started (requests carry a bearer token)."""
-    from nicegui import app
-
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
-        yield client
-
-
-async def bearer(role: str) -> dict[str, str]:
-    """Authorization headers of a fresh account of a role."""
-    account = await make_account(role)
-    _token, secret = await create_token(account, "essai")
-    return {"Authorization": f"Bearer {secret}"}
 
 
 async def setting_up() -> tuple[School, Any, Any]:

@@ -19,6 +19,23 @@ if str(ROOT) not in sys.path:
 import settings as settings_module  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
+
+
+def _own_nicegui_storage() -> None:
+    """NiceGUI keeps browser sessions in `.nicegui/` of the working folder, and the `user` fixture empties that
+    folder after each test: with two test processes (pytest -n 2), one would empty the other's sessions. Each
+    process, and the apps it starts, get their own folder."""
+    import tempfile
+
+    from nicegui.storage import Storage
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    path = Path(tempfile.gettempdir()) / f"rentree-nicegui-{worker}-{os.getpid()}"
+    os.environ["NICEGUI_STORAGE_PATH"] = str(path)
+    Storage.path = path.resolve()
+
+
+_own_nicegui_storage()
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 

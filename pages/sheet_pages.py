@@ -18,6 +18,16 @@ from sheets.engine.declaration import Sheet, get_sheet
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+def _is_day(value: str) -> bool:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def filter_from_query(sheet: Sheet, params: dict[str, str]) -> dict[str, Any] | None:
     """An initial grid filter from the page's query string: `?school=0750001A&status=livre&loan_accepted_on=vide`
     (a text, choice or reference column equal to a value, a whole number, a date column on a day `AAAA-MM-JJ`, a
@@ -33,7 +43,7 @@ def filter_from_query(sheet: Sheet, params: dict[str, str]) -> dict[str, Any] | 
                   "euro": "number"}.get(column.kind, "text")
         if value == "vide":
             out[name] = {"filterType": family, "type": "blank"}
-        elif family == "date" and _ISO_DAY.fullmatch(value):
+        elif family == "date" and _ISO_DAY.fullmatch(value) and _is_day(value):
             out[name] = {"filterType": "date", "type": "equals", "dateFrom": value}
         elif family == "number" and re.fullmatch(r"-?\d{1,12}", value):
             out[name] = {"filterType": "number", "type": "equals", "filter": int(value)}

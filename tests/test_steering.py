@@ -193,3 +193,19 @@ async def test_budget_consumption_by_academie_and_envelope(user: User) -> None:
     assert bars == {"Paris · Manuels et ressources": (750.0, 750.0), "Créteil · Consommables": (0.0, 300.0)}
     sheet, model = rows_behind(target_of(data, data.categories.index("Paris · Manuels et ressources"), 0))
     assert await base_query(sheet, model).count() == 2  # the two schools of that bar
+
+
+async def test_grid_links_keep_only_what_they_can_filter(user: User) -> None:
+    """A hand-typed address: a day that does not exist, letters for a number, an unknown column are left out (the
+    grid opens on all its rows instead of refusing); what is understood is kept."""
+    from pages.sheet_pages import filter_from_query
+
+    devices, slots = get_sheet("devices"), get_sheet("slots")
+    assert filter_from_query(devices, {"delivered_on": "2024-13-45", "wave": "deux", "nope": "x"}) is None
+    assert filter_from_query(slots, {"year": "2024", "distribution_on": "2024-09-16", "status": "reserve"}) == {
+        "year": {"filterType": "number", "type": "equals", "filter": 2024},
+        "distribution_on": {"filterType": "date", "type": "equals", "dateFrom": "2024-09-16"},
+        "status": {"filterType": "text", "type": "equals", "filter": "reserve"}}
+    assert filter_from_query(devices, {"loan_accepted_on": "vide", "mdm_enrolled": "NON"}) == {
+        "loan_accepted_on": {"filterType": "date", "type": "blank"},
+        "mdm_enrolled": {"filterType": "text", "type": "equals", "filter": "Non"}}

@@ -36,6 +36,27 @@ def _own_nicegui_storage() -> None:
 
 
 _own_nicegui_storage()
+
+
+def _patient_user() -> None:
+    """NiceGUI's simulated user looks for an element 3 times, 0.1 s apart: after a click whose handler writes
+    through the engine and queues a mail, a loaded CI machine (two test processes on two cores) can take longer
+    than 0.3 s, and the test failed though the page was right (CI, test_r_slot_1_la_poste_member_books…). The
+    simulated user now waits up to 5 s by default; a test that passes an explicit `retries` keeps it."""
+    import functools
+
+    from nicegui.testing.user import User
+
+    original = User.should_see
+
+    @functools.wraps(original)
+    async def should_see(self, *args, retries: int = 50, **kwargs):  # type: ignore[no-untyped-def]
+        await original(self, *args, retries=retries, **kwargs)
+
+    User.should_see = should_see  # type: ignore[method-assign]
+
+
+_patient_user()
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 

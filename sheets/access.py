@@ -43,9 +43,9 @@ ACCESS_EVENTS = register(Sheet(
 async def _lists_applied(ctx: WriteContext) -> None:
     """R-SLOT-6: a student list applied changes the school's classes: the plan of its open slot is recomputed."""
     if getattr(ctx.instance, "kind", None) == HolderKind.STUDENT:
-        from sheets.slots import replan_open_slots
+        from sheets.slots import replan_at_end
 
-        await replan_open_slots(ctx.instance.school_id, ctx.caller)  # type: ignore[union-attr]
+        replan_at_end(ctx.instance.school_id, ctx.caller)  # type: ignore[union-attr]
 
 
 LIST_UPLOADS = register(Sheet(

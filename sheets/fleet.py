@@ -212,12 +212,28 @@ async def holder_leaves(holder_id: int, situation: str, end_choice: str | None, 
     return len(ids)
 
 
+# What the distribution planner reads of a holder (models.slots.school_classes).
+PLANNED_FIELDS = frozenset({"kind", "school", "class_name", "situation"})
+
+
+async def holder_created(ctx: WriteContext) -> None:
+    """R-SLOT-6: a student added by hand or by import joins its class in its school's distribution plan."""
+    if ctx.instance is not None and ctx.instance.kind == HolderKind.STUDENT and ctx.instance.class_name:
+        from sheets.slots import replan_at_end
+
+        replan_at_end(ctx.instance.school_id, ctx.caller)
+
+
 async def holder_hook(ctx: WriteContext) -> None:
     """A holder changing school keeps the situation « in school »; the keep/return choice is for Terminale."""
     values, instance = ctx.values, ctx.instance
     assert instance is not None
     if "school" in values:
         values.setdefault("situation", Situation.IN_SCHOOL.value)
+    if PLANNED_FIELDS & set(values):  # R-SLOT-6: the classes of the school it leaves change too
+        from sheets.slots import replan_at_end
+
+        replan_at_end(instance.school_id, ctx.caller)
     choice = _code(await ctx.after("end_choice"))
     if choice and "Tle" not in (_code(instance.level), _code(values.get("level", instance.level))):
         raise ValueError("Le choix garder / restituer concerne les élèves de Terminale en fin de scolarité "
@@ -244,9 +260,14 @@ async def devices_stay(holder_id: int, caller: Caller) -> int:
 
 
 async def holder_effects(ctx: WriteContext) -> None:
-    """After a holder's change: devices follow them (R-FLEET-3), or start their return (R-FLEET-7/8/9)."""
+    """After a holder's change: devices follow them (R-FLEET-3), or start their return (R-FLEET-7/8/9); the
+    distribution plan of its school follows its class (R-SLOT-6)."""
     instance = ctx.instance
     assert instance is not None
+    if PLANNED_FIELDS & set(ctx.values):
+        from sheets.slots import replan_at_end
+
+        replan_at_end(instance.school_id, ctx.caller)
     if _code(ctx.values.get("situation")) == Situation.IN_SCHOOL:  # back in an IDF school's list
         await devices_stay(instance.id, ctx.caller)
     if "school" in ctx.values:
@@ -270,6 +291,7 @@ HOLDERS = register(Sheet(
     school_path="school__uai",
     change_hook=holder_hook,
     after_change=holder_effects,
+    after_create=holder_created,
     page_path="/parc/porteurs",
     nav=Nav("Parc", "badge", 30, "Porteurs"),
     description="Élèves, enseignants et personnels dotés (ou à doter) : seulement ce que le travail exige (R-SEC-4).",

@@ -32,7 +32,7 @@ from sheets.engine.actions import ActionContext, RowAction
 from sheets.engine.caller import ECOLE, Caller
 from sheets.engine.declaration import Column, Nav, Sheet, register
 from sheets.engine.lifecycle import LifeCycle, Need, Transition
-from sheets.engine.writes import Forbidden, WriteContext, create_rows, delete_rows, set_values
+from sheets.engine.writes import Forbidden, WriteContext, create_rows, delete_rows, once_per_batch, set_values
 
 log = logging.getLogger("rentree.slots")
 
@@ -220,6 +220,13 @@ async def replan_open_slots(school_id: int, caller: Caller) -> int:
     for slot in await Slot.filter(school_id=school_id, status__in=(SlotStatus.BOOKED, SlotStatus.DELIVERED)):
         total += await replan(slot, caller)
     return total
+
+
+def replan_at_end(school_id: int | None, caller: Caller) -> None:
+    """R-SLOT-6: the school's classes are changing (a holder edited, created, a list applied): its open plans are
+    recomputed once, when the whole write is done (10,000 holders of one school: one plan)."""
+    if school_id is not None:
+        once_per_batch(("slots.replan", school_id), lambda: replan_open_slots(school_id, caller))
 
 
 # --- Slots: hooks ------------------------------------------------------------------------------------------

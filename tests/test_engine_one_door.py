@@ -171,6 +171,35 @@ async def test_two_same_version_edits_exactly_one_wins(db: str) -> None:
         assert len(entries) == 1 and entries[0].new_value == f'"{fresh.commune}"'
 
 
+async def test_an_effect_per_batch_runs_once_after_every_row_and_refuses_the_whole_write(db: str) -> None:
+    """`once_per_batch`: a per-row effect whose work is per school runs once at the end of the write, seeing every
+    row written; a refusal there leaves nothing of the write (SQLite and PostgreSQL)."""
+    from sheets.engine.writes import once_per_batch, refuse, set_values, unit_of_work
+    from sheets.schools import SCHOOLS
+
+    schools = [await make_school(commune="Paris") for _ in range(3)]
+    seen: list[list[str]] = []
+
+    async def count_communes() -> None:
+        seen.append(sorted(await School.filter(id__in=[s.id for s in schools]).values_list("commune", flat=True)))
+
+    async with unit_of_work():
+        for school in schools:
+            await set_values(SCHOOLS, [school.id], {"commune": "Meaux"}, Caller("a@x.fr", "agent"))
+            once_per_batch("communes", count_communes)
+    assert seen == [["Meaux"] * 3]  # once, after the three rows
+
+    async def refused_at_the_end() -> None:
+        raise refuse("Refusé à la fin du lot.")
+
+    before = await audit_count()
+    with pytest.raises(WriteRefused, match="fin du lot"):
+        async with unit_of_work():
+            await set_values(SCHOOLS, [schools[0].id], {"commune": "Melun"}, Caller("a@x.fr", "agent"))
+            once_per_batch("refuse", refused_at_the_end)
+    assert (await School.get(id=schools[0].id)).commune == "Meaux" and await audit_count() == before
+
+
 async def test_api_cell_edit_needs_the_version(user: User, http: httpx.AsyncClient) -> None:
     school = await make_school(commune="Paris")
     headers = await bearer("agent")

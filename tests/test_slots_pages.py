@@ -158,3 +158,41 @@ async def test_r_slot_1_r_slot_8_team_calendar_plan_progress_and_overdue_boxes(u
     await set_values(SLOTS, [boxes.slot.id], {"boxes_collected_on": "2024-09-24"}, AGENT)
     await user.open("/creneaux/cartons")
     assert user.find(marker="boxes-overdue").elements.pop().rows == []
+
+
+async def test_r_slot_6_a_holder_edited_in_the_grid_api_moves_in_the_plan(user: User, http: httpx.AsyncClient,
+                                                                          clock: FakeClock) -> None:
+    """R-SLOT-6: the plan follows the classes as they are: an agent moves a student to a new class through the
+    grid's cell API, adds one by the creation API, and a student leaves for another school; the booked slot's
+    sessions follow each time (once per write, in its transaction), without « Recalculer le plan »."""
+    from models.fleet import Holder
+    from models.slots import Session
+    from tests.factories import make_school
+    from tests.test_slots_rules import book
+
+    world = await make_world(classes=2)
+    await book(world, dt.date(2024, 9, 12))
+
+    async def classes() -> dict[str, int]:
+        return {s.class_name: s.students for s in await Session.filter(slot_id=world.slot.id)}
+
+    assert await classes() == {"2NDE1": 3, "2NDE2": 3}
+    agent = await bearer("agent")
+    moved = await Holder.filter(school_id=world.school.id, class_name="2NDE2").first()
+    assert moved is not None
+    answer = await http.post("/api/sheets/holders/cells", headers=agent, json={
+        "row_id": moved.id, "field": "class_name", "value": "2NDE7", "version": moved.version})
+    assert answer.status_code == 200, answer.text
+    assert await classes() == {"2NDE1": 3, "2NDE2": 2, "2NDE7": 1}
+    answer = await http.post("/api/sheets/holders/create", headers=agent, json={"rows": [
+        {"ident": "NOUVEL1", "kind": "eleve", "last_name": "Nouvelle", "school": world.school.uai,
+         "class_name": "2NDE7"}]})
+    assert answer.status_code == 200, answer.text
+    assert await classes() == {"2NDE1": 3, "2NDE2": 2, "2NDE7": 2}
+    other = await make_school(name="Lycée d'accueil")
+    leaving = await Holder.filter(school_id=world.school.id, class_name="2NDE1").first()
+    assert leaving is not None
+    answer = await http.post("/api/sheets/holders/cells", headers=agent, json={
+        "row_id": leaving.id, "field": "school", "value": other.uai, "version": leaving.version})
+    assert answer.status_code == 200, answer.text
+    assert await classes() == {"2NDE1": 2, "2NDE2": 2, "2NDE7": 2}

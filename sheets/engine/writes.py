@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -136,6 +136,29 @@ class UnitOfWork:
 
     batch: str
     touched: set[str] = field(default_factory=set)
+    # Effects that concern a whole batch, not each row (a school's plan after its holders changed): run once per
+    # key, in the same transaction, once every row is written (see `once_per_batch`).
+    deferred: dict[Hashable, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
+
+    async def run_deferred(self) -> None:
+        done: set[Hashable] = set()
+        for _ in range(10_000):  # an effect may defer others; each key runs once
+            pending = [k for k in self.deferred if k not in done]
+            if not pending:
+                return
+            done.add(pending[0])
+            await self.deferred[pending[0]]()
+        raise RuntimeError("deferred effects do not settle")
+
+
+def once_per_batch(key: Hashable, effect: Callable[[], Awaitable[Any]]) -> None:
+    """Run `effect` once for this key at the end of the current write (after its last row, before the commit, in
+    its transaction; a refusal there refuses the whole write). A per-row effect whose work is per school or per
+    table uses it so that 10,000 rows cost one run, and the run sees every row written."""
+    uow = _UOW.get()
+    if uow is None:
+        raise RuntimeError("once_per_batch outside a unit of work")
+    uow.deferred.setdefault(key, effect)
 
 
 _UOW: ContextVar[UnitOfWork | None] = ContextVar("rentree_unit_of_work", default=None)
@@ -202,6 +225,7 @@ async def unit_of_work(batch: str | None = None) -> AsyncIterator[UnitOfWork]:
     try:
         async with in_transaction():
             yield uow
+            await uow.run_deferred()
             if uow.touched:
                 await bump_versions(sorted(uow.touched))
     except (OperationalError, TransactionManagementError, IntegrityError, ValidationError) as exc:

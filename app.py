@@ -199,6 +199,11 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     async def work() -> int:
         started = time.perf_counter()
         created = await seed_everything(progress=say, devices=getattr(args, "devices", None))
+        from sheets.engine import textindex
+        from sheets.engine.declaration import load_all
+
+        load_all()  # the quick search's text index, built here once the rows are in (else the app's first start
+        await textindex.ensure()  # builds it: 22 s at 500,000 devices); already built, its triggers kept it
         await db.analyze()
         say(f"Terminé en {time.perf_counter() - started:.1f} s : " +
             ", ".join(f"{k} +{v}" for k, v in created.items()))

@@ -35,6 +35,11 @@ def test_seed_is_idempotent_and_shows_progress(isolated_settings: Path) -> None:
         assert con.execute("SELECT count(DISTINCT uai) FROM school").fetchone()[0] == 470
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert con.execute("SELECT count(*) FROM sqlite_stat1").fetchone()[0] > 0  # ANALYZE ran
+        # The quick search's text index is built by the seed (the app's first start does not wait for it) and
+        # holds every device.
+        assert {r[0] for r in con.execute("SELECT sheet FROM engine_text_index")} == {"devices", "holders"}
+        assert con.execute("SELECT count(*) FROM device_text").fetchone()[0] == con.execute(
+            "SELECT count(*) FROM device").fetchone()[0] > 0
 
 
 def test_demo_seed_generates_valid_schools_over_the_8_departements() -> None:

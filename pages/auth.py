@@ -164,8 +164,15 @@ async def session_user() -> User | None:
     return user
 
 
+RENEWING_SECONDS = 30  # at most this long between a session's own password change and its new stamps
+
+
 def _same_session(store: Any, user: User) -> bool:
-    """True when the session was opened with the account's current security stamp and password."""
+    """True when the session was opened with the account's current security stamp and password, or is the one
+    changing its own password right now: between the account's save and the session's new stamps, another request
+    of this session (a page's own call, a second tab) must not find the stamps changed and end it."""
+    if time.time() - float(store.get("renewing") or 0) < RENEWING_SECONDS:
+        return True
     return store.get("stamp", "") == user.security_stamp and store.get("pwd", "") == _password_stamp(user)
 
 
@@ -969,12 +976,17 @@ async def password_page() -> None:
                 if (new.value or "") != (again.value or ""):
                     error.text = "Les deux saisies du nouveau mot de passe diffèrent : saisissez-les à nouveau."
                     return
+                store = _store()
+                store["renewing"] = time.time()  # this session goes on while its stamps change (_same_session)
                 try:
                     await set_password(fresh, new.value or "", ip=client_ip())
                 except PasswordRefused as exc:
                     error.text = str(exc)
                     return
-                _store().update(pwd=_password_stamp(fresh), stamp=fresh.security_stamp)  # this one goes on
+                else:
+                    store.update(pwd=_password_stamp(fresh), stamp=fresh.security_stamp)  # this one goes on
+                finally:
+                    store.pop("renewing", None)
                 ui.notify("Mot de passe changé.", type="positive")
                 ui.navigate.to(pending_step(fresh) or "/")
 

@@ -39,14 +39,14 @@ from pages.fmt import fr_date, fr_number
 from settings import today
 from sheets.contacts import CONTACT_ROLES, CONTACTS, SCHOOL_MANAGERS
 from sheets.engine.actions import run_action
-from sheets.engine.caller import Caller, SessionEnded
+from sheets.engine.caller import REGION_EDITORS, Caller, SessionEnded
 from sheets.engine.writes import WriteRefused, create_rows, delete_rows, set_values
 from sheets.fleet import HOLDERS, RESTOCKS, SCHOOL_FLEET, SCHOOL_RECEIVERS
 
 log = logging.getLogger("rentree.school")
 
 STAFF_VIEW = frozenset(r.value for r in REGION_ROLES)
-TEAM = frozenset({"admin", "agent"})
+TEAM = REGION_EDITORS
 HORIZON_DAYS = 120
 
 

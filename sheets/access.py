@@ -6,13 +6,13 @@ from __future__ import annotations
 from models.access import AccessEvent, AccessEventKind
 from models.fleet import HolderKind
 from models.school_lists import ListUpload
-from sheets.engine.caller import SYSTEM
+from sheets.engine.caller import REGION_EDITORS, REGION_READERS, SYSTEM
 from sheets.engine.declaration import Column, Nav, Sheet, register
 from sheets.engine.writes import WriteContext
 from sheets.fleet import SCHOOL_FLEET
 
-TEAM = frozenset({"admin", "agent"})
-REGION_TEAM = frozenset({"admin", "agent", "lecteur"})
+TEAM = REGION_EDITORS
+REGION_TEAM = REGION_READERS
 
 ACCESS_EVENTS = register(Sheet(
     name="access_events",

@@ -46,14 +46,14 @@ from models.baskets import (
 )
 from models.schools import TYPE_TRACKS, Level, Mode, School, Track, check_track_level
 from sheets.engine.actions import ActionContext, RowAction
-from sheets.engine.caller import Caller
+from sheets.engine.caller import REGION_EDITORS, REGION_READERS, Caller
 from sheets.engine.declaration import Column, Nav, Sheet, register
 from sheets.engine.importer import import_xlsx
 from sheets.engine.lifecycle import LifeCycle, Transition
 from sheets.engine.writes import Forbidden, WriteContext, create_rows, touch
 
-REGION = frozenset({"admin", "agent"})
-STAFF_READ = frozenset({"admin", "agent", "lecteur"})
+REGION = REGION_EDITORS
+STAFF_READ = REGION_READERS
 PRESCRIBER = "ecole:crre_prescripteur"
 VALIDATOR = "ecole:crre_valideur"
 ORDERERS = frozenset({PRESCRIBER, VALIDATOR})  # R-BASKET-3: both create baskets

@@ -7,6 +7,7 @@ from typing import Any
 from models.campaign import Audience, CampaignEvent, parse_days, shift_year
 from models.schools import ContactRole
 from sheets.engine.actions import ActionContext, RowAction
+from sheets.engine.caller import REGION_EDITORS, REGION_READERS
 from sheets.engine.declaration import Column, Nav, Sheet, register
 
 
@@ -37,13 +38,13 @@ async def copy_next_year(ctx: ActionContext) -> str:
     return f"{len(rows)} événement(s) copié(s) vers {year + 1}, dates décalées d'un an."
 
 
-EDITORS = frozenset({"admin", "agent"})
+EDITORS = REGION_EDITORS
 
 CALENDAR = register(Sheet(
     name="calendar",
     label="Calendrier de campagne",
     model=CampaignEvent,
-    read_roles=frozenset({"admin", "agent", "lecteur"}),
+    read_roles=REGION_READERS,
     edit_roles=EDITORS,
     create_roles=EDITORS,
     nav=Nav("Relances", "event", 20),

@@ -7,12 +7,12 @@ from typing import Any
 from models.access import revoke_access, role_maintenance_refusal
 from models.schools import Contact, ContactRole, ContactRoleAssignment, SupportDesk, normalize_email
 from sheets.engine.actions import ActionContext, RowAction
-from sheets.engine.caller import Caller
+from sheets.engine.caller import REGION_EDITORS, REGION_READERS, Caller
 from sheets.engine.declaration import Column, Nav, Sheet, register
 from sheets.engine.writes import Forbidden, WriteContext
 
-REGION_TEAM = frozenset({"admin", "agent", "lecteur"})
-EDITORS = frozenset({"admin", "agent"})
+REGION_TEAM = REGION_READERS
+EDITORS = REGION_EDITORS
 # R-SCH-5: in its own school, the head and the ADML keep the contacts and their roles up to date (school access).
 SCHOOL_MANAGERS = frozenset({"ecole:adml", "ecole:chef_etablissement"})
 

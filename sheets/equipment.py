@@ -9,6 +9,7 @@ from models.equipment import (
     TrackNeed,
     check_equipment,
 )
+from sheets.engine.caller import REGION_EDITORS
 from sheets.engine.declaration import Column, Nav, Sheet, register
 
 
@@ -35,8 +36,8 @@ EQUIPMENT = register(Sheet(
     label="Équipement fixe et salles",
     model=FixedEquipment,
     read_roles=frozenset({"admin", "agent", "lecteur", "maintenance"}),
-    edit_roles=frozenset({"admin", "agent"}),
-    create_roles=frozenset({"admin", "agent"}),
+    edit_roles=REGION_EDITORS,
+    create_roles=REGION_EDITORS,
     key="id",
     default_sort=("school__uai", "room", "id"),
     school_path="school__uai",

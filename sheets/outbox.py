@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from models.outbox import MailStatus, OutboxMail
+from sheets.engine.caller import REGION_EDITORS
 from sheets.engine.declaration import Column, Nav, Sheet, register
 from sheets.engine.lifecycle import LifeCycle, Transition
 
-TEAM = frozenset({"admin", "agent"})
+TEAM = REGION_EDITORS
 
 
 def _requeued(row: dict[str, Any], today: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from models.schools import (
     SchoolType,
     normalize_uai,
 )
+from sheets.engine.caller import REGION_EDITORS
 from sheets.engine.declaration import Column, Nav, Sheet, register
 from sheets.engine.writes import WriteContext
 
@@ -43,7 +44,7 @@ SCHOOLS = register(Sheet(
     model=School,
     # `ecole`: a school's own people read their school's row (scope), through the engine's API.
     read_roles=frozenset({"admin", "agent", "lecteur", "laposte", "unowhy", "maintenance", "ecole"}),
-    edit_roles=frozenset({"admin", "agent"}),
+    edit_roles=REGION_EDITORS,
     create_roles=frozenset({"admin"}),
     create_hook=_new_school,
     key="uai",

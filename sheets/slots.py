@@ -29,14 +29,14 @@ from models.slots import (
     window,
 )
 from sheets.engine.actions import ActionContext, RowAction
-from sheets.engine.caller import ECOLE, Caller
+from sheets.engine.caller import ECOLE, REGION_EDITORS, Caller
 from sheets.engine.declaration import Column, Nav, Sheet, register
 from sheets.engine.lifecycle import LifeCycle, Need, Transition
 from sheets.engine.writes import Forbidden, WriteContext, create_rows, delete_rows, once_per_batch, set_values
 
 log = logging.getLogger("rentree.slots")
 
-REGION = frozenset({"admin", "agent"})
+REGION = REGION_EDITORS
 LAPOSTE = frozenset({"laposte"})
 OPS = REGION | LAPOSTE  # who records the delivery and the distribution
 SCHOOL_LP = frozenset({"ecole:groupe_la_poste"})  # R-SLOT-1 / R-SLOT-9: the school's « La Poste » group

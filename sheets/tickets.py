@@ -49,14 +49,14 @@ from models.tickets import (
     visit_refusal,
 )
 from sheets.engine.actions import ActionContext, RowAction
-from sheets.engine.caller import ECOLE, Caller
+from sheets.engine.caller import ECOLE, REGION_EDITORS, Caller
 from sheets.engine.declaration import Column, Nav, Sheet, register
 from sheets.engine.lifecycle import LifeCycle, Need, Transition
 from sheets.engine.writes import Conflict, Forbidden, WriteContext, create_rows
 
 log = logging.getLogger("rentree.tickets")
 
-REGION = frozenset({"admin", "agent"})
+REGION = REGION_EDITORS
 OPS = frozenset({"admin", "agent", "maintenance"})  # who moves tickets: the Région's agents and the contractors
 READERS = frozenset({"admin", "agent", "lecteur", "maintenance"})
 # R-TICKET-3: heads by default, coordinators once granted the right (a contact role, audited).

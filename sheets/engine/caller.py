@@ -17,6 +17,9 @@ class SessionEnded(Exception):
 
 SYSTEM = "system"  # a scheduled job or an effect of an allowed move: no role check, still audited and scoped
 ECOLE = "ecole"  # a school's own person, signed in by an e-mail link (school access)
+# The Région's own team, as the sheets' rights name it (one place: who counts as the team is decided here).
+REGION_EDITORS = frozenset({"admin", "agent"})  # the team members who change things
+REGION_READERS = frozenset({"admin", "agent", "lecteur"})  # and those who only read
 
 
 @dataclass(frozen=True)
